@@ -1,0 +1,36 @@
+import { z } from "zod";
+import { idSchema, type RunRequest } from "../../engine/index.js";
+import { parseWith } from "../validation.js";
+
+const paramsSchema = z.record(idSchema, z.record(z.string(), z.unknown())).optional();
+
+const runBodySchema = z
+  .object({ pipeline_id: idSchema.optional(), pipeline: z.unknown().optional(), params: paramsSchema })
+  .strict()
+  .refine((body) => (body.pipeline_id === undefined) !== (body.pipeline === undefined), {
+    message: "give exactly one of pipeline_id (a saved pipeline) or pipeline (a pipeline document)",
+  });
+
+/** POST /api/runs: `{"pipeline_id"}` or `{"pipeline"}`, with optional per-node `params`. */
+export function parseRunBody(body: unknown): RunRequest {
+  const parsed = parseWith(runBodySchema, body, "body");
+  return {
+    ...(parsed.pipeline_id !== undefined && { pipelineId: parsed.pipeline_id }),
+    ...(parsed.pipeline !== undefined && { document: parsed.pipeline }),
+    ...(parsed.params && { params: parsed.params }),
+  };
+}
+
+/** The seed's execute body: a pipeline document itself, or `{"pipeline_id"}`. */
+export function parseExecuteBody(body: unknown): RunRequest {
+  if (
+    body !== null &&
+    typeof body === "object" &&
+    !Array.isArray(body) &&
+    !("nodes" in body) &&
+    "pipeline_id" in body
+  ) {
+    return parseRunBody(body);
+  }
+  return { document: body };
+}

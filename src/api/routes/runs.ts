@@ -1,0 +1,64 @@
+import { Hono } from "hono";
+import { z } from "zod";
+import { idSchema, type Engine } from "../../engine/index.js";
+import { readJson } from "../middleware/json-body.js";
+import { parseWith, pathId } from "../validation.js";
+import { runSummaryView, runView } from "../wire.js";
+import { parseRunBody } from "./run-request.js";
+
+const listQuerySchema = z.object({
+  status: z.enum(["queued", "running", "completed", "failed", "cancelled"]).optional(),
+  pipeline_id: idSchema.optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z
+    .string()
+    .regex(/^\d{1,15}$/, "must be a next_cursor from an earlier page")
+    .optional(),
+});
+
+const idempotencyKeySchema = z.string().min(1).max(255);
+
+export function runRoutes(engine: Engine) {
+  return new Hono()
+    .post("/", async (c) => {
+      const request = parseRunBody(await readJson(c));
+      const header = c.req.header("idempotency-key");
+      const key =
+        header === undefined ? undefined : parseWith(idempotencyKeySchema, header, "Idempotency-Key");
+      const run = await engine.submitRun(request, key);
+      return c.json(
+        { run_id: run.runId, status: run.status, pipeline_id: run.pipelineId },
+        run.replayed ? 200 : 202,
+      );
+    })
+    .get("/", async (c) => {
+      const query = parseWith(listQuerySchema, c.req.query(), "query");
+      const page = await engine.listRuns({
+        limit: query.limit,
+        ...(query.status && { status: query.status }),
+        ...(query.pipeline_id && { pipelineId: query.pipeline_id }),
+        ...(query.cursor && { cursor: Number(query.cursor) }),
+      });
+      return c.json({
+        runs: page.runs.map(runSummaryView),
+        next_cursor: page.nextCursor === null ? null : String(page.nextCursor),
+      });
+    })
+    .get("/:runId", async (c) =>
+      c.json(runView(await engine.getRun(pathId(c.req.param("runId"), "RUN_NOT_FOUND")))),
+    )
+    .get("/:runId/events", async (c) => {
+      const runId = pathId(c.req.param("runId"), "RUN_NOT_FOUND");
+      return c.json({ events: await engine.runEvents(runId, c.req.query("after")) });
+    })
+    .post("/:runId/cancel", async (c) => {
+      const runId = pathId(c.req.param("runId"), "RUN_NOT_FOUND");
+      await engine.cancelRun(runId);
+      return c.json({ run_id: runId, status: "cancelling" }, 202);
+    })
+    .post("/:runId/retry", async (c) => {
+      const runId = pathId(c.req.param("runId"), "RUN_NOT_FOUND");
+      await engine.resumeRun(runId);
+      return c.json({ run_id: runId, status: "running" }, 202);
+    });
+}

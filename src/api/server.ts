@@ -1,0 +1,62 @@
+import type { ServerType } from "@hono/node-server";
+import { serve } from "@hono/node-server";
+import type { Logger } from "pino";
+import {
+  connectRedis,
+  createCatalog,
+  Engine,
+  type DeviceEntry,
+  type FunctionContract,
+  type Limits,
+} from "../engine/index.js";
+import { createApp } from "./app.js";
+
+export interface ApiOptions {
+  redisUrl: string;
+  prefix: string;
+  port: number;
+  host?: string;
+  apiToken?: string | undefined;
+  maxBodyBytes: number;
+  limits: Limits;
+  devices: readonly DeviceEntry[];
+  drivers: Iterable<{ name: string; description: string; functions: readonly FunctionContract[] }>;
+  log: Logger;
+}
+
+export interface ApiHandle {
+  port: number;
+  engine: Engine;
+  close(): Promise<void>;
+}
+
+/** Starts the HTTP API. It never opens a device: drivers are known here only by their specs. */
+export async function startApi(options: ApiOptions): Promise<ApiHandle> {
+  const { log } = options;
+  const redis = connectRedis(options.redisUrl, { blocking: false, name: "rigflow-api" });
+  redis.on("error", (error) => log.warn({ err: error }, "redis connection error"));
+  const engine = new Engine(
+    redis,
+    options.prefix,
+    createCatalog(options.devices, options.drivers),
+    options.limits,
+  );
+  const app = createApp({ engine, log, apiToken: options.apiToken, maxBodyBytes: options.maxBodyBytes });
+  const server = await new Promise<ServerType>((resolve) => {
+    const s = serve({ fetch: app.fetch, port: options.port, hostname: options.host ?? "0.0.0.0" }, () =>
+      resolve(s),
+    );
+  });
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : options.port;
+  log.info({ port }, "api listening");
+  return {
+    port,
+    engine,
+    async close() {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await engine.close();
+      await redis.quit().catch(() => undefined);
+    },
+  };
+}

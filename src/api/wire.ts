@@ -1,0 +1,71 @@
+import type { NodeState, RunState, RunSummary } from "../engine/index.js";
+
+// The one place where the engine's camelCase becomes the wire's snake_case.
+
+export function nodeView(node: NodeState) {
+  return {
+    node_id: node.nodeId,
+    device_id: node.deviceId,
+    function_id: node.functionId,
+    status: node.status,
+    attempts: node.attempts,
+    outputs: node.outputs,
+    error: node.error,
+    started_at: node.startedAt,
+    finished_at: node.finishedAt,
+    execution_time: node.executionTime,
+  };
+}
+
+export function runView(run: RunState) {
+  return {
+    run_id: run.runId,
+    pipeline_id: run.pipelineId,
+    pipeline_version: run.pipelineVersion,
+    status: run.status,
+    created_at: run.createdAt,
+    started_at: run.startedAt,
+    finished_at: run.finishedAt,
+    execution_time: run.executionTime,
+    error: run.error && {
+      code: run.error.code,
+      message: run.error.message,
+      node_id: run.error.nodeId,
+      ...(run.error.details && { details: run.error.details }),
+    },
+    nodes: Object.fromEntries(run.nodes.map((node) => [node.nodeId, nodeView(node)])),
+  };
+}
+
+export function runSummaryView(run: RunSummary) {
+  return {
+    run_id: run.runId,
+    pipeline_id: run.pipelineId,
+    pipeline_version: run.pipelineVersion,
+    status: run.status,
+    created_at: run.createdAt,
+    finished_at: run.finishedAt,
+  };
+}
+
+/** The seed's answer to POST /api/pipelines/execute, for a run that has ended. */
+export function seedExecuteView(run: RunState) {
+  const completed = run.nodes.filter((node) => node.status === "completed");
+  return {
+    success: run.status === "completed",
+    run_id: run.runId,
+    pipeline_id: run.pipelineId,
+    status: run.status,
+    execution_time: run.executionTime ?? 0,
+    nodes_executed: completed.length,
+    results: Object.fromEntries(
+      run.nodes.map((node) => [
+        node.nodeId,
+        { node_id: node.nodeId, status: node.status, outputs: node.outputs ?? {} },
+      ]),
+    ),
+    ...(run.error && {
+      error: { code: run.error.code, message: run.error.message, node_id: run.error.nodeId },
+    }),
+  };
+}

@@ -1,0 +1,55 @@
+import { fileURLToPath } from "node:url";
+import { z } from "zod";
+
+/** The one module that reads the environment; everything else is handed its config. */
+const envSchema = z.object({
+  REDIS_URL: z.string().url().optional(),
+  PORT: z.coerce.number().int().min(0).max(65535).default(8000),
+  HOST: z.string().default("0.0.0.0"),
+  API_TOKEN: z.string().min(1).optional(),
+  DEVICES_FILE: z.string().default(fileURLToPath(new URL("../devices.demo.json", import.meta.url))),
+  WORKER_DEVICES: z.string().optional(),
+  LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+  RIGFLOW_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/)
+    .default("rigflow"),
+  RIGFLOW_DATA_DIR: z.string().default(fileURLToPath(new URL("../.data", import.meta.url))),
+  MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(1024 * 1024),
+  MAX_NODES: z.coerce.number().int().min(1).default(1000),
+  MAX_PARAMS_BYTES: z.coerce
+    .number()
+    .int()
+    .min(64)
+    .default(16 * 1024),
+});
+
+export type Config = ReturnType<typeof readConfig>;
+
+export function readConfig(env: NodeJS.ProcessEnv = process.env) {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new Error(`bad environment: ${issue?.path.join(".")}: ${issue?.message}`);
+  }
+  const e = parsed.data;
+  return {
+    redisUrl: e.REDIS_URL,
+    port: e.PORT,
+    host: e.HOST,
+    apiToken: e.API_TOKEN,
+    devicesFile: e.DEVICES_FILE,
+    workerDevices: e.WORKER_DEVICES?.split(",")
+      .map((id) => id.trim())
+      .filter(Boolean),
+    logLevel: e.LOG_LEVEL,
+    prefix: e.RIGFLOW_PREFIX,
+    dataDir: e.RIGFLOW_DATA_DIR,
+    maxBodyBytes: e.MAX_BODY_BYTES,
+    limits: { maxNodes: e.MAX_NODES, maxParamsBytes: e.MAX_PARAMS_BYTES },
+  };
+}

@@ -1,0 +1,118 @@
+import { z } from "zod";
+import { DeviceError } from "../device-error.js";
+import type { CommandContext, Driver, Outputs } from "../types.js";
+
+export const mockServoOptions = z.object({
+  speed: z.number().positive().default(500).describe("units per second"),
+  min_position: z.number().default(0),
+  max_position: z.number().default(180),
+});
+export type MockServoOptions = z.infer<typeof mockServoOptions>;
+
+const progressSteps = 10;
+
+/**
+ * A servo simulated in memory. It keeps its position between commands and, unlike real hardware,
+ * notices when it is driven from two places at once: such a command fails with DEVICE_BUSY, so a
+ * broken device lock shows up as a failed node rather than passing silently.
+ */
+export class MockServo implements Driver {
+  private position = 0;
+  private homed = false;
+  private inFlight = 0;
+
+  constructor(
+    readonly deviceId: string,
+    private readonly capacity: number,
+    private readonly options: MockServoOptions,
+  ) {}
+
+  open(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  async execute(
+    functionId: string,
+    params: Record<string, unknown>,
+    context: CommandContext,
+  ): Promise<Outputs> {
+    if (this.inFlight >= this.capacity) {
+      throw new DeviceError(
+        "DEVICE_BUSY",
+        `${this.deviceId}: asked to run '${functionId}' while ${this.inFlight} command(s) were in flight (capacity ${this.capacity})`,
+        false,
+      );
+    }
+    this.inFlight += 1;
+    try {
+      return await this.run(functionId, params, context);
+    } finally {
+      this.inFlight -= 1;
+    }
+  }
+
+  private async run(functionId: string, params: Record<string, unknown>, context: CommandContext) {
+    switch (functionId) {
+      case "home":
+        await this.travelTo(0, this.options.speed, context);
+        this.homed = true;
+        return { complete: true, position: 0.0 };
+      case "move": {
+        const target = params.position as number;
+        const { min_position: min, max_position: max } = this.options;
+        if (target < min || target > max) {
+          throw new DeviceError(
+            "DEVICE_ERROR",
+            `${this.deviceId}: position ${target} is outside the servo's range [${min}, ${max}]`,
+            false,
+            { position: target, min_position: min, max_position: max },
+          );
+        }
+        await this.travelTo(target, (params.speed as number | undefined) ?? this.options.speed, context);
+        return { complete: true, position: target };
+      }
+      case "status":
+        return { position: this.position, homed: this.homed };
+      default:
+        throw new DeviceError("FUNCTION_UNKNOWN", `${this.deviceId}: no function '${functionId}'`, false);
+    }
+  }
+
+  /** Moves in steps so that progress is reported and a cancel stops the servo where it is. */
+  private async travelTo(target: number, speed: number, context: CommandContext): Promise<void> {
+    const start = this.position;
+    const totalMs = (Math.abs(target - start) / speed) * 1000;
+    if (totalMs === 0) return;
+    for (let step = 1; step <= progressSteps; step += 1) {
+      await sleep(totalMs / progressSteps, context.signal, () => this.position);
+      this.position = start + ((target - start) * step) / progressSteps;
+      context.progress(step / progressSteps, `at ${this.position.toFixed(1)} of ${target}`);
+    }
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal, where: () => number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const cancelled = () =>
+      new DeviceError("CANCELLED", `stopped at position ${where().toFixed(1)}: ${reason(signal)}`, false);
+    if (signal.aborted) return reject(cancelled());
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(cancelled());
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+function reason(signal: AbortSignal): string {
+  const value: unknown = signal.reason;
+  return value instanceof Error ? value.message : "aborted";
+}

@@ -1,0 +1,5 @@
+import { mockServo } from "./mock-servo/definition.js";
+import type { DriverDefinition } from "./types.js";
+
+/** Every driver Rigflow ships, by the name a devices file uses. */
+export const drivers: ReadonlyMap<string, DriverDefinition> = new Map([[mockServo.name, mockServo]]);

@@ -1,0 +1,63 @@
+import type { z } from "zod";
+
+/**
+ * The driver interface. A driver owns one device and knows its protocol; it knows nothing of
+ * BullMQ, Redis or HTTP. The same driver code runs on hardware, a pty, or a mock binding.
+ *
+ * Behaviour every driver keeps:
+ * - `execute` runs one function and resolves with that function's outputs once the device reports
+ *   the command finished (not merely accepted). It rejects with a {@link DeviceError}.
+ * - When `signal` aborts, the driver asks the device to stop and rejects with code `CANCELLED`.
+ * - A driver runs at most `capacity` commands at once; the caller (the worker) is responsible for
+ *   never asking for more, and a mock driver reports when it is asked anyway.
+ * - `close` ends the connection; commands still in flight reject with `DEVICE_DISCONNECTED`.
+ */
+export interface Driver {
+  readonly deviceId: string;
+  open(): Promise<void>;
+  execute(functionId: string, params: Record<string, unknown>, context: CommandContext): Promise<Outputs>;
+  close(): Promise<void>;
+}
+
+export type Outputs = Record<string, unknown>;
+
+export interface CommandContext {
+  /** Aborted on cancel or timeout: stop the device and reject with CANCELLED. */
+  readonly signal: AbortSignal;
+  /** Progress from 0 to 1 with a short human message; cheap to call often. */
+  progress(fraction: number, message: string): void;
+}
+
+export interface RetryDefaults {
+  attempts: number;
+  backoffMs: number;
+}
+
+/** What a driver function declares about itself: checked before anything is enqueued. */
+export interface FunctionSpec {
+  id: string;
+  description: string;
+  params: z.ZodObject;
+  /** The fields of the outputs object, by name, with a word on each. */
+  outputs: Record<string, string>;
+  /** Safe to run again after an interruption (a home, a status read), unlike a dispense or a cut. */
+  idempotent: boolean;
+  timeoutMs: number;
+  retry: RetryDefaults;
+}
+
+export interface DeviceConfig {
+  id: string;
+  driver: string;
+  capacity: number;
+  path?: string;
+  baudRate?: number;
+  options: Record<string, unknown>;
+}
+
+export interface DriverDefinition {
+  name: string;
+  description: string;
+  functions: readonly FunctionSpec[];
+  create(device: DeviceConfig): Driver;
+}

@@ -1,0 +1,237 @@
+import { createHash } from "node:crypto";
+import type { Redis } from "ioredis";
+import type { DeviceCatalog } from "./catalog.js";
+import { RigflowError } from "./errors/rigflow-error.js";
+import type { Limits, Plan } from "./pipeline/plan.js";
+import type { PipelineListing, PipelineRepository, StoredPipeline } from "./pipeline/repository.js";
+import { compilePipeline, parsePipelineDocument } from "./pipeline/validate.js";
+import { redisKeys, type RedisKeys } from "./redis/keys.js";
+import { RedisPipelineRepository } from "./redis/pipeline-repository.js";
+import { QueueSet } from "./redis/queues.js";
+import { RunLedger } from "./redis/run-ledger.js";
+import { newRunId, RunStore } from "./redis/run-store.js";
+import { readDeviceStatuses, type DeviceStatus } from "./redis/device-status.js";
+import { waitForRunEnd } from "./redis/run-watcher.js";
+import type { RunEvent } from "./run/events.js";
+import { endedRunStatuses, type RunState, type RunStatus, type RunSummary } from "./run/types.js";
+
+export interface RunRequest {
+  pipelineId?: string;
+  document?: unknown;
+  params?: Record<string, Record<string, unknown>>;
+}
+
+export interface SubmittedRun {
+  runId: string;
+  pipelineId: string;
+  status: RunStatus;
+  /** True when an Idempotency-Key matched an earlier submission and no new run was made. */
+  replayed: boolean;
+}
+
+const idempotencyTtlSeconds = 24 * 3600;
+
+/** The engine as the API sees it: pipelines, runs, and their events. Knows no HTTP. */
+export class Engine {
+  readonly keys: RedisKeys;
+  readonly pipelines: PipelineRepository;
+  readonly runs: RunStore;
+  readonly queues: QueueSet;
+  private readonly ledger: RunLedger;
+
+  constructor(
+    private readonly redis: Redis,
+    prefix: string,
+    readonly catalog: DeviceCatalog,
+    readonly limits: Limits,
+  ) {
+    this.keys = redisKeys(prefix);
+    this.pipelines = new RedisPipelineRepository(redis, this.keys);
+    this.runs = new RunStore(redis, this.keys);
+    this.ledger = new RunLedger(redis, this.keys);
+    this.queues = new QueueSet(redis, prefix);
+  }
+
+  /** Validates fully (graph, devices, functions, params) before storing. */
+  async savePipeline(body: unknown): Promise<{ pipeline: StoredPipeline; created: boolean }> {
+    const { document, pipeline } = parsePipelineDocument(body);
+    compilePipeline(pipeline, this.catalog, this.limits);
+    const { version, created } = await this.pipelines.save(pipeline.id, document);
+    return { pipeline: { document, version, updatedAt: new Date().toISOString() }, created };
+  }
+
+  async getPipeline(id: string): Promise<StoredPipeline> {
+    const stored = await this.pipelines.get(id);
+    if (!stored) throw new RigflowError("PIPELINE_NOT_FOUND", `no pipeline '${id}'`, { pipeline_id: id });
+    return stored;
+  }
+
+  listPipelines(): Promise<PipelineListing[]> {
+    return this.pipelines.list();
+  }
+
+  async deletePipeline(id: string): Promise<void> {
+    if (!(await this.pipelines.delete(id))) {
+      throw new RigflowError("PIPELINE_NOT_FOUND", `no pipeline '${id}'`, { pipeline_id: id });
+    }
+  }
+
+  async submitRun(request: RunRequest, idempotencyKey?: string): Promise<SubmittedRun> {
+    const { plan, version, document } = await this.planFor(request);
+    if (idempotencyKey === undefined) return this.enqueueRun(plan, version, document);
+    const fingerprint = createHash("sha256").update(JSON.stringify(request)).digest("hex");
+    const runId = newRunId();
+    const key = this.keys.idempotency(idempotencyKey);
+    const claimed = await this.redis.set(key, `${fingerprint} ${runId}`, "EX", idempotencyTtlSeconds, "NX");
+    if (claimed === null) {
+      const [earlierFingerprint, earlierRunId] = ((await this.redis.get(key)) ?? "").split(" ");
+      if (earlierFingerprint !== fingerprint || !earlierRunId) {
+        throw new RigflowError(
+          "IDEMPOTENCY_KEY_REUSED",
+          "this Idempotency-Key was already used with another body",
+          {
+            idempotency_key: idempotencyKey,
+          },
+        );
+      }
+      const status = (await this.runs.loadRun(earlierRunId))?.status ?? "queued";
+      return { runId: earlierRunId, pipelineId: plan.pipelineId, status, replayed: true };
+    }
+    try {
+      return await this.enqueueRun(plan, version, document, runId);
+    } catch (error) {
+      await this.redis.del(key);
+      throw error;
+    }
+  }
+
+  async getRun(runId: string): Promise<RunState> {
+    const state = await this.runs.state(runId);
+    if (!state) throw runNotFound(runId);
+    return state;
+  }
+
+  listRuns(
+    filter: Parameters<RunStore["list"]>[0],
+  ): Promise<{ runs: RunSummary[]; nextCursor: number | null }> {
+    return this.runs.list(filter);
+  }
+
+  async runEvents(runId: string, after?: string): Promise<RunEvent[]> {
+    if (!(await this.runs.loadRun(runId))) throw runNotFound(runId);
+    return this.runs.events(runId, after);
+  }
+
+  /** Halts the run and tells every worker to stop the run's commands in flight. */
+  async cancelRun(runId: string): Promise<void> {
+    const before = await this.ledger.cancelRun(runId).catch(rethrowNotFound(runId));
+    if (endedRunStatuses.has(before as RunStatus)) {
+      throw new RigflowError("RUN_ALREADY_ENDED", `run ${runId} has already ended (${before})`, {
+        run_id: runId,
+        status: before,
+      });
+    }
+    await this.redis.publish(this.keys.cancelChannel, runId);
+  }
+
+  /** Runs the failed and cancelled nodes again; completed nodes keep their outputs. */
+  async resumeRun(runId: string): Promise<void> {
+    const run = await this.runs.loadRun(runId);
+    if (!run) throw runNotFound(runId);
+    const before = await this.ledger.resumeRun(
+      runId,
+      run.pipelineId,
+      run.plan.nodes.map((node) => node.id),
+    );
+    if (before !== "failed" && before !== "cancelled") {
+      throw new RigflowError(
+        "RUN_NOT_RETRYABLE",
+        `run ${runId} is ${before}; only a failed or cancelled run can be retried`,
+        {
+          run_id: runId,
+          status: before,
+        },
+      );
+    }
+    const job = await this.queues.runs().getJob(runId);
+    if (!job)
+      throw new RigflowError("INTERNAL_ERROR", `run ${runId} has no run job to resume`, { run_id: runId });
+    await job.retry("failed");
+  }
+
+  /** Resolves with the run's state once it has ended, or once `timeoutMs` has passed. */
+  async waitForRun(runId: string, timeoutMs: number): Promise<RunState> {
+    await waitForRunEnd(this.redis, this.keys, runId, timeoutMs);
+    return this.getRun(runId);
+  }
+
+  devices(): Promise<DeviceStatus[]> {
+    return readDeviceStatuses(this.redis, this.keys, this.queues, this.catalog);
+  }
+
+  /** Whether Redis answers, for /readyz. */
+  async ping(): Promise<boolean> {
+    return (await this.redis.ping().catch(() => "")) === "PONG";
+  }
+
+  async close(): Promise<void> {
+    await this.queues.close();
+  }
+
+  private async planFor(
+    request: RunRequest,
+  ): Promise<{ plan: Plan; version: number | null; document: Record<string, unknown> }> {
+    if (request.pipelineId !== undefined) {
+      const stored = await this.getPipeline(request.pipelineId);
+      const { pipeline } = parsePipelineDocument(stored.document);
+      return {
+        plan: compilePipeline(pipeline, this.catalog, this.limits, request.params),
+        version: stored.version,
+        document: stored.document,
+      };
+    }
+    const { document, pipeline } = parsePipelineDocument(request.document);
+    return {
+      plan: compilePipeline(pipeline, this.catalog, this.limits, request.params),
+      version: null,
+      document,
+    };
+  }
+
+  private async enqueueRun(
+    plan: Plan,
+    version: number | null,
+    document: Record<string, unknown>,
+    runId = newRunId(),
+  ): Promise<SubmittedRun> {
+    await this.runs.create(runId, plan, version, document);
+    try {
+      await this.queues
+        .runs()
+        .add(
+          "run",
+          { runId, pipelineId: plan.pipelineId },
+          {
+            jobId: runId,
+            attempts: 20,
+            backoff: { type: "exponential", delay: 500 },
+            removeOnComplete: { age: 7 * 24 * 3600 },
+          },
+        );
+    } catch (error) {
+      await this.runs.discard(runId).catch(() => undefined);
+      throw error;
+    }
+    return { runId, pipelineId: plan.pipelineId, status: "queued", replayed: false };
+  }
+}
+
+const runNotFound = (runId: string) =>
+  new RigflowError("RUN_NOT_FOUND", `no run '${runId}'`, { run_id: runId });
+
+function rethrowNotFound(runId: string) {
+  return (error: unknown): never => {
+    if (error instanceof Error && error.message.includes("RUN_NOT_FOUND")) throw runNotFound(runId);
+    throw error;
+  };
+}

@@ -1,0 +1,64 @@
+/**
+ * Every error code Rigflow answers with, HTTP or WebSocket, and the kind of failure it is. The API
+ * turns a kind into a status (invalid 400, unauthorized 401, not_found 404, conflict 409,
+ * too_large 413, unsupported 415, unavailable 503); node and device codes also appear in run
+ * records and events. docs/ERRORS.md is generated from nothing: keep it in step with this list.
+ */
+export const errorCodes = {
+  BODY_INVALID_JSON: { kind: "invalid", meaning: "the request body is not valid JSON" },
+  VALIDATION_FAILED: { kind: "invalid", meaning: "a field is missing or has the wrong type" },
+  PIPELINE_INVALID: { kind: "invalid", meaning: "the pipeline document is malformed" },
+  NODE_DUPLICATE_ID: { kind: "invalid", meaning: "two nodes share an id" },
+  EDGE_UNKNOWN_NODE: { kind: "invalid", meaning: "an edge names a node that does not exist" },
+  EDGE_SELF_LOOP: { kind: "invalid", meaning: "an edge goes from a node to itself" },
+  EDGE_DUPLICATE: { kind: "invalid", meaning: "the same edge appears twice" },
+  EDGE_OUTPUT_UNKNOWN: {
+    kind: "invalid",
+    meaning: "source_output is not an output of the source's function",
+  },
+  EDGE_INPUT_UNKNOWN: {
+    kind: "invalid",
+    meaning: "target_input is not a parameter of the target's function",
+  },
+  EDGE_INPUT_CONFLICT: { kind: "invalid", meaning: "two edges feed the same input of one node" },
+  PIPELINE_CYCLE: { kind: "invalid", meaning: "the edges form a cycle; details.cycle is its path" },
+  DEVICE_UNKNOWN: { kind: "invalid", meaning: "a node names a device not in the devices file" },
+  FUNCTION_UNKNOWN: { kind: "invalid", meaning: "a node names a function its device's driver lacks" },
+  PARAMS_INVALID: { kind: "invalid", meaning: "a node's params fail its function's parameter schema" },
+  NODE_TYPE_UNSUPPORTED: { kind: "invalid", meaning: "a node's type is not one Rigflow runs" },
+  QUERY_INVALID: { kind: "invalid", meaning: "a query parameter is malformed" },
+  UNAUTHORIZED: { kind: "unauthorized", meaning: "API_TOKEN is set and the request lacks it" },
+  NOT_FOUND: { kind: "not_found", meaning: "no such route" },
+  PIPELINE_NOT_FOUND: { kind: "not_found", meaning: "no pipeline with that id" },
+  RUN_NOT_FOUND: { kind: "not_found", meaning: "no run with that id" },
+  RUN_NOT_RETRYABLE: { kind: "conflict", meaning: "only a failed or cancelled run can be retried" },
+  RUN_ALREADY_ENDED: { kind: "conflict", meaning: "the run has ended and cannot be cancelled" },
+  IDEMPOTENCY_KEY_REUSED: { kind: "conflict", meaning: "the Idempotency-Key was used with another body" },
+  PAYLOAD_TOO_LARGE: { kind: "too_large", meaning: "the body is over the size limit" },
+  PIPELINE_TOO_LARGE: { kind: "too_large", meaning: "the pipeline has more nodes than the limit" },
+  PARAMS_TOO_LARGE: { kind: "too_large", meaning: "a node's params are over the size limit" },
+  UNSUPPORTED_MEDIA_TYPE: { kind: "unsupported", meaning: "the body is not sent as application/json" },
+  REDIS_UNAVAILABLE: { kind: "unavailable", meaning: "Redis does not answer; try again" },
+  DEVICE_ERROR: { kind: "node", meaning: "the device reported an error" },
+  DEVICE_BUSY: { kind: "node", meaning: "the device was asked to run more commands than its capacity" },
+  DEVICE_TIMEOUT: { kind: "node", meaning: "the device did not answer in time" },
+  DEVICE_DISCONNECTED: { kind: "node", meaning: "the device went away during the command" },
+  NODE_TIMEOUT: { kind: "node", meaning: "the node ran past its timeout_ms and was stopped" },
+  CANCELLED: { kind: "node", meaning: "the node was stopped or never started because the run was cancelled" },
+  SKIPPED_AFTER_FAILURE: { kind: "node", meaning: "the node did not start because another node failed" },
+  NODE_INTERRUPTED: { kind: "node", meaning: "the worker died mid-command; resume the run to go on" },
+  INTERNAL_ERROR: { kind: "internal", meaning: "a fault in Rigflow itself; the logs have the stack" },
+} as const satisfies Record<string, { kind: ErrorKind; meaning: string }>;
+
+export type ErrorKind =
+  | "invalid"
+  | "unauthorized"
+  | "not_found"
+  | "conflict"
+  | "too_large"
+  | "unsupported"
+  | "unavailable"
+  | "node"
+  | "internal";
+
+export type ErrorCode = keyof typeof errorCodes;

@@ -1,0 +1,15 @@
+// The engine's public surface: the API and the worker import from here, never from its files.
+export { createCatalog, type DeviceCatalog, type DeviceEntry, type FunctionContract } from "./catalog.js";
+export { Engine, type RunRequest, type SubmittedRun } from "./engine.js";
+export { errorCodes, type ErrorCode, type ErrorKind } from "./errors/codes.js";
+export { isRigflowError, RigflowError } from "./errors/rigflow-error.js";
+export { idSchema } from "./pipeline/document.js";
+export { defaultLimits, type Limits } from "./pipeline/plan.js";
+export { shapeError } from "./pipeline/validate.js";
+export type { DeviceStatus } from "./redis/device-status.js";
+export { connectRedis } from "./redis/connection.js";
+export { redisKeys, type RedisKeys } from "./redis/keys.js";
+export { deviceQueueName, runsQueueName, type NodeJobData, type RunJobData } from "./redis/queues.js";
+export { createWorkerRuntime, type WorkerRuntime } from "./redis/worker-runtime.js";
+export type { RunEvent } from "./run/events.js";
+export type { NodeError, NodeState, RunState, RunStatus, RunSummary } from "./run/types.js";

@@ -1,0 +1,87 @@
+import { z } from "zod";
+
+/** Ids clients choose (pipeline, node, device): safe in Redis keys and BullMQ job ids. */
+export const idSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1-64 letters, digits, '_' or '-'");
+
+const retrySchema = z
+  .object({
+    attempts: z.number().int().min(1).max(100),
+    backoff_ms: z.number().int().min(0).max(3_600_000).default(0),
+  })
+  .strict();
+
+const nodeSchema = z.looseObject({
+  id: idSchema,
+  type: z.literal("device", { error: "only 'device' nodes are supported" }).default("device"),
+  device_id: idSchema,
+  function_id: idSchema,
+  params: z.record(z.string(), z.unknown()).default({}),
+  retry: retrySchema.optional(),
+  timeout_ms: z.number().int().min(1).max(86_400_000).optional(),
+});
+
+const edgeSchema = z.looseObject({
+  source: idSchema,
+  target: idSchema,
+  source_output: z.string().min(1).max(128).optional(),
+  target_input: z.string().min(1).max(128).optional(),
+});
+
+/**
+ * The pipeline document as clients send and get it. Unknown fields (an editor's node positions,
+ * say) are kept as they are: the document is stored as sent.
+ */
+export const pipelineDocumentSchema = z.looseObject({
+  id: idSchema,
+  name: z.string().max(256).default(""),
+  nodes: z.array(nodeSchema).min(1, "a pipeline needs at least one node"),
+  edges: z.array(edgeSchema).default([]),
+});
+
+export type PipelineDocument = z.input<typeof pipelineDocumentSchema>;
+type ParsedDocument = z.output<typeof pipelineDocumentSchema>;
+
+export interface PipelineNode {
+  id: string;
+  deviceId: string;
+  functionId: string;
+  params: Record<string, unknown>;
+  retry?: { attempts: number; backoffMs: number };
+  timeoutMs?: number;
+}
+
+export interface PipelineEdge {
+  source: string;
+  target: string;
+  sourceOutput?: string;
+  targetInput?: string;
+}
+
+export interface Pipeline {
+  id: string;
+  name: string;
+  nodes: PipelineNode[];
+  edges: PipelineEdge[];
+}
+
+/** The one place the document's snake_case fields become the domain's camelCase. */
+export function toPipeline(document: ParsedDocument): Pipeline {
+  return {
+    id: document.id,
+    name: document.name,
+    nodes: document.nodes.map((node) => ({
+      id: node.id,
+      deviceId: node.device_id,
+      functionId: node.function_id,
+      params: node.params,
+      ...(node.retry && { retry: { attempts: node.retry.attempts, backoffMs: node.retry.backoff_ms } }),
+      ...(node.timeout_ms !== undefined && { timeoutMs: node.timeout_ms }),
+    })),
+    edges: document.edges.map((edge) => ({
+      source: edge.source,
+      target: edge.target,
+      ...(edge.source_output !== undefined && { sourceOutput: edge.source_output }),
+      ...(edge.target_input !== undefined && { targetInput: edge.target_input }),
+    })),
+  };
+}

@@ -1,0 +1,29 @@
+/** A validated pipeline compiled for running: what each node needs, by node id. Stored with a run. */
+export interface PlanNode {
+  id: string;
+  deviceId: string;
+  driver: string;
+  functionId: string;
+  params: Record<string, unknown>;
+  /** Upstream outputs that become this node's inputs when it is released. */
+  inputs: { input: string; sourceNode: string; sourceOutput: string }[];
+  predecessors: string[];
+  successors: string[];
+  retry: { attempts: number; backoffMs: number };
+  timeoutMs: number;
+  idempotent: boolean;
+}
+
+export interface Plan {
+  pipelineId: string;
+  pipelineName: string;
+  /** Nodes in a topological order. */
+  nodes: PlanNode[];
+}
+
+export interface Limits {
+  maxNodes: number;
+  maxParamsBytes: number;
+}
+
+export const defaultLimits: Limits = { maxNodes: 1000, maxParamsBytes: 16 * 1024 };

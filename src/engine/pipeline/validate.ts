@@ -1,0 +1,237 @@
+import type { z } from "zod";
+import type { DeviceCatalog, FunctionContract } from "../catalog.js";
+import { RigflowError } from "../errors/rigflow-error.js";
+import { topologicalOrder } from "./dag.js";
+import { pipelineDocumentSchema, toPipeline, type Pipeline, type PipelineNode } from "./document.js";
+import type { Limits, Plan, PlanNode } from "./plan.js";
+
+/** Parses a pipeline document's shape; the first problem becomes PIPELINE_INVALID naming its path. */
+export function parsePipelineDocument(value: unknown): {
+  document: Record<string, unknown>;
+  pipeline: Pipeline;
+} {
+  const parsed = pipelineDocumentSchema.safeParse(value);
+  if (!parsed.success) throw shapeError("PIPELINE_INVALID", parsed.error, "pipeline");
+  return { document: value as Record<string, unknown>, pipeline: toPipeline(parsed.data) };
+}
+
+/**
+ * Checks a pipeline against its graph rules, the limits and the devices' functions, and compiles it.
+ * Nothing is enqueued for a pipeline that fails here. `overrides` are run-time params per node id.
+ */
+export function compilePipeline(
+  pipeline: Pipeline,
+  catalog: DeviceCatalog,
+  limits: Limits,
+  overrides: Record<string, Record<string, unknown>> = {},
+): Plan {
+  if (pipeline.nodes.length > limits.maxNodes) {
+    throw new RigflowError(
+      "PIPELINE_TOO_LARGE",
+      `the pipeline has ${pipeline.nodes.length} nodes; the limit is ${limits.maxNodes}`,
+      { node_count: pipeline.nodes.length, limit: limits.maxNodes },
+    );
+  }
+  const nodes = new Map<string, PipelineNode>();
+  for (const node of pipeline.nodes) {
+    if (nodes.has(node.id)) {
+      throw new RigflowError("NODE_DUPLICATE_ID", `two nodes have the id '${node.id}'`, { node_id: node.id });
+    }
+    nodes.set(node.id, { ...node, params: { ...node.params, ...overrides[node.id] } });
+  }
+  for (const nodeId of Object.keys(overrides)) {
+    if (!nodes.has(nodeId)) {
+      throw new RigflowError(
+        "VALIDATION_FAILED",
+        `params names node '${nodeId}', which is not in the pipeline`,
+        {
+          node_id: nodeId,
+        },
+      );
+    }
+  }
+  checkEdgeEndpoints(pipeline, nodes);
+  const ordered = topologicalOrder([...nodes.keys()], pipeline.edges);
+  if ("cycle" in ordered) {
+    throw new RigflowError("PIPELINE_CYCLE", `the edges form a cycle: ${ordered.cycle.join(" -> ")}`, {
+      cycle: ordered.cycle,
+    });
+  }
+  const functions = new Map<string, { fn: FunctionContract; driver: string }>();
+  for (const node of nodes.values()) functions.set(node.id, resolveFunction(node, catalog));
+  const planNodes = new Map<string, PlanNode>();
+  for (const id of ordered.order) {
+    const node = nodes.get(id) as PipelineNode;
+    const { fn, driver } = functions.get(id) as { fn: FunctionContract; driver: string };
+    planNodes.set(id, {
+      id,
+      deviceId: node.deviceId,
+      driver,
+      functionId: node.functionId,
+      params: node.params,
+      inputs: [],
+      predecessors: [],
+      successors: [],
+      retry: node.retry ?? fn.retry,
+      timeoutMs: node.timeoutMs ?? fn.timeoutMs,
+      idempotent: fn.idempotent,
+    });
+  }
+  linkEdges(pipeline, planNodes, functions);
+  for (const node of planNodes.values()) {
+    checkParams(node, (functions.get(node.id) as { fn: FunctionContract }).fn, limits);
+  }
+  return { pipelineId: pipeline.id, pipelineName: pipeline.name, nodes: [...planNodes.values()] };
+}
+
+function checkEdgeEndpoints(pipeline: Pipeline, nodes: Map<string, PipelineNode>): void {
+  const seen = new Set<string>();
+  pipeline.edges.forEach((edge, index) => {
+    const where = { edge_index: index, source: edge.source, target: edge.target };
+    for (const end of [edge.source, edge.target]) {
+      if (!nodes.has(end)) {
+        const other = end === edge.source ? edge.target : edge.source;
+        throw new RigflowError(
+          "EDGE_UNKNOWN_NODE",
+          `edge ${index} (${edge.source} -> ${edge.target}): node '${other}' is linked to unknown node '${end}'`,
+          { ...where, node_id: end },
+        );
+      }
+    }
+    if (edge.source === edge.target) {
+      throw new RigflowError("EDGE_SELF_LOOP", `edge ${index}: node '${edge.source}' depends on itself`, {
+        ...where,
+        node_id: edge.source,
+      });
+    }
+    const key = `${edge.source}\u0000${edge.target}\u0000${edge.sourceOutput ?? ""}\u0000${edge.targetInput ?? ""}`;
+    if (seen.has(key)) {
+      throw new RigflowError(
+        "EDGE_DUPLICATE",
+        `edge ${index} (${edge.source} -> ${edge.target}) appears twice`,
+        where,
+      );
+    }
+    seen.add(key);
+  });
+}
+
+function resolveFunction(
+  node: PipelineNode,
+  catalog: DeviceCatalog,
+): { fn: FunctionContract; driver: string } {
+  const device = catalog.device(node.deviceId);
+  if (!device) {
+    throw new RigflowError(
+      "DEVICE_UNKNOWN",
+      `node '${node.id}' uses device '${node.deviceId}', which is not in the devices file`,
+      { node_id: node.id, device_id: node.deviceId, known_devices: catalog.devices().map((d) => d.id) },
+    );
+  }
+  const fn = catalog.functionOf(device.driver, node.functionId);
+  if (!fn) {
+    const available = catalog.drivers().find((driver) => driver.name === device.driver)?.functions ?? [];
+    throw new RigflowError(
+      "FUNCTION_UNKNOWN",
+      `node '${node.id}': device '${node.deviceId}' (driver ${device.driver}) has no function '${node.functionId}'`,
+      {
+        node_id: node.id,
+        device_id: node.deviceId,
+        function_id: node.functionId,
+        available_functions: available.map((f) => f.id),
+      },
+    );
+  }
+  return { fn, driver: device.driver };
+}
+
+function linkEdges(
+  pipeline: Pipeline,
+  planNodes: Map<string, PlanNode>,
+  functions: Map<string, { fn: FunctionContract }>,
+): void {
+  pipeline.edges.forEach((edge, index) => {
+    const source = planNodes.get(edge.source) as PlanNode;
+    const target = planNodes.get(edge.target) as PlanNode;
+    if (!source.successors.includes(target.id)) source.successors.push(target.id);
+    if (!target.predecessors.includes(source.id)) target.predecessors.push(source.id);
+    if (edge.sourceOutput === undefined && edge.targetInput === undefined) return;
+    const where = { edge_index: index, source: edge.source, target: edge.target };
+    if (edge.sourceOutput === undefined || edge.targetInput === undefined) {
+      throw new RigflowError(
+        "PIPELINE_INVALID",
+        `edge ${index} (${edge.source} -> ${edge.target}): source_output and target_input go together`,
+        where,
+      );
+    }
+    const sourceFn = (functions.get(source.id) as { fn: FunctionContract }).fn;
+    if (!(edge.sourceOutput in sourceFn.outputs)) {
+      throw new RigflowError(
+        "EDGE_OUTPUT_UNKNOWN",
+        `edge ${index}: '${source.functionId}' of node '${source.id}' has no output '${edge.sourceOutput}'` +
+          ` (it has: ${Object.keys(sourceFn.outputs).join(", ") || "none"})`,
+        { ...where, node_id: source.id, source_output: edge.sourceOutput },
+      );
+    }
+    const targetFn = (functions.get(target.id) as { fn: FunctionContract }).fn;
+    if (!(edge.targetInput in targetFn.params.shape)) {
+      throw new RigflowError(
+        "EDGE_INPUT_UNKNOWN",
+        `edge ${index}: '${target.functionId}' of node '${target.id}' has no parameter '${edge.targetInput}'` +
+          ` (it has: ${Object.keys(targetFn.params.shape).join(", ") || "none"})`,
+        { ...where, node_id: target.id, target_input: edge.targetInput },
+      );
+    }
+    if (target.inputs.some((input) => input.input === edge.targetInput)) {
+      throw new RigflowError(
+        "EDGE_INPUT_CONFLICT",
+        `edge ${index}: input '${edge.targetInput}' of node '${target.id}' is already fed by another edge`,
+        { ...where, node_id: target.id, target_input: edge.targetInput },
+      );
+    }
+    target.inputs.push({ input: edge.targetInput, sourceNode: source.id, sourceOutput: edge.sourceOutput });
+  });
+}
+
+function checkParams(node: PlanNode, fn: FunctionContract, limits: Limits): void {
+  const bytes = Buffer.byteLength(JSON.stringify(node.params));
+  if (bytes > limits.maxParamsBytes) {
+    throw new RigflowError(
+      "PARAMS_TOO_LARGE",
+      `node '${node.id}': params are ${bytes} bytes; the limit is ${limits.maxParamsBytes}`,
+      { node_id: node.id, bytes, limit: limits.maxParamsBytes },
+    );
+  }
+  // Inputs fed by an edge arrive at run time; they are checked again, in full, before the command.
+  const fedByEdges: Record<string, true> = Object.fromEntries(
+    node.inputs.map((input) => [input.input, true]),
+  );
+  const parsed = fn.params.partial(fedByEdges as never).safeParse(node.params);
+  if (!parsed.success) {
+    const error = shapeError("PARAMS_INVALID", parsed.error, `node '${node.id}' (${node.functionId}) params`);
+    throw new RigflowError(error.code, error.message, {
+      node_id: node.id,
+      function_id: node.functionId,
+      ...error.details,
+    });
+  }
+}
+
+/** Turns a zod failure into one error that names where the first problem is. */
+export function shapeError(
+  code: "PIPELINE_INVALID" | "PARAMS_INVALID" | "VALIDATION_FAILED",
+  error: z.ZodError,
+  what: string,
+): RigflowError {
+  const issues = error.issues.map((issue) => ({ path: formatPath(issue.path), message: issue.message }));
+  const first = issues[0] ?? { path: "", message: "invalid" };
+  return new RigflowError(code, `${what}${first.path ? `.${first.path}` : ""}: ${first.message}`, { issues });
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  return path
+    .map((part, index) =>
+      typeof part === "number" ? `[${part}]` : `${index === 0 ? "" : "."}${String(part)}`,
+    )
+    .join("");
+}

@@ -1,0 +1,47 @@
+import type { Redis } from "ioredis";
+import type { DeviceCatalog } from "../catalog.js";
+import type { RedisKeys } from "./keys.js";
+import type { QueueSet } from "./queues.js";
+
+export interface DeviceStatus {
+  deviceId: string;
+  driver: string;
+  status: "idle" | "busy" | "offline" | "error";
+  capacity: number;
+  active: number;
+  queueDepth: number;
+  workerId: string | null;
+  lastSeenAt: string | null;
+  reservedBy: string | null;
+}
+
+/** Each device of the catalog as its hosting worker last reported it; no report means offline. */
+export async function readDeviceStatuses(
+  redis: Redis,
+  keys: RedisKeys,
+  queues: QueueSet,
+  catalog: DeviceCatalog,
+): Promise<DeviceStatus[]> {
+  const devices = catalog.devices();
+  const pipeline = redis.pipeline();
+  for (const device of devices) pipeline.hgetall(keys.device(device.id));
+  const rows = (await pipeline.exec()) ?? [];
+  const depths = await Promise.all(
+    devices.map((device) => queues.device(device.id).getJobCountByTypes("waiting", "delayed", "prioritized")),
+  );
+  return devices.map((device, index) => {
+    const presence = (rows[index]?.[1] ?? {}) as Record<string, string>;
+    const online = presence.worker_id !== undefined;
+    return {
+      deviceId: device.id,
+      driver: device.driver,
+      status: online ? (presence.status as DeviceStatus["status"]) : "offline",
+      capacity: device.capacity,
+      active: online ? Number(presence.active ?? 0) : 0,
+      queueDepth: depths[index] ?? 0,
+      workerId: presence.worker_id ?? null,
+      lastSeenAt: presence.last_seen_at ?? null,
+      reservedBy: null,
+    };
+  });
+}

@@ -1,0 +1,24 @@
+/**
+ * Every Redis key Rigflow itself writes (BullMQ keeps its own under `<prefix>:<queue>:`). Queue
+ * names never equal "rf", so the two never meet.
+ */
+export function redisKeys(prefix: string) {
+  const ns = `${prefix}:rf`;
+  return {
+    pipeline: (id: string) => `${ns}:pipeline:${id}`,
+    pipelineVersion: (id: string) => `${ns}:pipeline-version:${id}`,
+    pipelines: `${ns}:pipelines`,
+    run: (runId: string) => `${ns}:run:${runId}`,
+    runNodes: (runId: string) => `${ns}:run:${runId}:nodes`,
+    runOutputs: (runId: string) => `${ns}:run:${runId}:outputs`,
+    runEvents: (runId: string) => `${ns}:run:${runId}:events`,
+    runs: `${ns}:runs`,
+    runSequence: `${ns}:run-sequence`,
+    events: `${ns}:events`,
+    idempotency: (key: string) => `${ns}:idempotency:${key}`,
+    device: (deviceId: string) => `${ns}:device:${deviceId}`,
+    cancelChannel: `${ns}:cancel`,
+  };
+}
+
+export type RedisKeys = ReturnType<typeof redisKeys>;

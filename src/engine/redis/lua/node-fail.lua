@@ -1,0 +1,20 @@
+-- Ends a node as failed or cancelled. A failure halts the run: nodes not yet started will not start.
+-- KEYS[1] run hash, KEYS[2] run nodes hash, KEYS[3] run event stream, KEYS[4] global event stream
+-- ARGV[1] node id, ARGV[2] generation, ARGV[3] 'failed' | 'cancelled', ARGV[4] error JSON,
+-- ARGV[5] now (ISO), ARGV[6] execution time (s), ARGV[7] event JSON or '', ARGV[8] global max length
+-- Returns 1, or -1 if the node had moved on.
+local node = ARGV[1]
+local fields = redis.call('HMGET', KEYS[2], node .. ':status', node .. ':gen')
+if fields[2] ~= ARGV[2] or fields[1] == 'completed' or fields[1] == 'failed' or fields[1] == 'cancelled' then
+  return -1
+end
+redis.call('HSET', KEYS[2], node .. ':status', ARGV[3], node .. ':error', ARGV[4],
+  node .. ':finished_at', ARGV[5], node .. ':execution_time', ARGV[6])
+if ARGV[3] == 'failed' and (redis.call('HGET', KEYS[1], 'halt') or '') == '' then
+  redis.call('HSET', KEYS[1], 'halt', 'failed', 'halt_node', node)
+end
+if ARGV[7] ~= '' then
+  redis.call('XADD', KEYS[3], '*', 'e', ARGV[7])
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[8], '*', 'e', ARGV[7])
+end
+return 1

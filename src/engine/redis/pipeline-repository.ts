@@ -1,0 +1,73 @@
+import type { Redis } from "ioredis";
+import type { PipelineListing, PipelineRepository, StoredPipeline } from "../pipeline/repository.js";
+import type { RedisKeys } from "./keys.js";
+
+/**
+ * Pipelines in Redis: one hash per pipeline and a sorted set of ids. The version counter outlives a
+ * delete, so a pipeline saved again after a delete never reuses a version a run may still name.
+ */
+export class RedisPipelineRepository implements PipelineRepository {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: RedisKeys,
+  ) {}
+
+  async save(id: string, document: Record<string, unknown>): Promise<{ version: number; created: boolean }> {
+    const version = await this.redis.incr(this.keys.pipelineVersion(id));
+    const updatedAt = new Date().toISOString();
+    const results = await this.redis
+      .multi()
+      .exists(this.keys.pipeline(id))
+      .hset(this.keys.pipeline(id), {
+        document: JSON.stringify(document),
+        version,
+        updated_at: updatedAt,
+        name: typeof document.name === "string" ? document.name : "",
+        node_count: Array.isArray(document.nodes) ? document.nodes.length : 0,
+      })
+      .zadd(this.keys.pipelines, 0, id)
+      .exec();
+    return { version, created: results?.[0]?.[1] === 0 };
+  }
+
+  async get(id: string): Promise<StoredPipeline | null> {
+    const [document, version, updatedAt] = await this.redis.hmget(
+      this.keys.pipeline(id),
+      "document",
+      "version",
+      "updated_at",
+    );
+    if (document === null || document === undefined) return null;
+    return {
+      document: JSON.parse(document) as Record<string, unknown>,
+      version: Number(version),
+      updatedAt: updatedAt ?? "",
+    };
+  }
+
+  async list(): Promise<PipelineListing[]> {
+    const ids = await this.redis.zrange(this.keys.pipelines, 0, -1);
+    const pipeline = this.redis.pipeline();
+    for (const id of ids)
+      pipeline.hmget(this.keys.pipeline(id), "name", "node_count", "version", "updated_at");
+    const rows = (await pipeline.exec()) ?? [];
+    return ids.flatMap((id, index) => {
+      const [name, nodeCount, version, updatedAt] = (rows[index]?.[1] ?? []) as (string | null)[];
+      if (version === null || version === undefined) return [];
+      return [
+        {
+          id,
+          name: name ?? "",
+          nodeCount: Number(nodeCount),
+          version: Number(version),
+          updatedAt: updatedAt ?? "",
+        },
+      ];
+    });
+  }
+
+  async delete(id: string): Promise<boolean> {
+    const results = await this.redis.multi().del(this.keys.pipeline(id)).zrem(this.keys.pipelines, id).exec();
+    return results?.[0]?.[1] === 1;
+  }
+}

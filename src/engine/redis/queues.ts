@@ -1,0 +1,120 @@
+import { Queue } from "bullmq";
+import type { Redis } from "ioredis";
+import type { PlanNode } from "../pipeline/plan.js";
+
+/** The queue whose jobs are runs: each run job is the parent of its node jobs. */
+export const runsQueueName = "runs";
+
+/** One queue per device, so that a device's capacity is a queue's global concurrency. */
+export const deviceQueueName = (deviceId: string) => `device-${deviceId}`;
+
+/**
+ * A node job's id is derived from the run, the node and the node's generation (bumped on each
+ * resume), so that adding the same node job twice is a no-op. Run ids contain no "__".
+ */
+export const nodeJobId = (runId: string, nodeId: string, generation: number) =>
+  generation === 0 ? `${runId}__${nodeId}` : `${runId}__${nodeId}__${generation}`;
+
+export interface NodeJobData {
+  runId: string;
+  pipelineId: string;
+  nodeId: string;
+  generation: number;
+  deviceId: string;
+  functionId: string;
+  params: Record<string, unknown>;
+  inputs: PlanNode["inputs"];
+  successors: string[];
+  timeoutMs: number;
+  idempotent: boolean;
+}
+
+export interface RunJobData {
+  runId: string;
+  pipelineId: string;
+}
+
+const week = 7 * 24 * 3600;
+
+/** Node jobs are kept a week after they end, so Bull-board can show a run's tree. */
+export const nodeJobRetention = { removeOnComplete: { age: week }, removeOnFail: { age: 4 * week } };
+
+/** One Queue object per queue name, sharing one connection. */
+export class QueueSet {
+  private readonly queues = new Map<string, Queue>();
+
+  constructor(
+    private readonly connection: Redis,
+    readonly prefix: string,
+  ) {}
+
+  get(name: string): Queue {
+    let queue = this.queues.get(name);
+    if (!queue) {
+      queue = new Queue(name, { connection: this.connection, prefix: this.prefix });
+      queue.on("error", () => undefined); // connection errors surface on the shared client's own listeners
+      this.queues.set(name, queue);
+    }
+    return queue;
+  }
+
+  runs(): Queue<RunJobData> {
+    return this.get(runsQueueName) as Queue<RunJobData>;
+  }
+
+  device(deviceId: string): Queue<NodeJobData> {
+    return this.get(deviceQueueName(deviceId)) as Queue<NodeJobData>;
+  }
+
+  /** Adds node jobs as children of their run job; a job whose id exists already is left alone. */
+  async addNodeJobs(runId: string, jobs: readonly { node: PlanNode; data: NodeJobData }[]): Promise<void> {
+    const parent = { id: runId, queue: this.runs().qualifiedName };
+    const byDevice = new Map<string, typeof jobs>();
+    for (const job of jobs)
+      byDevice.set(job.node.deviceId, [...(byDevice.get(job.node.deviceId) ?? []), job]);
+    await Promise.all(
+      [...byDevice].map(([deviceId, deviceJobs]) =>
+        this.device(deviceId).addBulk(
+          deviceJobs.map(({ node, data }) => ({
+            name: node.functionId,
+            data,
+            opts: {
+              jobId: nodeJobId(runId, node.id, data.generation),
+              parent,
+              attempts: node.retry.attempts,
+              backoff: { type: "fixed", delay: node.retry.backoffMs },
+              ignoreDependencyOnFailure: true,
+              ...nodeJobRetention,
+            },
+          })),
+        ),
+      ),
+    );
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.queues.values()].map((queue) => queue.close()));
+    this.queues.clear();
+  }
+}
+
+export function nodeJobData(
+  runId: string,
+  pipelineId: string,
+  node: PlanNode,
+  generation: number,
+): NodeJobData {
+  return {
+    runId,
+    pipelineId,
+    nodeId: node.id,
+    generation,
+    deviceId: node.deviceId,
+    functionId: node.functionId,
+    params: node.params,
+    inputs: node.inputs,
+    successors: node.successors,
+    timeoutMs: node.timeoutMs,
+    idempotent: node.idempotent,
+  };
+}

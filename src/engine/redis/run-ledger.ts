@@ -1,0 +1,228 @@
+import type { Redis } from "ioredis";
+import { eventJson, type RunEventBody } from "../run/events.js";
+import type { NodeError } from "../run/types.js";
+import type { RedisKeys } from "./keys.js";
+import { loadScripts } from "./scripts.js";
+
+export interface NodeRef {
+  runId: string;
+  pipelineId: string;
+  nodeId: string;
+  generation: number;
+}
+
+export interface ReleasedNode {
+  nodeId: string;
+  generation: number;
+}
+
+export type BeginResult =
+  | { kind: "run"; upstreamOutputs: (Record<string, unknown> | null)[] }
+  | { kind: "done" }
+  | { kind: "skip" }
+  | { kind: "stale" };
+
+/** How many entries the all-runs event stream keeps (approximately; XADD MAXLEN ~). */
+export const globalEventStreamLength = 10_000;
+
+/**
+ * The run ledger: per-run state in Redis advanced only by atomic, idempotent Lua scripts, each of
+ * which also appends the event it implies, so that state and events never disagree.
+ */
+export class RunLedger {
+  private readonly scripts;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: RedisKeys,
+  ) {
+    this.scripts = loadScripts(redis);
+  }
+
+  async startRun(
+    runId: string,
+    pipelineId: string,
+    body: RunEventBody,
+  ): Promise<{ status: string; halt: string }> {
+    const [status, halt] = (await this.scripts["run-start"](
+      [this.keys.run(runId), this.keys.runEvents(runId), this.keys.events],
+      [now(), this.event(runId, pipelineId, body), globalEventStreamLength],
+    )) as [string, string];
+    return { status, halt };
+  }
+
+  async beginNode(
+    ref: NodeRef,
+    attempt: number,
+    body: RunEventBody,
+    skipErrors: { cancelled: NodeError; failed: NodeError },
+    upstream: readonly string[],
+  ): Promise<BeginResult> {
+    const result = (await this.scripts["node-begin"](this.nodeKeys(ref.runId), [
+      ref.nodeId,
+      ref.generation,
+      now(),
+      attempt,
+      this.event(ref.runId, ref.pipelineId, body),
+      globalEventStreamLength,
+      JSON.stringify(skipErrors.cancelled),
+      JSON.stringify(skipErrors.failed),
+      ...upstream,
+    ])) as string[];
+    const [kind, ...outputs] = result;
+    if (kind === "run") {
+      return {
+        kind,
+        upstreamOutputs: outputs.map((json) => JSON.parse(json) as Record<string, unknown> | null),
+      };
+    }
+    return { kind: kind as "done" | "skip" | "stale" };
+  }
+
+  async completeNode(
+    ref: NodeRef,
+    outputs: Record<string, unknown>,
+    executionTime: number,
+    successors: readonly string[],
+  ): Promise<ReleasedNode[] | null> {
+    const body: RunEventBody = {
+      type: "node_completed",
+      node_id: ref.nodeId,
+      outputs,
+      execution_time: executionTime,
+    };
+    const result = (await this.scripts["node-complete"](this.nodeKeys(ref.runId), [
+      ref.nodeId,
+      ref.generation,
+      JSON.stringify(outputs),
+      now(),
+      executionTime,
+      this.event(ref.runId, ref.pipelineId, body),
+      globalEventStreamLength,
+      ...successors,
+    ])) as string[] | number;
+    return result === -1 ? null : pairs(result as string[]);
+  }
+
+  async retryNode(ref: NodeRef, error: NodeError, attempt: number, delayMs: number): Promise<void> {
+    const body: RunEventBody = {
+      type: "node_retrying",
+      node_id: ref.nodeId,
+      attempt,
+      error_message: error.message,
+      delay_ms: delayMs,
+    };
+    await this.scripts["node-retry"](
+      [this.keys.runNodes(ref.runId), this.keys.runEvents(ref.runId), this.keys.events],
+      [
+        ref.nodeId,
+        ref.generation,
+        JSON.stringify(error),
+        this.event(ref.runId, ref.pipelineId, body),
+        globalEventStreamLength,
+      ],
+    );
+  }
+
+  async failNode(
+    ref: NodeRef,
+    status: "failed" | "cancelled",
+    error: NodeError,
+    executionTime: number,
+  ): Promise<void> {
+    const event =
+      status === "failed"
+        ? this.event(ref.runId, ref.pipelineId, {
+            type: "node_failed",
+            node_id: ref.nodeId,
+            error_message: error.message,
+            error_type: error.code,
+          })
+        : "";
+    await this.scripts["node-fail"](
+      [
+        this.keys.run(ref.runId),
+        this.keys.runNodes(ref.runId),
+        this.keys.runEvents(ref.runId),
+        this.keys.events,
+      ],
+      [
+        ref.nodeId,
+        ref.generation,
+        status,
+        JSON.stringify(error),
+        now(),
+        executionTime,
+        event,
+        globalEventStreamLength,
+      ],
+    );
+  }
+
+  async releaseReady(runId: string, nodeIds: readonly string[]): Promise<ReleasedNode[]> {
+    const result = (await this.scripts["nodes-release"](
+      [this.keys.run(runId), this.keys.runNodes(runId)],
+      nodeIds as string[],
+    )) as string[];
+    return pairs(result);
+  }
+
+  async finishRun(
+    runId: string,
+    pipelineId: string,
+    status: "completed" | "failed" | "cancelled",
+    executionTime: number,
+    error: (NodeError & { node_id: string | null }) | null,
+    body: RunEventBody,
+  ): Promise<string> {
+    return (await this.scripts["run-finish"](
+      [this.keys.run(runId), this.keys.runEvents(runId), this.keys.events],
+      [
+        status,
+        now(),
+        executionTime,
+        error ? JSON.stringify(error) : "",
+        this.event(runId, pipelineId, body),
+        globalEventStreamLength,
+      ],
+    )) as string;
+  }
+
+  /** Returns the run's status before the call; only a running or queued run is asked to halt. */
+  async cancelRun(runId: string): Promise<string> {
+    return (await this.scripts["run-cancel"]([this.keys.run(runId)], [])) as string;
+  }
+
+  /** Returns the run's status before the call; only a failed or cancelled run is resumed. */
+  async resumeRun(runId: string, pipelineId: string, nodeIds: readonly string[]): Promise<string> {
+    const event = this.event(runId, pipelineId, { type: "pipeline_resumed", node_id: null });
+    return (await this.scripts["run-resume"](
+      [this.keys.run(runId), this.keys.runNodes(runId), this.keys.runEvents(runId), this.keys.events],
+      [event, globalEventStreamLength, ...nodeIds],
+    )) as string;
+  }
+
+  private nodeKeys(runId: string): string[] {
+    return [
+      this.keys.run(runId),
+      this.keys.runNodes(runId),
+      this.keys.runOutputs(runId),
+      this.keys.runEvents(runId),
+      this.keys.events,
+    ];
+  }
+
+  private event(runId: string, pipelineId: string, body: RunEventBody): string {
+    return eventJson({ run_id: runId, pipeline_id: pipelineId, timestamp: now() }, body);
+  }
+}
+
+function pairs(flat: readonly string[]): ReleasedNode[] {
+  const released: ReleasedNode[] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    released.push({ nodeId: flat[i] as string, generation: Number(flat[i + 1]) });
+  }
+  return released;
+}
+
+const now = () => new Date().toISOString();

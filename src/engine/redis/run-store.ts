@@ -1,0 +1,244 @@
+import { randomBytes } from "node:crypto";
+import type { Redis } from "ioredis";
+import { RigflowError } from "../errors/rigflow-error.js";
+import type { Plan } from "../pipeline/plan.js";
+import type { RunEvent } from "../run/events.js";
+import type { NodeError, NodeState, NodeStatus, RunState, RunStatus, RunSummary } from "../run/types.js";
+import type { RedisKeys } from "./keys.js";
+
+export interface StoredRun {
+  runId: string;
+  pipelineId: string;
+  pipelineVersion: number | null;
+  status: RunStatus;
+  halt: string;
+  haltNode: string;
+  startedAt: string | null;
+  plan: Plan;
+}
+
+/** Run ids are opaque, never all digits, and never contain ":" or "__" (see nodeJobId). */
+export const newRunId = () => `run_${randomBytes(10).toString("hex")}`;
+
+/** Creating and reading runs: the run hash, its nodes, outputs and events. */
+export class RunStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: RedisKeys,
+  ) {}
+
+  async create(
+    runId: string,
+    plan: Plan,
+    pipelineVersion: number | null,
+    document: Record<string, unknown>,
+  ): Promise<void> {
+    const sequence = await this.redis.incr(this.keys.runSequence);
+    const nodeFields: Record<string, string | number> = {};
+    for (const node of plan.nodes) {
+      nodeFields[`${node.id}:status`] = "pending";
+      nodeFields[`${node.id}:gen`] = 0;
+      nodeFields[`${node.id}:remaining`] = node.predecessors.length;
+      nodeFields[`${node.id}:attempts`] = 0;
+    }
+    await this.redis
+      .multi()
+      .hset(this.keys.run(runId), {
+        run_id: runId,
+        pipeline_id: plan.pipelineId,
+        pipeline_version: pipelineVersion ?? "",
+        pipeline_name: plan.pipelineName,
+        status: "queued",
+        halt: "",
+        halt_node: "",
+        created_at: new Date().toISOString(),
+        sequence,
+        plan: JSON.stringify(plan),
+        document: JSON.stringify(document),
+      })
+      .hset(this.keys.runNodes(runId), nodeFields)
+      .zadd(this.keys.runs, sequence, runId)
+      .exec();
+  }
+
+  /** Removes a run that could not be enqueued, so that no half-created run is left behind. */
+  async discard(runId: string): Promise<void> {
+    await this.redis
+      .multi()
+      .del(
+        this.keys.run(runId),
+        this.keys.runNodes(runId),
+        this.keys.runOutputs(runId),
+        this.keys.runEvents(runId),
+      )
+      .zrem(this.keys.runs, runId)
+      .exec();
+  }
+
+  async loadRun(runId: string): Promise<StoredRun | null> {
+    const [pipelineId, version, status, halt, haltNode, startedAt, plan] = await this.redis.hmget(
+      this.keys.run(runId),
+      "pipeline_id",
+      "pipeline_version",
+      "status",
+      "halt",
+      "halt_node",
+      "started_at",
+      "plan",
+    );
+    if (!pipelineId || !plan) return null;
+    return {
+      runId,
+      pipelineId,
+      pipelineVersion: version ? Number(version) : null,
+      status: status as RunStatus,
+      halt: halt ?? "",
+      haltNode: haltNode ?? "",
+      startedAt: startedAt || null,
+      plan: JSON.parse(plan) as Plan,
+    };
+  }
+
+  async nodeGeneration(runId: string, nodeId: string): Promise<number> {
+    return Number((await this.redis.hget(this.keys.runNodes(runId), `${nodeId}:gen`)) ?? 0);
+  }
+
+  async document(runId: string): Promise<Record<string, unknown> | null> {
+    const json = await this.redis.hget(this.keys.run(runId), "document");
+    return json === null ? null : (JSON.parse(json) as Record<string, unknown>);
+  }
+
+  async state(runId: string): Promise<RunState | null> {
+    const results = await this.redis
+      .multi()
+      .hgetall(this.keys.run(runId))
+      .hgetall(this.keys.runNodes(runId))
+      .hgetall(this.keys.runOutputs(runId))
+      .exec();
+    const [run, nodes, outputs] = (results ?? []).map(([, value]) => value as Record<string, string>);
+    if (!run?.plan) return null;
+    const plan = JSON.parse(run.plan) as Plan;
+    const field = (nodeId: string, name: string) => nodes?.[`${nodeId}:${name}`] || null;
+    const nodeStates: NodeState[] = plan.nodes.map((node) => {
+      const output = outputs?.[node.id];
+      const time = field(node.id, "execution_time");
+      const error = field(node.id, "error");
+      return {
+        nodeId: node.id,
+        deviceId: node.deviceId,
+        functionId: node.functionId,
+        status: (field(node.id, "status") ?? "pending") as NodeStatus,
+        attempts: Number(field(node.id, "attempts") ?? 0),
+        outputs: output ? (JSON.parse(output) as Record<string, unknown>) : null,
+        error: error ? (JSON.parse(error) as NodeError) : null,
+        startedAt: field(node.id, "started_at"),
+        finishedAt: field(node.id, "finished_at"),
+        executionTime: time === null ? null : Number(time),
+      };
+    });
+    const runError = run.error ? (JSON.parse(run.error) as NodeError & { node_id: string | null }) : null;
+    return {
+      runId: run.run_id ?? runId,
+      pipelineId: run.pipeline_id ?? plan.pipelineId,
+      pipelineVersion: run.pipeline_version ? Number(run.pipeline_version) : null,
+      pipelineName: run.pipeline_name ?? "",
+      status: run.status as RunStatus,
+      createdAt: run.created_at ?? "",
+      startedAt: run.started_at || null,
+      finishedAt: run.finished_at || null,
+      executionTime: run.execution_time ? Number(run.execution_time) : null,
+      error: runError && {
+        code: runError.code,
+        message: runError.message,
+        nodeId: runError.node_id,
+        ...(runError.details && { details: runError.details }),
+      },
+      nodes: nodeStates,
+    };
+  }
+
+  /** Newest first. The cursor is the sequence number of the last run of the previous page. */
+  async list(filter: {
+    status?: RunStatus;
+    pipelineId?: string;
+    limit: number;
+    cursor?: number;
+  }): Promise<{ runs: RunSummary[]; nextCursor: number | null }> {
+    const runs: RunSummary[] = [];
+    let max: string = filter.cursor === undefined ? "+inf" : `(${filter.cursor}`;
+    const batch = Math.max(filter.limit * 2, 50);
+    for (;;) {
+      const page = await this.redis.zrevrangebyscore(
+        this.keys.runs,
+        max,
+        "-inf",
+        "WITHSCORES",
+        "LIMIT",
+        0,
+        batch,
+      );
+      if (page.length === 0) return { runs, nextCursor: null };
+      const ids = page.filter((_, index) => index % 2 === 0);
+      const scores = page.filter((_, index) => index % 2 === 1).map(Number);
+      const pipeline = this.redis.pipeline();
+      for (const id of ids) {
+        pipeline.hmget(
+          this.keys.run(id),
+          "pipeline_id",
+          "pipeline_version",
+          "status",
+          "created_at",
+          "finished_at",
+        );
+      }
+      const rows = (await pipeline.exec()) ?? [];
+      for (const [index, id] of ids.entries()) {
+        const [pipelineId, version, status, createdAt, finishedAt] = (rows[index]?.[1] ?? []) as (
+          string | null
+        )[];
+        if (!pipelineId) continue;
+        if (filter.status && status !== filter.status) continue;
+        if (filter.pipelineId && pipelineId !== filter.pipelineId) continue;
+        runs.push({
+          runId: id,
+          pipelineId,
+          pipelineVersion: version ? Number(version) : null,
+          status: status as RunStatus,
+          createdAt: createdAt ?? "",
+          finishedAt: finishedAt || null,
+        });
+        if (runs.length === filter.limit) {
+          const more = index < ids.length - 1 || page.length === batch * 2;
+          return { runs, nextCursor: more ? (scores[index] as number) : null };
+        }
+      }
+      if (page.length < batch * 2) return { runs, nextCursor: null };
+      max = `(${scores[scores.length - 1]}`;
+    }
+  }
+
+  /** The run's events, oldest first, after the given event id (exclusive). */
+  async events(runId: string, after?: string, count = 1000): Promise<RunEvent[]> {
+    if (after !== undefined && !/^\d{1,20}-\d{1,20}$/.test(after)) {
+      throw new RigflowError(
+        "QUERY_INVALID",
+        `after must be an event_id such as '1700000000000-0', not '${after}'`,
+        {
+          after,
+        },
+      );
+    }
+    const entries = await this.redis.xrange(
+      this.keys.runEvents(runId),
+      after ? `(${after}` : "-",
+      "+",
+      "COUNT",
+      count,
+    );
+    return entries.map(([id, fields]) => parseEvent(id, fields));
+  }
+}
+
+export function parseEvent(id: string, fields: string[]): RunEvent {
+  return { event_id: id, ...(JSON.parse(fields[1] ?? "{}") as Omit<RunEvent, "event_id">) } as RunEvent;
+}

@@ -1,0 +1,42 @@
+import type { Job } from "bullmq";
+import type { Redis } from "ioredis";
+import type { Logger } from "pino";
+import { redisKeys, type RedisKeys } from "./keys.js";
+import { NodeLifecycle } from "./node-lifecycle.js";
+import { createRunProcessor } from "./orchestrator.js";
+import { PlanCache } from "./plan-cache.js";
+import { appendProgress } from "./progress.js";
+import { QueueSet, type NodeJobData } from "./queues.js";
+import { RunLedger } from "./run-ledger.js";
+import { RunStore } from "./run-store.js";
+
+/** What a worker process needs of the engine: node lifecycles, the run processor, queues, keys. */
+export interface WorkerRuntime {
+  keys: RedisKeys;
+  queues: QueueSet;
+  lifecycle: NodeLifecycle;
+  processRun: ReturnType<typeof createRunProcessor>;
+  progress(job: Job<NodeJobData>, fraction: number, message: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function createWorkerRuntime(redis: Redis, prefix: string, log: Logger): WorkerRuntime {
+  const keys = redisKeys(prefix);
+  const store = new RunStore(redis, keys);
+  const ledger = new RunLedger(redis, keys);
+  const queues = new QueueSet(redis, prefix);
+  return {
+    keys,
+    queues,
+    lifecycle: new NodeLifecycle(ledger, queues, new PlanCache(store)),
+    processRun: createRunProcessor({ store, ledger, queues, log }),
+    async progress(job, fraction, message) {
+      const { runId, pipelineId, nodeId, generation } = job.data;
+      await Promise.all([
+        appendProgress(redis, keys, { runId, pipelineId, nodeId, generation }, fraction, message),
+        job.updateProgress(fraction),
+      ]);
+    },
+    close: () => queues.close(),
+  };
+}

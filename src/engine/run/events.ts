@@ -1,0 +1,39 @@
+/** The events a run emits, as clients receive them (snake_case is the wire's and the seed's). */
+interface EventBase {
+  run_id: string;
+  pipeline_id: string;
+  timestamp: string;
+}
+
+export type RunEventBody =
+  | { type: "pipeline_started"; pipeline_name: string; node_count: number }
+  | {
+      type: "node_executing";
+      node_id: string;
+      node_type: "device";
+      function_id: string;
+      device_id: string;
+      attempt: number;
+    }
+  | { type: "node_progress"; node_id: string; progress: number; message: string }
+  | { type: "node_completed"; node_id: string; outputs: Record<string, unknown>; execution_time: number }
+  | { type: "node_retrying"; node_id: string; attempt: number; error_message: string; delay_ms: number }
+  | { type: "node_failed"; node_id: string; error_message: string; error_type: string }
+  | { type: "pipeline_completed"; success: true; execution_time: number; nodes_executed: number }
+  | { type: "pipeline_error"; error_message: string; node_id: string | null; error_type: string }
+  | { type: "pipeline_cancelled"; node_id: string | null }
+  | { type: "pipeline_resumed"; node_id: string | null };
+
+export type RunEventType = RunEventBody["type"];
+export type RunEventDraft = EventBase & RunEventBody;
+export type RunEvent = RunEventDraft & { event_id: string };
+
+export function eventJson(base: EventBase, body: RunEventBody): string {
+  return JSON.stringify({ ...body, ...base });
+}
+
+export const terminalEventTypes: ReadonlySet<RunEventType> = new Set([
+  "pipeline_completed",
+  "pipeline_error",
+  "pipeline_cancelled",
+]);

@@ -1,0 +1,109 @@
+import type { Job } from "bullmq";
+import type { Logger } from "pino";
+import { DeviceError } from "../drivers/device-error.js";
+import type { Driver, FunctionSpec } from "../drivers/types.js";
+import { shapeError, type NodeError, type NodeJobData, type WorkerRuntime } from "../engine/index.js";
+import type { CommandRegistry } from "./command-registry.js";
+
+const progressIntervalMs = 100;
+
+/**
+ * Runs one node job on one device: begin the attempt in the ledger, check the inputs in full, run
+ * the driver with a timeout and a cancel signal, then record the outputs or the failure.
+ */
+export function createNodeProcessor(deps: {
+  driver: Driver;
+  functions: ReadonlyMap<string, FunctionSpec>;
+  runtime: WorkerRuntime;
+  commands: CommandRegistry;
+  log: Logger;
+}) {
+  const { driver, functions, runtime, commands, log } = deps;
+
+  return async function processNode(job: Job<NodeJobData>): Promise<Record<string, unknown>> {
+    const data = job.data;
+    const command = commands.register(data.runId);
+    try {
+      const start = await runtime.lifecycle.begin(job);
+      if (start.kind === "skip") return { skipped: true };
+      const startedAt = performance.now();
+      const seconds = () => Math.round(performance.now() - startedAt) / 1000;
+      let outputs: Record<string, unknown>;
+      try {
+        const params = checkInputs(data, functions.get(data.functionId), start.inputs);
+        const timer = setTimeout(
+          () => command.abort(new DeviceError("NODE_TIMEOUT", `timed out after ${data.timeoutMs} ms`, true)),
+          data.timeoutMs,
+        );
+        try {
+          outputs = await driver.execute(data.functionId, params, {
+            signal: command.signal,
+            progress: progressReporter(job, runtime, log),
+          });
+        } finally {
+          clearTimeout(timer);
+        }
+      } catch (error) {
+        return await runtime.lifecycle.fail(job, describe(error, command.signal, data), seconds());
+      }
+      await runtime.lifecycle.complete(job, outputs, seconds());
+      return outputs;
+    } finally {
+      commands.unregister(data.runId, command);
+    }
+  };
+}
+
+function checkInputs(
+  data: NodeJobData,
+  spec: FunctionSpec | undefined,
+  inputs: Record<string, unknown>,
+): Record<string, unknown> {
+  if (!spec) {
+    throw new DeviceError(
+      "FUNCTION_UNKNOWN",
+      `device '${data.deviceId}' has no function '${data.functionId}'`,
+      false,
+    );
+  }
+  const parsed = spec.params.safeParse(inputs);
+  if (!parsed.success) {
+    const error = shapeError("PARAMS_INVALID", parsed.error, `node '${data.nodeId}' inputs`);
+    throw new DeviceError("PARAMS_INVALID", error.message, false, error.details);
+  }
+  return parsed.data;
+}
+
+/** A failure as the ledger records it; an abort's reason says whether it was a timeout or a cancel. */
+function describe(
+  error: unknown,
+  signal: AbortSignal,
+  data: NodeJobData,
+): NodeError & { retryable: boolean } {
+  const reason: unknown = signal.aborted ? signal.reason : undefined;
+  const cause = reason instanceof DeviceError ? reason : error;
+  if (cause instanceof DeviceError) {
+    const message = `${data.deviceId}: ${cause.message}`;
+    return {
+      code: cause.code,
+      message,
+      retryable: cause.retryable,
+      ...(Object.keys(cause.details).length && { details: cause.details }),
+    };
+  }
+  const message = cause instanceof Error ? cause.message : String(cause);
+  return { code: "DEVICE_ERROR", message: `${data.deviceId}: ${message}`, retryable: true };
+}
+
+/** Progress is written in order and at most every 100 ms, except the last step, always written. */
+function progressReporter(job: Job<NodeJobData>, runtime: WorkerRuntime, log: Logger) {
+  let lastAt = 0;
+  return (fraction: number, message: string) => {
+    const now = Date.now();
+    if (fraction < 1 && now - lastAt < progressIntervalMs) return;
+    lastAt = now;
+    runtime.progress(job, Math.min(1, Math.max(0, fraction)), message).catch((error: unknown) => {
+      log.warn({ err: error, jobId: job.id }, "could not record progress");
+    });
+  };
+}

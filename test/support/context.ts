@@ -1,0 +1,73 @@
+import { randomBytes } from "node:crypto";
+import { pino } from "pino";
+import { inject } from "vitest";
+import { startApi, type ApiHandle } from "../../src/api/server.js";
+import { drivers } from "../../src/drivers/registry.js";
+import type { DeviceConfig } from "../../src/drivers/types.js";
+import { connectRedis, createCatalog, defaultLimits, Engine } from "../../src/engine/index.js";
+import { createApp } from "../../src/api/app.js";
+import { startWorker, type WorkerHandle } from "../../src/worker/worker.js";
+
+export const redisUrl = () => inject("redisUrl");
+export const quietLog = pino({ level: "silent" });
+
+/** A prefix of its own per test, so tests share one Redis without seeing each other. */
+export const newPrefix = () => `t${randomBytes(5).toString("hex")}`;
+
+export const servo = (id: string, options: Record<string, unknown> = {}): DeviceConfig => ({
+  id,
+  driver: "mock-servo",
+  capacity: 1,
+  options: { speed: 2000, ...options },
+});
+
+/** An engine and an in-memory Hono app on a fresh prefix; requests go through app.request(). */
+export function createTestApi(
+  devices: DeviceConfig[],
+  options: { apiToken?: string; maxBodyBytes?: number } = {},
+) {
+  const prefix = newPrefix();
+  const redis = connectRedis(redisUrl(), { blocking: false, name: "test-api" });
+  const engine = new Engine(redis, prefix, createCatalog(devices, drivers.values()), defaultLimits);
+  const app = createApp({
+    engine,
+    log: quietLog,
+    apiToken: options.apiToken,
+    maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
+  });
+  return {
+    prefix,
+    engine,
+    redis,
+    app,
+    post: (path: string, body: unknown, headers: Record<string, string> = {}) =>
+      app.request(path, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...headers },
+        body: typeof body === "string" ? body : JSON.stringify(body),
+      }),
+    get: (path: string, headers: Record<string, string> = {}) => app.request(path, { headers }),
+    async close() {
+      await engine.close();
+      await redis.quit();
+    },
+  };
+}
+
+export function startTestWorker(prefix: string, devices: DeviceConfig[]): Promise<WorkerHandle> {
+  return startWorker({ redisUrl: redisUrl(), prefix, devices, drivers, log: quietLog });
+}
+
+export function startTestServer(prefix: string, devices: DeviceConfig[]): Promise<ApiHandle> {
+  return startApi({
+    redisUrl: redisUrl(),
+    prefix,
+    port: 0,
+    host: "127.0.0.1",
+    maxBodyBytes: 1024 * 1024,
+    limits: defaultLimits,
+    devices,
+    drivers: drivers.values(),
+    log: quietLog,
+  });
+}

@@ -1,0 +1,26 @@
+/** Small pipeline documents for tests, in the wire's shape. */
+type Node = { id: string; device_id: string; function_id: string; params?: Record<string, unknown> };
+type Edge = { source: string; target: string; source_output?: string; target_input?: string };
+
+export const doc = (id: string, nodes: Node[], edges: Edge[] = []) => ({ id, name: id, nodes, edges });
+
+export const move = (id: string, device: string, position: number): Node => ({
+  id,
+  device_id: device,
+  function_id: "move",
+  params: { position },
+});
+
+export const home = (id: string, device: string): Node => ({
+  id,
+  device_id: device,
+  function_id: "home",
+  params: {},
+});
+
+/** The seed's demo: home then move to 100, on servo-1. */
+export const seedDemo = doc(
+  "demo_pipeline_001",
+  [home("node_1", "servo-1"), move("node_2", "servo-1", 100)],
+  [{ source: "node_1", target: "node_2" }],
+);
