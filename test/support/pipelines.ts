@@ -1,5 +1,11 @@
 /** Small pipeline documents for tests, in the wire's shape. */
-type Node = { id: string; device_id: string; function_id: string; params?: Record<string, unknown> };
+type Node = {
+  id: string;
+  device_id: string;
+  function_id: string;
+  params?: Record<string, unknown>;
+  [extra: string]: unknown;
+};
 type Edge = { source: string; target: string; source_output?: string; target_input?: string };
 
 export const doc = (id: string, nodes: Node[], edges: Edge[] = []) => ({ id, name: id, nodes, edges });

@@ -1,10 +1,12 @@
 import type { Redis } from "ioredis";
 import { terminalEventTypes, type RunEventType } from "../run/events.js";
+import { endedRunStatuses, type RunStatus } from "../run/types.js";
 import type { RedisKeys } from "./keys.js";
 
 /**
- * Waits on the run's own event stream (XREAD BLOCK on a connection of its own) until a terminal
- * event arrives or the time is up. Event-driven, so a run that ends is seen at once.
+ * Waits until the run ends or the time is up. It notes the newest event, then checks the status,
+ * then blocks on the run's own stream (XREAD BLOCK, on a connection of its own) from that event: an
+ * end that happens at any moment in between is seen, and an end from before a resume is not.
  */
 export async function waitForRunEnd(
   redis: Redis,
@@ -12,11 +14,15 @@ export async function waitForRunEnd(
   runId: string,
   timeoutMs: number,
 ): Promise<boolean> {
+  const stream = keys.runEvents(runId);
+  const newest = await redis.xrevrange(stream, "+", "-", "COUNT", 1);
+  let after = newest[0]?.[0] ?? "0-0";
+  const status = (await redis.hget(keys.run(runId), "status")) as RunStatus | null;
+  if (status === null || endedRunStatuses.has(status)) return true;
   const deadline = Date.now() + timeoutMs;
   const reader = redis.duplicate({ maxRetriesPerRequest: null });
   reader.on("error", () => undefined);
   try {
-    let after = "0-0";
     for (;;) {
       const left = deadline - Date.now();
       if (left <= 0) return false;
@@ -26,7 +32,7 @@ export async function waitForRunEnd(
         "BLOCK",
         Math.min(left, 5000),
         "STREAMS",
-        keys.runEvents(runId),
+        stream,
         after,
       );
       for (const [, entries] of result ?? []) {

@@ -1,0 +1,73 @@
+import { Worker } from "bullmq";
+import { afterAll, beforeAll, describe, it } from "vitest";
+import { connectRedis, deviceQueueName, redisKeys, type NodeJobData } from "../../src/engine/index.js";
+import { RunLedger } from "../../src/engine/redis/run-ledger.js";
+import type { WorkerHandle } from "../../src/worker/worker.js";
+import { createTestApi, redisUrl, servo, startTestWorker } from "../support/context.js";
+import { doc, move } from "../support/pipelines.js";
+import { expectRanInOrder } from "../support/runs.js";
+
+// servo-1's worker "crashes" between recording a node's completion in the ledger and enqueueing its
+// successors: its job completes, but the successors' jobs are never added. The run job, woken when
+// its children are done, must find the released nodes and enqueue them.
+const devices = [servo("servo-1"), servo("servo-2")];
+let api: ReturnType<typeof createTestApi>;
+let healthy: WorkerHandle;
+let crashing: Worker<NodeJobData>;
+const connection = connectRedis(redisUrl(), { blocking: true, name: "test-crashing-worker" });
+
+beforeAll(async () => {
+  api = createTestApi(devices);
+  healthy = await startTestWorker(api.prefix, [devices[1] ?? servo("servo-2")]);
+  const ledger = new RunLedger(connection, redisKeys(api.prefix));
+  crashing = new Worker<NodeJobData>(
+    deviceQueueName("servo-1"),
+    async (job) => {
+      const ref = {
+        runId: job.data.runId,
+        pipelineId: job.data.pipelineId,
+        nodeId: job.data.nodeId,
+        generation: job.data.generation,
+      };
+      const body = {
+        type: "node_executing",
+        node_id: ref.nodeId,
+        node_type: "device",
+        function_id: "move",
+        device_id: "servo-1",
+        attempt: 1,
+      } as const;
+      const skip = { code: "CANCELLED", message: "skip" };
+      await ledger.beginNode(ref, 1, body, { cancelled: skip, failed: skip }, []);
+      const outputs = { complete: true, position: job.data.params.position };
+      await ledger.completeNode(ref, outputs, 0.001, job.data.successors);
+      return outputs; // ...and the successors' jobs are never added
+    },
+    { connection: connection, prefix: api.prefix },
+  );
+});
+afterAll(async () => {
+  await crashing.close();
+  await healthy.close();
+  await api.close();
+  await connection.quit();
+});
+
+describe("the reconciler", () => {
+  it("releases successors lost between a node's completion and their enqueue", async () => {
+    const edges = [
+      { source: "a", target: "b" },
+      { source: "a", target: "c" },
+      { source: "b", target: "d" },
+      { source: "c", target: "d" },
+    ];
+    const document = doc(
+      "lost",
+      [move("a", "servo-1", 1), move("b", "servo-2", 2), move("c", "servo-1", 3), move("d", "servo-2", 4)],
+      edges,
+    );
+    const { runId } = await api.engine.submitRun({ document });
+    const run = await api.engine.waitForRun(runId, 20_000);
+    await expectRanInOrder(api.engine, run, edges);
+  });
+});

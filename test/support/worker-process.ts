@@ -1,0 +1,75 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { DeviceConfig } from "../../src/drivers/types.js";
+import { redisUrl } from "./context.js";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+
+export interface WorkerProcess {
+  pid: number;
+  /** SIGTERM, and wait for the process to exit. */
+  stop(): Promise<number | null>;
+  /** SIGKILL, as a crash would, and wait for the exit. */
+  kill(): Promise<void>;
+}
+
+/** Writes a devices file in the contract's shape and returns its path. */
+export function writeDevicesFile(devices: DeviceConfig[]): string {
+  const path = join(mkdtempSync(join(tmpdir(), "rigflow-devices-")), "devices.json");
+  const file = devices.map(({ id, driver, capacity, options }) => ({ id, driver, capacity, options }));
+  writeFileSync(path, JSON.stringify({ devices: file }));
+  return path;
+}
+
+/** Starts `src/bin/worker.ts` as a real process and resolves once it says it is ready. */
+export function startWorkerProcess(
+  prefix: string,
+  devicesFile: string,
+  env: Record<string, string> = {},
+): Promise<WorkerProcess> {
+  const child = spawn(process.execPath, ["--import", "tsx", "src/bin/worker.ts"], {
+    cwd: root,
+    env: {
+      ...process.env,
+      REDIS_URL: redisUrl(),
+      RIGFLOW_PREFIX: prefix,
+      DEVICES_FILE: devicesFile,
+      LOG_LEVEL: "info",
+      ...env,
+    },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  return new Promise((resolve, reject) => {
+    let log = "";
+    const onData = (chunk: Buffer) => {
+      log += chunk.toString();
+      if (log.includes('"msg":"worker ready"')) {
+        child.stderr?.off("data", onData);
+        child.stderr?.resume();
+        resolve(handle(child));
+      }
+    };
+    child.stderr?.on("data", onData);
+    child.once("exit", (code) =>
+      reject(new Error(`worker exited (${code}) before it was ready:\n${log.slice(-3000)}`)),
+    );
+  });
+}
+
+function handle(child: ChildProcess): WorkerProcess {
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return {
+    pid: child.pid as number,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      return exited;
+    },
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      await exited;
+    },
+  };
+}

@@ -1,0 +1,60 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTestApi, servo } from "../support/context.js";
+import { doc, move } from "../support/pipelines.js";
+import { startWorkerProcess, writeDevicesFile, type WorkerProcess } from "../support/worker-process.js";
+
+// Two worker processes host the same two devices: only the lock in Redis (a queue's global
+// concurrency) keeps them from driving one device from two places at once.
+const devices = [servo("servo-1", { speed: 4000 }), servo("servo-2", { speed: 4000 })];
+let api: ReturnType<typeof createTestApi>;
+let workers: WorkerProcess[] = [];
+
+beforeAll(async () => {
+  api = createTestApi(devices);
+  const file = writeDevicesFile(devices);
+  workers = await Promise.all([startWorkerProcess(api.prefix, file), startWorkerProcess(api.prefix, file)]);
+});
+afterAll(async () => {
+  await Promise.all(workers.map((worker) => worker.stop()));
+  await api.close();
+});
+
+describe("the device lock", () => {
+  it("never puts two commands on one device across 20 concurrent runs and two worker processes", async () => {
+    const pipeline = (i: number) =>
+      doc(
+        `lock${i}`,
+        [
+          move("a", "servo-1", 10 + i),
+          move("b", "servo-2", 20 + i),
+          move("c", "servo-1", 30 + i),
+          move("d", "servo-2", 40 + i),
+        ],
+        [
+          { source: "a", target: "c" },
+          { source: "b", target: "d" },
+        ],
+      );
+    const submitted = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => api.engine.submitRun({ document: pipeline(i) })),
+    );
+    const runs = await Promise.all(submitted.map(({ runId }) => api.engine.waitForRun(runId, 60_000)));
+    expect(runs.map((run) => run.status)).toEqual(runs.map(() => "completed"));
+
+    const intervals = new Map<string, [number, number][]>();
+    for (const node of runs.flatMap((run) => run.nodes)) {
+      const list = intervals.get(node.deviceId) ?? [];
+      list.push([Date.parse(node.startedAt ?? ""), Date.parse(node.finishedAt ?? "")]);
+      intervals.set(node.deviceId, list);
+    }
+    expect([...intervals.keys()].sort()).toEqual(["servo-1", "servo-2"]);
+    let overlaps = 0;
+    for (const list of intervals.values()) {
+      expect(list).toHaveLength(40);
+      list.sort((x, y) => x[0] - y[0]);
+      for (let i = 1; i < list.length; i += 1)
+        if ((list[i]?.[0] ?? 0) < (list[i - 1]?.[1] ?? 0)) overlaps += 1;
+    }
+    expect(overlaps).toBe(0);
+  });
+});
