@@ -1,8 +1,8 @@
 /**
  * Every error code Rigflow answers with, HTTP or WebSocket, and the kind of failure it is. The API
  * turns a kind into a status (invalid 400, unauthorized 401, not_found 404, conflict 409,
- * too_large 413, unsupported 415, unavailable 503); node and device codes also appear in run
- * records and events. docs/ERRORS.md is generated from nothing: keep it in step with this list.
+ * too_large 413, unsupported 415, unavailable 503); node and device codes appear in run records
+ * and events. The README's error table lists them all (a test checks it).
  */
 export const errorCodes = {
   BODY_INVALID_JSON: { kind: "invalid", meaning: "the request body is not valid JSON" },
