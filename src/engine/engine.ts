@@ -11,7 +11,7 @@ import { QueueSet } from "./redis/queues.js";
 import { RunLedger } from "./redis/run-ledger.js";
 import { newRunId, RunStore } from "./redis/run-store.js";
 import { readDeviceStatuses, type DeviceStatus } from "./redis/device-status.js";
-import { waitForRunEnd } from "./redis/run-watcher.js";
+import { RunWatcher } from "./redis/run-watcher.js";
 import type { RunEvent } from "./run/events.js";
 import { endedRunStatuses, type RunState, type RunStatus, type RunSummary } from "./run/types.js";
 
@@ -38,6 +38,7 @@ export class Engine {
   readonly runs: RunStore;
   readonly queues: QueueSet;
   private readonly ledger: RunLedger;
+  private readonly watcher: RunWatcher;
 
   constructor(
     private readonly redis: Redis,
@@ -50,6 +51,7 @@ export class Engine {
     this.runs = new RunStore(redis, this.keys);
     this.ledger = new RunLedger(redis, this.keys);
     this.queues = new QueueSet(redis, prefix);
+    this.watcher = new RunWatcher(redis, this.keys);
   }
 
   /** Validates fully (graph, devices, functions, params) before storing. */
@@ -161,7 +163,7 @@ export class Engine {
 
   /** Resolves with the run's state once it has ended, or once `timeoutMs` has passed. */
   async waitForRun(runId: string, timeoutMs: number): Promise<RunState> {
-    await waitForRunEnd(this.redis, this.keys, runId, timeoutMs);
+    await this.watcher.waitForEnd(runId, timeoutMs);
     return this.getRun(runId);
   }
 
@@ -175,6 +177,7 @@ export class Engine {
   }
 
   async close(): Promise<void> {
+    this.watcher.close();
     await this.queues.close();
   }
 

@@ -3,6 +3,8 @@ import type { RedisKeys } from "../engine/index.js";
 
 const heartbeatMs = 1000;
 const expiryMs = 5000;
+/** A change of activity is written within this time; changes in between are written once. */
+const changeFlushMs = 100;
 
 export interface PresentDevice {
   id: string;
@@ -14,10 +16,14 @@ export interface PresentDevice {
 
 /**
  * Tells the API which devices this worker hosts and what they are doing: a hash per device that
- * expires unless refreshed, so a device whose worker died shows offline within seconds.
+ * expires unless refreshed, so a device whose worker died shows offline within seconds. Activity
+ * changes are coalesced: a busy device running many short commands costs one write per 100 ms,
+ * not two per command.
  */
 export class DevicePresence {
-  private timer: NodeJS.Timeout | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private flush: NodeJS.Timeout | undefined;
+  private readonly changed = new Set<PresentDevice>();
 
   constructor(
     private readonly redis: Redis,
@@ -26,32 +32,48 @@ export class DevicePresence {
     private readonly devices: readonly PresentDevice[],
   ) {}
 
-  start(): Promise<void> {
-    this.timer = setInterval(() => void this.beat().catch(() => undefined), heartbeatMs);
-    return this.beat();
+  async start(): Promise<void> {
+    await this.write(this.devices);
+    this.heartbeat = setInterval(() => void this.write(this.devices).catch(() => undefined), heartbeatMs);
   }
 
-  /** Writes at once; called on every change of a device's activity as well as on the heartbeat. */
-  async beat(): Promise<void> {
-    const multi = this.redis.multi();
-    for (const device of this.devices) {
-      const key = this.keys.device(device.id);
-      multi.hset(key, {
-        device_id: device.id,
-        driver: device.driver,
-        worker_id: this.workerId,
-        status: device.state(),
-        active: device.active(),
-        capacity: device.capacity,
-        last_seen_at: new Date().toISOString(),
-      });
-      multi.pexpire(key, expiryMs);
-    }
-    await multi.exec();
+  /** Notes that a device's activity changed; it is written soon, together with other changes. */
+  changedActivity(device: PresentDevice): void {
+    this.changed.add(device);
+    this.flush ??= setTimeout(() => {
+      this.flush = undefined;
+      const devices = [...this.changed];
+      this.changed.clear();
+      void this.write(devices).catch(() => undefined);
+    }, changeFlushMs);
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.timer);
+    clearInterval(this.heartbeat);
+    clearTimeout(this.flush);
     await this.redis.del(...this.devices.map((device) => this.keys.device(device.id)));
+  }
+
+  private async write(devices: readonly PresentDevice[]): Promise<void> {
+    const seenAt = new Date().toISOString();
+    // Sent back to back without a MULTI: each hash is written whole, and a lost expiry is redone
+    // by the next heartbeat.
+    await Promise.all(
+      devices.flatMap((device) => {
+        const key = this.keys.device(device.id);
+        return [
+          this.redis.hset(key, {
+            device_id: device.id,
+            driver: device.driver,
+            worker_id: this.workerId,
+            status: device.state(),
+            active: device.active(),
+            capacity: device.capacity,
+            last_seen_at: seenAt,
+          }),
+          this.redis.pexpire(key, expiryMs),
+        ];
+      }),
+    );
   }
 }

@@ -59,13 +59,14 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     await driver.open();
     drivers.push(driver);
     let active = 0;
-    present.push({
+    const presentDevice: PresentDevice = {
       id: device.id,
       driver: device.driver,
       capacity: device.capacity,
       active: () => active,
       state: () => (active > 0 ? "busy" : "idle"),
-    });
+    };
+    present.push(presentDevice);
     const processNode = createNodeProcessor({
       driver,
       functions: new Map(definition.functions.map((fn) => [fn.id, fn])),
@@ -77,12 +78,12 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
       deviceQueueName(device.id),
       async (job) => {
         active += 1;
-        void presence.beat().catch(() => undefined);
+        presence.changedActivity(presentDevice);
         try {
           return await processNode(job);
         } finally {
           active -= 1;
-          void presence.beat().catch(() => undefined);
+          presence.changedActivity(presentDevice);
         }
       },
       { connection, prefix: options.prefix, concurrency: device.capacity, autorun: false },

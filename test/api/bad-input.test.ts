@@ -40,6 +40,17 @@ describe("bad input gets a 4xx in the contract's shape", () => {
     await expectError(await api.post("/api/pipelines/save", big), 413, "PAYLOAD_TOO_LARGE");
   });
 
+  it("JSON nested deeper than anything can serialize: 400, not a crash", async () => {
+    const deep = "[".repeat(100_000) + "]".repeat(100_000);
+    const body = `{"pipeline": {"id": "p", "nodes": [{"id": "a", "device_id": "servo-1", "function_id": "home", "params": {"x": ${deep}}}]}}`;
+    const big = createTestApi([servo("servo-1")], { maxBodyBytes: 1024 * 1024 });
+    try {
+      await expectError(await big.post("/api/runs", body), 400, "VALIDATION_FAILED");
+    } finally {
+      await big.close();
+    }
+  });
+
   it("fields of the wrong type in a run request: 400", async () => {
     const error = await expectError(
       await api.post("/api/runs", { pipeline_id: 42 }),

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { connectRedis, createCatalog, defaultLimits, Engine } from "../../src/engine/index.js";
 import { createApp } from "../../src/api/app.js";
 import { drivers } from "../../src/drivers/registry.js";
@@ -136,17 +136,23 @@ describe("runs over HTTP", () => {
 
 describe("devices and functions", () => {
   it("shows hosted devices live and the others offline", async () => {
-    const body = (await (await api.get("/api/devices")).json()) as { devices: Record<string, unknown>[] };
-    expect(body.devices).toEqual([
-      expect.objectContaining({
-        device_id: "servo-1",
-        driver: "mock-servo",
-        status: "idle",
-        capacity: 1,
-        worker_id: worker.workerId,
-      }),
-      expect.objectContaining({ device_id: "servo-2", status: "offline", worker_id: null }),
-    ]);
+    // Activity is reported within a second; runs of the tests above may still be settling.
+    await vi.waitFor(
+      async () => {
+        const body = (await (await api.get("/api/devices")).json()) as { devices: Record<string, unknown>[] };
+        expect(body.devices).toEqual([
+          expect.objectContaining({
+            device_id: "servo-1",
+            driver: "mock-servo",
+            status: "idle",
+            capacity: 1,
+            worker_id: worker.workerId,
+          }),
+          expect.objectContaining({ device_id: "servo-2", status: "offline", worker_id: null }),
+        ]);
+      },
+      { timeout: 2000, interval: 50 },
+    );
   });
 
   it("lists every function with its parameter schema, outputs, idempotency, timeout and retry", async () => {
@@ -161,7 +167,7 @@ describe("devices and functions", () => {
       timeout_ms: 60_000,
       retry: { attempts: 1 },
     });
-    expect(Object.keys((move?.outputs ?? {})).sort()).toEqual(["complete", "position"]);
+    expect(Object.keys(move?.outputs ?? {}).sort()).toEqual(["complete", "position"]);
     expect(move?.params).toMatchObject({ type: "object", required: ["position"] });
   });
 });

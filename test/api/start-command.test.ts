@@ -4,7 +4,7 @@ import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { seedDemo } from "../support/pipelines.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -63,13 +63,18 @@ describe("npm start", () => {
       expect(body.execution_time).toBeGreaterThan(0);
       expect(typeof body.run_id).toBe("string");
 
-      const devices = (await (await fetch(`${base}/api/devices`)).json()) as {
-        devices: { device_id: string; status: string }[];
-      };
-      expect(devices.devices.map((d) => [d.device_id, d.status])).toEqual([
-        ["servo-1", "idle"],
-        ["servo-2", "idle"],
-      ]);
+      await vi.waitFor(
+        async () => {
+          const devices = (await (await fetch(`${base}/api/devices`)).json()) as {
+            devices: { device_id: string; status: string }[];
+          };
+          expect(devices.devices.map((d) => [d.device_id, d.status])).toEqual([
+            ["servo-1", "idle"],
+            ["servo-2", "idle"],
+          ]);
+        },
+        { timeout: 2000, interval: 50 },
+      );
       expect(existsSync(join(dataDir, "redis"))).toBe(true);
       expect(readdirSync(join(dataDir, "redis")).join(" ")).toContain("appendonly");
 

@@ -18,6 +18,7 @@ export function redisKeys(prefix: string) {
     idempotency: (key: string) => `${ns}:idempotency:${key}`,
     device: (deviceId: string) => `${ns}:device:${deviceId}`,
     cancelChannel: `${ns}:cancel`,
+    runEndedChannel: `${ns}:run-ended`,
   };
 }
 

@@ -1,4 +1,4 @@
-import { Queue } from "bullmq";
+import { Queue, type JobsOptions } from "bullmq";
 import type { Redis } from "ioredis";
 import type { PlanNode } from "../pipeline/plan.js";
 
@@ -69,26 +69,30 @@ export class QueueSet {
   /** Adds node jobs as children of their run job; a job whose id exists already is left alone. */
   async addNodeJobs(runId: string, jobs: readonly { node: PlanNode; data: NodeJobData }[]): Promise<void> {
     const parent = { id: runId, queue: this.runs().qualifiedName };
-    const byDevice = new Map<string, typeof jobs>();
-    for (const job of jobs)
-      byDevice.set(job.node.deviceId, [...(byDevice.get(job.node.deviceId) ?? []), job]);
+    const byDevice = new Map<string, { name: string; data: NodeJobData; opts: JobsOptions }[]>();
+    for (const { node, data } of jobs) {
+      const list = byDevice.get(node.deviceId) ?? [];
+      list.push({
+        name: node.functionId,
+        data,
+        opts: {
+          jobId: nodeJobId(runId, node.id, data.generation),
+          parent,
+          attempts: node.retry.attempts,
+          backoff: { type: "fixed", delay: node.retry.backoffMs },
+          ignoreDependencyOnFailure: true,
+          ...nodeJobRetention,
+        },
+      });
+      byDevice.set(node.deviceId, list);
+    }
+    // One job is one add; several to one queue go in one addBulk (a MULTI, dearer for a single job).
     await Promise.all(
-      [...byDevice].map(([deviceId, deviceJobs]) =>
-        this.device(deviceId).addBulk(
-          deviceJobs.map(({ node, data }) => ({
-            name: node.functionId,
-            data,
-            opts: {
-              jobId: nodeJobId(runId, node.id, data.generation),
-              parent,
-              attempts: node.retry.attempts,
-              backoff: { type: "fixed", delay: node.retry.backoffMs },
-              ignoreDependencyOnFailure: true,
-              ...nodeJobRetention,
-            },
-          })),
-        ),
-      ),
+      [...byDevice].map(([deviceId, list]) => {
+        const queue = this.device(deviceId);
+        const [only] = list;
+        return list.length === 1 && only ? queue.add(only.name, only.data, only.opts) : queue.addBulk(list);
+      }),
     );
   }
 

@@ -184,6 +184,7 @@ export class RunLedger {
         error ? JSON.stringify(error) : "",
         this.event(runId, pipelineId, body),
         globalEventStreamLength,
+        this.keys.runEndedChannel,
       ],
     )) as string;
   }

@@ -1,49 +1,76 @@
 import type { Redis } from "ioredis";
-import { terminalEventTypes, type RunEventType } from "../run/events.js";
 import { endedRunStatuses, type RunStatus } from "../run/types.js";
 import type { RedisKeys } from "./keys.js";
 
+/** Waiters look at the status this often too, in case a notice was lost with a reconnect. */
+const recheckMs = 2000;
+
 /**
- * Waits until the run ends or the time is up. It notes the newest event, then checks the status,
- * then blocks on the run's own stream (XREAD BLOCK, on a connection of its own) from that event: an
- * end that happens at any moment in between is seen, and an end from before a resume is not.
+ * Waits for runs to end. `run-finish.lua` publishes the run's id when a run ends; one subscriber
+ * connection serves every waiter of this process, so a waiter costs nothing while the run goes on.
  */
-export async function waitForRunEnd(
-  redis: Redis,
-  keys: RedisKeys,
-  runId: string,
-  timeoutMs: number,
-): Promise<boolean> {
-  const stream = keys.runEvents(runId);
-  const newest = await redis.xrevrange(stream, "+", "-", "COUNT", 1);
-  let after = newest[0]?.[0] ?? "0-0";
-  const status = (await redis.hget(keys.run(runId), "status")) as RunStatus | null;
-  if (status === null || endedRunStatuses.has(status)) return true;
-  const deadline = Date.now() + timeoutMs;
-  const reader = redis.duplicate({ maxRetriesPerRequest: null });
-  reader.on("error", () => undefined);
-  try {
-    for (;;) {
-      const left = deadline - Date.now();
-      if (left <= 0) return false;
-      const result = await reader.xread(
-        "COUNT",
-        100,
-        "BLOCK",
-        Math.min(left, 5000),
-        "STREAMS",
-        stream,
-        after,
-      );
-      for (const [, entries] of result ?? []) {
-        for (const [id, fields] of entries) {
-          after = id;
-          const event = JSON.parse(fields[1] ?? "{}") as { type?: RunEventType };
-          if (event.type && terminalEventTypes.has(event.type)) return true;
-        }
+export class RunWatcher {
+  private subscriber: Redis | undefined;
+  private subscribed: Promise<unknown> | undefined;
+  private readonly waiters = new Map<string, Set<() => void>>();
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: RedisKeys,
+  ) {}
+
+  /** Resolves true once the run has ended (or does not exist), false when the time is up. */
+  async waitForEnd(runId: string, timeoutMs: number): Promise<boolean> {
+    await this.subscribe();
+    const deadline = Date.now() + timeoutMs;
+    let wake = () => undefined as void;
+    const waiters = this.waiters.get(runId) ?? new Set();
+    this.waiters.set(runId, waiters);
+    try {
+      for (;;) {
+        const notified = new Promise<void>((resolve) => {
+          wake = resolve;
+          waiters.add(resolve);
+        });
+        // Subscribed before looking: an end that comes after this look is published to us.
+        if (await this.ended(runId)) return true;
+        const left = deadline - Date.now();
+        if (left <= 0) return false;
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          notified,
+          new Promise((resolve) => (timer = setTimeout(resolve, Math.min(left, recheckMs)))),
+        ]);
+        clearTimeout(timer);
+        waiters.delete(wake);
       }
+    } finally {
+      waiters.delete(wake);
+      if (waiters.size === 0) this.waiters.delete(runId);
     }
-  } finally {
-    reader.disconnect();
+  }
+
+  close(): void {
+    this.subscriber?.disconnect();
+    this.subscriber = undefined;
+    this.subscribed = undefined;
+  }
+
+  private async ended(runId: string): Promise<boolean> {
+    const status = (await this.redis.hget(this.keys.run(runId), "status")) as RunStatus | null;
+    return status === null || endedRunStatuses.has(status);
+  }
+
+  private subscribe(): Promise<unknown> {
+    if (!this.subscribed) {
+      const subscriber = this.redis.duplicate({ maxRetriesPerRequest: null });
+      subscriber.on("error", () => undefined);
+      subscriber.on("message", (_channel: string, runId: string) => {
+        for (const wake of this.waiters.get(runId) ?? []) wake();
+      });
+      this.subscriber = subscriber;
+      this.subscribed = subscriber.subscribe(this.keys.runEndedChannel);
+    }
+    return this.subscribed;
   }
 }
