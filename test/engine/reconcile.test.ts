@@ -27,7 +27,7 @@ beforeAll(async () => {
         runId: job.data.runId,
         pipelineId: job.data.pipelineId,
         nodeId: job.data.nodeId,
-        generation: job.data.generation,
+        epoch: job.data.epoch,
       };
       const body = {
         type: "node_executing",

@@ -1,8 +1,9 @@
 import { UnrecoverableError, type Job } from "bullmq";
+import type { PlanNode } from "../pipeline/plan.js";
 import type { NodeError } from "../run/types.js";
 import type { PlanCache } from "./plan-cache.js";
 import { nodeJobData, type NodeJobData, type QueueSet } from "./queues.js";
-import type { NodeRef, ReleasedNode, RunLedger } from "./run-ledger.js";
+import type { NodeRef, RunLedger } from "./run-ledger.js";
 
 export type NodeStart = { kind: "run"; inputs: Record<string, unknown>; attempt: number } | { kind: "skip" };
 
@@ -42,7 +43,8 @@ export class NodeLifecycle {
     );
     if (result.kind === "done") {
       // Completed before a crash took its successors' enqueue with it: release them now.
-      await this.enqueue(data, await this.ledger.releaseReady(data.runId, data.successors));
+      const { epoch, released } = await this.ledger.releaseReady(data.runId, data.successors);
+      await this.enqueue(data.runId, data.pipelineId, epoch, released);
       return { kind: "skip" };
     }
     if (result.kind !== "run") return { kind: "skip" };
@@ -56,14 +58,26 @@ export class NodeLifecycle {
     return { kind: "run", inputs, attempt };
   }
 
+  /**
+   * Records the outputs and enqueues the released successors. A successor whose only predecessor
+   * is this node is released by this completion for sure, unless the run is halting: its job is
+   * added in the same round trip as the completion script, right behind it on the same connection
+   * (node-begin.lua makes such a job stale when the successor was not released after all). The
+   * others wait for the script's answer.
+   */
   async complete(
     job: Job<NodeJobData>,
     outputs: Record<string, unknown>,
     executionTime: number,
   ): Promise<void> {
     const data = job.data;
-    const released = await this.ledger.completeNode(ref(data), outputs, executionTime, data.successors);
-    if (released) await this.enqueue(data, released);
+    const nodes = await this.plans.nodes(data.runId);
+    const direct = data.successors.filter((id) => nodes.get(id)?.predecessors.length === 1);
+    const completed = this.ledger.completeNode(ref(data), outputs, executionTime, data.successors);
+    const addedDirect = this.enqueue(data.runId, data.pipelineId, data.epoch, direct);
+    const [released] = await Promise.all([completed, addedDirect]);
+    const rest = (released ?? []).filter((id) => !direct.includes(id));
+    await this.enqueue(data.runId, data.pipelineId, data.epoch, rest);
   }
 
   /**
@@ -93,14 +107,19 @@ export class NodeLifecycle {
     throw new Error(error.message);
   }
 
-  private async enqueue(data: NodeJobData, released: readonly ReleasedNode[]): Promise<void> {
-    if (released.length === 0) return;
-    const nodes = await this.plans.nodes(data.runId);
-    const jobs = released.flatMap(({ nodeId, generation }) => {
-      const node = nodes.get(nodeId);
-      return node ? [{ node, data: nodeJobData(data.runId, data.pipelineId, node, generation) }] : [];
+  private async enqueue(
+    runId: string,
+    pipelineId: string,
+    epoch: number,
+    nodeIds: readonly string[],
+  ): Promise<void> {
+    if (nodeIds.length === 0) return;
+    const nodes = await this.plans.nodes(runId);
+    const jobs = nodeIds.flatMap((nodeId) => {
+      const node: PlanNode | undefined = nodes.get(nodeId);
+      return node ? [{ node, data: nodeJobData(runId, pipelineId, node, epoch) }] : [];
     });
-    await this.queues.addNodeJobs(data.runId, jobs);
+    await this.queues.addNodeJobs(runId, jobs);
   }
 }
 
@@ -108,5 +127,5 @@ const ref = (data: NodeJobData): NodeRef => ({
   runId: data.runId,
   pipelineId: data.pipelineId,
   nodeId: data.nodeId,
-  generation: data.generation,
+  epoch: data.epoch,
 });

@@ -34,14 +34,14 @@ export function createRunProcessor(deps: {
       node_count: nodeIds.length,
     });
     for (let round = 0; round < reconcileRounds; round += 1) {
-      const released = await ledger.releaseReady(runId, nodeIds);
+      const { epoch, released } = await ledger.releaseReady(runId, nodeIds);
       if (released.length > 0) {
         const byId = new Map(run.plan.nodes.map((node) => [node.id, node]));
         await queues.addNodeJobs(
           runId,
-          released.map(({ nodeId, generation }) => {
+          released.map((nodeId) => {
             const node = byId.get(nodeId) as PlanNode;
-            return { node, data: nodeJobData(runId, run.pipelineId, node, generation) };
+            return { node, data: nodeJobData(runId, run.pipelineId, node, epoch) };
           }),
         );
       }
@@ -105,12 +105,12 @@ export function createRunProcessor(deps: {
   /** Nodes still queued or running with no job left: their jobs ended without reaching the ledger. */
   async function finishOrphaned(run: StoredRun): Promise<{ status: string }> {
     const state = await store.state(run.runId);
+    const epoch = await store.epoch(run.runId);
     for (const node of state?.nodes ?? []) {
       if (node.status !== "queued" && node.status !== "running") continue;
       log.warn({ runId: run.runId, nodeId: node.nodeId }, "node job ended without a result");
-      const generation = await currentGeneration(run.runId, node.nodeId);
       await ledger.failNode(
-        { runId: run.runId, pipelineId: run.pipelineId, nodeId: node.nodeId, generation },
+        { runId: run.runId, pipelineId: run.pipelineId, nodeId: node.nodeId, epoch },
         "failed",
         {
           code: "NODE_INTERRUPTED",
@@ -122,10 +122,6 @@ export function createRunProcessor(deps: {
     const ended = await finishIfDone(run);
     if (ended) return ended;
     throw new Error(`run ${run.runId} could not be reconciled; will try again`);
-  }
-
-  async function currentGeneration(runId: string, nodeId: string): Promise<number> {
-    return store.nodeGeneration(runId, nodeId);
   }
 
   async function finish(

@@ -9,17 +9,17 @@ export const runsQueueName = "runs";
 export const deviceQueueName = (deviceId: string) => `device-${deviceId}`;
 
 /**
- * A node job's id is derived from the run, the node and the node's generation (bumped on each
- * resume), so that adding the same node job twice is a no-op. Run ids contain no "__".
+ * A node job's id is derived from the run, the node and the run's epoch (bumped on each resume),
+ * so that adding the same node job twice is a no-op. Run ids contain no "__".
  */
-export const nodeJobId = (runId: string, nodeId: string, generation: number) =>
-  generation === 0 ? `${runId}__${nodeId}` : `${runId}__${nodeId}__${generation}`;
+export const nodeJobId = (runId: string, nodeId: string, epoch: number) =>
+  epoch === 0 ? `${runId}__${nodeId}` : `${runId}__${nodeId}__${epoch}`;
 
 export interface NodeJobData {
   runId: string;
   pipelineId: string;
   nodeId: string;
-  generation: number;
+  epoch: number;
   deviceId: string;
   functionId: string;
   params: Record<string, unknown>;
@@ -76,7 +76,7 @@ export class QueueSet {
         name: node.functionId,
         data,
         opts: {
-          jobId: nodeJobId(runId, node.id, data.generation),
+          jobId: nodeJobId(runId, node.id, data.epoch),
           parent,
           attempts: node.retry.attempts,
           backoff: { type: "fixed", delay: node.retry.backoffMs },
@@ -102,17 +102,12 @@ export class QueueSet {
   }
 }
 
-export function nodeJobData(
-  runId: string,
-  pipelineId: string,
-  node: PlanNode,
-  generation: number,
-): NodeJobData {
+export function nodeJobData(runId: string, pipelineId: string, node: PlanNode, epoch: number): NodeJobData {
   return {
     runId,
     pipelineId,
     nodeId: node.id,
-    generation,
+    epoch,
     deviceId: node.deviceId,
     functionId: node.functionId,
     params: node.params,

@@ -4,16 +4,12 @@ import type { NodeError } from "../run/types.js";
 import type { RedisKeys } from "./keys.js";
 import { loadScripts } from "./scripts.js";
 
+/** A node as one job sees it: `epoch` is the run's epoch when the job was added (see run-resume.lua). */
 export interface NodeRef {
   runId: string;
   pipelineId: string;
   nodeId: string;
-  generation: number;
-}
-
-export interface ReleasedNode {
-  nodeId: string;
-  generation: number;
+  epoch: number;
 }
 
 export type BeginResult =
@@ -60,7 +56,7 @@ export class RunLedger {
   ): Promise<BeginResult> {
     const result = (await this.scripts["node-begin"](this.nodeKeys(ref.runId), [
       ref.nodeId,
-      ref.generation,
+      ref.epoch,
       now(),
       attempt,
       this.event(ref.runId, ref.pipelineId, body),
@@ -84,7 +80,7 @@ export class RunLedger {
     outputs: Record<string, unknown>,
     executionTime: number,
     successors: readonly string[],
-  ): Promise<ReleasedNode[] | null> {
+  ): Promise<string[] | null> {
     const body: RunEventBody = {
       type: "node_completed",
       node_id: ref.nodeId,
@@ -93,7 +89,7 @@ export class RunLedger {
     };
     const result = (await this.scripts["node-complete"](this.nodeKeys(ref.runId), [
       ref.nodeId,
-      ref.generation,
+      ref.epoch,
       JSON.stringify(outputs),
       now(),
       executionTime,
@@ -101,7 +97,7 @@ export class RunLedger {
       globalEventStreamLength,
       ...successors,
     ])) as string[] | number;
-    return result === -1 ? null : pairs(result as string[]);
+    return result === -1 ? null : (result as string[]);
   }
 
   async retryNode(ref: NodeRef, error: NodeError, attempt: number, delayMs: number): Promise<void> {
@@ -113,10 +109,15 @@ export class RunLedger {
       delay_ms: delayMs,
     };
     await this.scripts["node-retry"](
-      [this.keys.runNodes(ref.runId), this.keys.runEvents(ref.runId), this.keys.events],
+      [
+        this.keys.run(ref.runId),
+        this.keys.runNodes(ref.runId),
+        this.keys.runEvents(ref.runId),
+        this.keys.events,
+      ],
       [
         ref.nodeId,
-        ref.generation,
+        ref.epoch,
         JSON.stringify(error),
         this.event(ref.runId, ref.pipelineId, body),
         globalEventStreamLength,
@@ -148,7 +149,7 @@ export class RunLedger {
       ],
       [
         ref.nodeId,
-        ref.generation,
+        ref.epoch,
         status,
         JSON.stringify(error),
         now(),
@@ -159,12 +160,16 @@ export class RunLedger {
     );
   }
 
-  async releaseReady(runId: string, nodeIds: readonly string[]): Promise<ReleasedNode[]> {
-    const result = (await this.scripts["nodes-release"](
+  /** The run's current epoch, and the nodes released (or still queued) among those given. */
+  async releaseReady(
+    runId: string,
+    nodeIds: readonly string[],
+  ): Promise<{ epoch: number; released: string[] }> {
+    const [epoch, ...released] = (await this.scripts["nodes-release"](
       [this.keys.run(runId), this.keys.runNodes(runId)],
       nodeIds as string[],
     )) as string[];
-    return pairs(result);
+    return { epoch: Number(epoch), released };
   }
 
   async finishRun(
@@ -216,14 +221,6 @@ export class RunLedger {
   private event(runId: string, pipelineId: string, body: RunEventBody): string {
     return eventJson({ run_id: runId, pipeline_id: pipelineId, timestamp: now() }, body);
   }
-}
-
-function pairs(flat: readonly string[]): ReleasedNode[] {
-  const released: ReleasedNode[] = [];
-  for (let i = 0; i + 1 < flat.length; i += 2) {
-    released.push({ nodeId: flat[i] as string, generation: Number(flat[i + 1]) });
-  }
-  return released;
 }
 
 const now = () => new Date().toISOString();

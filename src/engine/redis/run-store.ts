@@ -37,7 +37,6 @@ export class RunStore {
     const nodeFields: Record<string, string | number> = {};
     for (const node of plan.nodes) {
       nodeFields[`${node.id}:status`] = "pending";
-      nodeFields[`${node.id}:gen`] = 0;
       nodeFields[`${node.id}:remaining`] = node.predecessors.length;
       nodeFields[`${node.id}:attempts`] = 0;
     }
@@ -51,6 +50,7 @@ export class RunStore {
         status: "queued",
         halt: "",
         halt_node: "",
+        epoch: 0,
         created_at: new Date().toISOString(),
         sequence,
         plan: JSON.stringify(plan),
@@ -99,8 +99,8 @@ export class RunStore {
     };
   }
 
-  async nodeGeneration(runId: string, nodeId: string): Promise<number> {
-    return Number((await this.redis.hget(this.keys.runNodes(runId), `${nodeId}:gen`)) ?? 0);
+  async epoch(runId: string): Promise<number> {
+    return Number((await this.redis.hget(this.keys.run(runId), "epoch")) ?? 0);
   }
 
   async document(runId: string): Promise<Record<string, unknown> | null> {

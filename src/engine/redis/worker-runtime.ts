@@ -31,9 +31,9 @@ export function createWorkerRuntime(redis: Redis, prefix: string, log: Logger): 
     lifecycle: new NodeLifecycle(ledger, queues, new PlanCache(store)),
     processRun: createRunProcessor({ store, ledger, queues, log }),
     async progress(job, fraction, message) {
-      const { runId, pipelineId, nodeId, generation } = job.data;
+      const { runId, pipelineId, nodeId, epoch } = job.data;
       await Promise.all([
-        appendProgress(redis, keys, { runId, pipelineId, nodeId, generation }, fraction, message),
+        appendProgress(redis, keys, { runId, pipelineId, nodeId, epoch }, fraction, message),
         job.updateProgress(fraction),
       ]);
     },

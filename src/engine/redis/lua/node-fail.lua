@@ -1,11 +1,11 @@
 -- Ends a node as failed or cancelled. A failure halts the run: nodes not yet started will not start.
 -- KEYS[1] run hash, KEYS[2] run nodes hash, KEYS[3] run event stream, KEYS[4] global event stream
--- ARGV[1] node id, ARGV[2] generation, ARGV[3] 'failed' | 'cancelled', ARGV[4] error JSON,
+-- ARGV[1] node id, ARGV[2] the job's epoch, ARGV[3] 'failed' | 'cancelled', ARGV[4] error JSON,
 -- ARGV[5] now (ISO), ARGV[6] execution time (s), ARGV[7] event JSON or '', ARGV[8] global max length
--- Returns 1, or -1 if the node had moved on.
+-- Returns 1, or -1 if the job is not the node's current one or the node has already ended.
 local node = ARGV[1]
-local fields = redis.call('HMGET', KEYS[2], node .. ':status', node .. ':gen')
-if fields[2] ~= ARGV[2] or fields[1] == 'completed' or fields[1] == 'failed' or fields[1] == 'cancelled' then
+local status = redis.call('HGET', KEYS[2], node .. ':status')
+if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[2] or (status ~= 'queued' and status ~= 'running') then
   return -1
 end
 redis.call('HSET', KEYS[2], node .. ':status', ARGV[3], node .. ':error', ARGV[4],

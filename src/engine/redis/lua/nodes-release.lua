@@ -3,16 +3,16 @@
 -- Nodes already queued are returned too: adding their job again is a no-op by job id.
 -- KEYS[1] run hash, KEYS[2] run nodes hash
 -- ARGV[1..] node ids to look at
--- Returns a flat list {node id, generation, ...}
-if (redis.call('HGET', KEYS[1], 'halt') or '') ~= '' then return {} end
-local released = {}
+-- Returns {epoch, node id, ...}: the run's epoch, then the released nodes.
+local run = redis.call('HMGET', KEYS[1], 'epoch', 'halt')
+local released = {run[1]}
+if (run[2] or '') ~= '' then return released end
 for i = 1, #ARGV do
   local node = ARGV[i]
-  local fields = redis.call('HMGET', KEYS[2], node .. ':status', node .. ':remaining', node .. ':gen')
+  local fields = redis.call('HMGET', KEYS[2], node .. ':status', node .. ':remaining')
   if (fields[1] == 'pending' or fields[1] == 'queued') and tonumber(fields[2]) == 0 then
     redis.call('HSET', KEYS[2], node .. ':status', 'queued')
     released[#released + 1] = node
-    released[#released + 1] = fields[3]
   end
 end
 return released

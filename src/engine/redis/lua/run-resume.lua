@@ -1,5 +1,6 @@
--- Resumes a failed or cancelled run: its failed and cancelled nodes go back to pending, in a new
--- generation (so their new jobs get new ids); completed nodes keep their outputs.
+-- Resumes a failed or cancelled run in a new epoch: its failed and cancelled nodes go back to
+-- pending; every job of the old epoch is now stale, so new jobs get new ids. Completed nodes keep
+-- their outputs.
 -- KEYS[1] run hash, KEYS[2] run nodes hash, KEYS[3] run event stream, KEYS[4] global event stream
 -- ARGV[1] pipeline_resumed JSON, ARGV[2] global stream max length, ARGV[3..] every node id
 -- Returns the run's status before the call; nothing changes unless it was failed or cancelled.
@@ -10,11 +11,11 @@ for i = 3, #ARGV do
   local node = ARGV[i]
   local nodeStatus = redis.call('HGET', KEYS[2], node .. ':status')
   if nodeStatus == 'failed' or nodeStatus == 'cancelled' then
-    redis.call('HINCRBY', KEYS[2], node .. ':gen', 1)
     redis.call('HSET', KEYS[2], node .. ':status', 'pending', node .. ':attempts', 0, node .. ':error', '',
       node .. ':started_at', '', node .. ':finished_at', '', node .. ':execution_time', '')
   end
 end
+redis.call('HINCRBY', KEYS[1], 'epoch', 1)
 redis.call('HSET', KEYS[1], 'status', 'running', 'halt', '', 'halt_node', '', 'error', '', 'finished_at', '')
 redis.call('XADD', KEYS[3], '*', 'e', ARGV[1])
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[1])
