@@ -173,3 +173,59 @@ function compareIds(a: string, b: string): number {
   if (am !== bm) return (am as bigint) < (bm as bigint) ? -1 : 1;
   return (as as bigint) < (bs as bigint) ? -1 : (as as bigint) > (bs as bigint) ? 1 : 0;
 }
+
+describe("resume after a transient fault", () => {
+  it("completes the run; completed nodes are not run again, and nodes held back by the failure run", async () => {
+    // 'flaky' fails its first move while 'steady' is still moving; when 'steady' completes, the run
+    // is halted: its only successor's job, added in the same round trip, must not run.
+    const devices = [
+      servo("gate-1"),
+      servo("flaky-1", { fail_first: { move: 1 } }),
+      servo("steady-1", { speed: 100 }),
+    ];
+    const local = createTestApi(devices);
+    const localWorker = await startTestWorker(local.prefix, devices);
+    try {
+      const nodes = [
+        move("gate_a", "gate-1", 10),
+        move("gate_b", "gate-1", 20),
+        move("flaky", "flaky-1", 10),
+        move("steady", "steady-1", 10),
+        move("after_steady", "steady-1", 11),
+        move("join", "flaky-1", 20),
+      ];
+      const edges = [
+        edge("gate_a", "gate_b"),
+        edge("gate_b", "flaky"),
+        edge("steady", "after_steady"),
+        edge("flaky", "join"),
+        edge("after_steady", "join"),
+      ];
+      const failed = await runToEnd(local.engine, doc("transient", nodes, edges));
+      expect(failed.status).toBe("failed");
+      const statusOf = (id: string) => failed.nodes.find((n) => n.nodeId === id)?.status;
+      expect(statusOf("flaky")).toBe("failed");
+      expect(statusOf("steady")).toBe("completed");
+      expect(statusOf("after_steady")).toBe("pending");
+
+      expect((await local.post(`/api/runs/${failed.runId}/retry`, {})).status).toBe(202);
+      const resumed = await local.engine.waitForRun(failed.runId, 10_000);
+      expect(resumed.status).toBe("completed");
+      const events = await local.engine.runEvents(failed.runId);
+      const executed = events.flatMap((e) => (e.type === "node_executing" ? [e.node_id] : []));
+      expect(executed.sort()).toEqual([
+        "after_steady",
+        "flaky",
+        "flaky",
+        "gate_a",
+        "gate_b",
+        "join",
+        "steady",
+      ]);
+      expect(events.at(-1)).toMatchObject({ type: "pipeline_completed", nodes_executed: 6 });
+    } finally {
+      await localWorker.close();
+      await local.close();
+    }
+  });
+});

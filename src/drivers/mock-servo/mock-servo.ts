@@ -6,6 +6,8 @@ export const mockServoOptions = z.object({
   speed: z.number().positive().default(500).describe("units per second"),
   min_position: z.number().default(0),
   max_position: z.number().default(180),
+  /** Fault injection for demos and tests: the first N calls of a function fail, retryably. */
+  fail_first: z.record(z.string(), z.number().int().min(0)).default({}),
 });
 export type MockServoOptions = z.infer<typeof mockServoOptions>;
 
@@ -20,6 +22,7 @@ export class MockServo implements Driver {
   private position = 0;
   private homed = false;
   private inFlight = 0;
+  private readonly calls = new Map<string, number>();
 
   constructor(
     readonly deviceId: string,
@@ -56,6 +59,15 @@ export class MockServo implements Driver {
   }
 
   private async run(functionId: string, params: Record<string, unknown>, context: CommandContext) {
+    const call = (this.calls.get(functionId) ?? 0) + 1;
+    this.calls.set(functionId, call);
+    if (call <= (this.options.fail_first[functionId] ?? 0)) {
+      throw new DeviceError(
+        "DEVICE_ERROR",
+        `${this.deviceId}: injected fault on call ${call} of '${functionId}'`,
+        true,
+      );
+    }
     switch (functionId) {
       case "home":
         await this.travelTo(0, this.options.speed, context);
