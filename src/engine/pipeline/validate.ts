@@ -203,10 +203,10 @@ function checkParams(node: PlanNode, fn: FunctionContract, limits: Limits): void
     );
   }
   // Inputs fed by an edge arrive at run time; they are checked again, in full, before the command.
-  const fedByEdges: Record<string, true> = Object.fromEntries(
-    node.inputs.map((input) => [input.input, true]),
-  );
-  const parsed = fn.params.partial(fedByEdges as never).safeParse(node.params);
+  const parsed = paramsSchemaGiven(
+    fn,
+    node.inputs.map((input) => input.input),
+  ).safeParse(node.params);
   if (!parsed.success) {
     const error = shapeError("PARAMS_INVALID", parsed.error, `node '${node.id}' (${node.functionId}) params`);
     throw new RigflowError(error.code, error.message, {
@@ -234,4 +234,22 @@ function formatPath(path: readonly PropertyKey[]): string {
       typeof part === "number" ? `[${part}]` : `${index === 0 ? "" : "."}${String(part)}`,
     )
     .join("");
+}
+
+/**
+ * The function's parameter schema with the inputs fed by edges made optional. Cached: zod compiles a
+ * schema on its first use, which costs far more than checking params with it.
+ */
+const partialSchemas = new WeakMap<FunctionContract, Map<string, z.ZodObject>>();
+function paramsSchemaGiven(fn: FunctionContract, fedByEdges: readonly string[]): z.ZodObject {
+  if (fedByEdges.length === 0) return fn.params;
+  const key = [...fedByEdges].sort().join(",");
+  const cache = partialSchemas.get(fn) ?? new Map<string, z.ZodObject>();
+  partialSchemas.set(fn, cache);
+  let schema = cache.get(key);
+  if (!schema) {
+    schema = fn.params.partial(Object.fromEntries(fedByEdges.map((input) => [input, true])) as never);
+    cache.set(key, schema);
+  }
+  return schema;
 }

@@ -54,7 +54,7 @@ export function createRunProcessor(deps: {
 
   /** Ends the run when none of its nodes can still move; returns undefined while some can. */
   async function finishIfDone(run: StoredRun): Promise<{ status: string } | undefined> {
-    const state = await store.state(run.runId);
+    const state = await store.state(run.runId, run.plan);
     if (!state) throw new UnrecoverableError(`run ${run.runId} disappeared`);
     if (state.status === "completed") return { status: state.status };
     if (state.status === "failed" || state.status === "cancelled") {
@@ -62,7 +62,7 @@ export function createRunProcessor(deps: {
     }
     const active = state.nodes.filter((node) => node.status === "queued" || node.status === "running");
     const completed = state.nodes.filter((node) => node.status === "completed");
-    const fresh = (await store.loadRun(run.runId)) ?? run;
+    const fresh = { ...run, ...(await store.control(run.runId)) };
     if (completed.length === state.nodes.length) {
       await finish(fresh, "completed", null, {
         type: "pipeline_completed",
@@ -104,7 +104,7 @@ export function createRunProcessor(deps: {
 
   /** Nodes still queued or running with no job left: their jobs ended without reaching the ledger. */
   async function finishOrphaned(run: StoredRun): Promise<{ status: string }> {
-    const state = await store.state(run.runId);
+    const state = await store.state(run.runId, run.plan);
     const epoch = await store.epoch(run.runId);
     for (const node of state?.nodes ?? []) {
       if (node.status !== "queued" && node.status !== "running") continue;

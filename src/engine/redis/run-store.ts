@@ -17,6 +17,20 @@ export interface StoredRun {
   plan: Plan;
 }
 
+/** The run hash's fields a run's state shows (its plan and document are read only when needed). */
+const runFields = [
+  "run_id",
+  "pipeline_id",
+  "pipeline_version",
+  "pipeline_name",
+  "status",
+  "created_at",
+  "started_at",
+  "finished_at",
+  "execution_time",
+  "error",
+];
+
 /** Run ids are opaque, never all digits, and never contain ":" or "__" (see nodeJobId). */
 export const newRunId = () => `run_${randomBytes(10).toString("hex")}`;
 
@@ -99,6 +113,17 @@ export class RunStore {
     };
   }
 
+  /** What the orchestrator decides on: the halt flag, the node that halted it, when it started. */
+  async control(runId: string): Promise<{ halt: string; haltNode: string; startedAt: string | null }> {
+    const [halt, haltNode, startedAt] = await this.redis.hmget(
+      this.keys.run(runId),
+      "halt",
+      "halt_node",
+      "started_at",
+    );
+    return { halt: halt ?? "", haltNode: haltNode ?? "", startedAt: startedAt || null };
+  }
+
   async epoch(runId: string): Promise<number> {
     return Number((await this.redis.hget(this.keys.run(runId), "epoch")) ?? 0);
   }
@@ -108,16 +133,19 @@ export class RunStore {
     return json === null ? null : (JSON.parse(json) as Record<string, unknown>);
   }
 
-  async state(runId: string): Promise<RunState | null> {
-    const results = await this.redis
-      .multi()
-      .hgetall(this.keys.run(runId))
-      .hgetall(this.keys.runNodes(runId))
-      .hgetall(this.keys.runOutputs(runId))
-      .exec();
-    const [run, nodes, outputs] = (results ?? []).map(([, value]) => value as Record<string, string>);
-    if (!run?.plan) return null;
-    const plan = JSON.parse(run.plan) as Plan;
+  /** The run with every node's state. Three reads sent together; `plan` saves parsing it again. */
+  async state(runId: string, plan?: Plan): Promise<RunState | null> {
+    const fields = plan ? runFields : [...runFields, "plan"];
+    const [values, nodes, outputs] = await Promise.all([
+      this.redis.hmget(this.keys.run(runId), ...fields),
+      this.redis.hgetall(this.keys.runNodes(runId)),
+      this.redis.hgetall(this.keys.runOutputs(runId)),
+    ]);
+    const run = Object.fromEntries(
+      fields.map((name, index) => [name, values[index] ?? undefined]),
+    ) as Partial<Record<string, string>>;
+    if (!run.status) return null;
+    plan ??= JSON.parse(run.plan ?? "{}") as Plan;
     const field = (nodeId: string, name: string) => nodes?.[`${nodeId}:${name}`] || null;
     const nodeStates: NodeState[] = plan.nodes.map((node) => {
       const output = outputs?.[node.id];

@@ -1,0 +1,102 @@
+/** Prints the benchmark's results as a table and one verdict line per target. */
+import { median } from "./stats.js";
+
+export interface LatencyResult {
+  workload: string;
+  nodes: number;
+  rigflowMs: number[];
+  baselineMs: number[];
+}
+
+export interface ThroughputResult {
+  description: string;
+  nodes: number;
+  rigflowMs: number[];
+  baselineMs: number[];
+}
+
+export interface Targets {
+  maxRatio: number;
+  minNodesPerSecond: number;
+}
+
+const fixed = (value: number, digits = 2) => value.toFixed(digits);
+const samples = (values: readonly number[]) => values.map((value) => value.toFixed(0)).join(" ");
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((cell, i) => Math.max(cell.length, ...rows.map((row) => (row[i] ?? "").length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0)))
+      .join("  ");
+  return [line(header), widths.map((width) => "-".repeat(width)).join("  "), ...rows.map(line)].join("\n");
+}
+
+export function printReport(latency: LatencyResult[], throughput: ThroughputResult, targets: Targets): void {
+  const verdicts: string[] = [];
+  const latencyRows = latency.map((result) => {
+    const rigflow = median(result.rigflowMs);
+    const baseline = median(result.baselineMs);
+    const ratio = rigflow / baseline;
+    const met = ratio <= targets.maxRatio;
+    verdicts.push(
+      `${result.workload}: ratio ${fixed(ratio)} ${met ? "<=" : ">"} ${targets.maxRatio}: ${met ? "met" : "NOT met"}`,
+    );
+    return [
+      result.workload,
+      String(result.nodes),
+      fixed(rigflow, 1),
+      fixed(rigflow / result.nodes, 3),
+      fixed(baseline, 1),
+      fixed(baseline / result.nodes, 3),
+      fixed(ratio),
+    ];
+  });
+  console.log("\nLatency: one run at a time, submit -> run completed (median)\n");
+  console.log(
+    table(
+      ["workload", "nodes", "rigflow ms", "rigflow ms/node", "baseline ms", "baseline ms/node", "ratio"],
+      latencyRows,
+    ),
+  );
+  console.log("\nSamples (ms):");
+  for (const result of latency) {
+    console.log(
+      `  ${result.workload.padEnd(14)} rigflow [${samples(result.rigflowMs)}]  baseline [${samples(result.baselineMs)}]`,
+    );
+  }
+
+  const rate = (ms: number) => (throughput.nodes / ms) * 1000;
+  const rigflowRate = rate(median(throughput.rigflowMs));
+  const baselineRate = rate(median(throughput.baselineMs));
+  console.log(
+    `\nThroughput: ${throughput.description} (median wall time, first submit -> last completion)\n`,
+  );
+  console.log(
+    table(
+      ["system", "nodes", "wall ms", "nodes/s", "samples (ms)"],
+      [
+        [
+          "rigflow",
+          String(throughput.nodes),
+          fixed(median(throughput.rigflowMs), 1),
+          fixed(rigflowRate, 0),
+          samples(throughput.rigflowMs),
+        ],
+        [
+          "baseline",
+          String(throughput.nodes),
+          fixed(median(throughput.baselineMs), 1),
+          fixed(baselineRate, 0),
+          samples(throughput.baselineMs),
+        ],
+      ],
+    ),
+  );
+  const met = rigflowRate >= targets.minNodesPerSecond;
+  verdicts.push(
+    `throughput: ${fixed(rigflowRate, 0)} nodes/s ${met ? ">=" : "<"} ${targets.minNodesPerSecond}: ${met ? "met" : "NOT met"}`,
+  );
+  console.log("\nVerdicts:");
+  for (const verdict of verdicts) console.log(`  ${verdict}`);
+}

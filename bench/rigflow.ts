@@ -1,0 +1,67 @@
+/** Rigflow as the benchmark drives it: one Engine and one in-process worker on a private prefix. */
+import { performance } from "node:perf_hooks";
+import { pino } from "pino";
+import { drivers } from "../src/drivers/registry.js";
+import type { DeviceConfig } from "../src/drivers/types.js";
+import { connectRedis, createCatalog, defaultLimits, Engine } from "../src/engine/index.js";
+import { startWorker } from "../src/worker/worker.js";
+import { settleAll } from "./stats.js";
+import { toDocument, type Workload } from "./workloads.js";
+
+export interface RigflowHarness {
+  /** Submits one run of the workload and resolves with the ms from submit to completed. */
+  timeRun(workload: Workload): Promise<number>;
+  /** Submits `count` runs at once and resolves with the ms from first submit to last completion. */
+  timeConcurrentRuns(workload: Workload, count: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+const runTimeoutMs = 60_000;
+
+export const mockServos = (ids: readonly string[]): DeviceConfig[] =>
+  ids.map((id) => ({ id, driver: "mock-servo", capacity: 1, options: {} }));
+
+export async function startRigflow(
+  redisUrl: string,
+  prefix: string,
+  deviceIds: readonly string[],
+): Promise<RigflowHarness> {
+  const devices = mockServos(deviceIds);
+  const redis = connectRedis(redisUrl, { blocking: false, name: "bench-engine" });
+  const engine = new Engine(redis, prefix, createCatalog(devices, drivers.values()), defaultLimits);
+  const worker = await startWorker({ redisUrl, prefix, devices, drivers, log: pino({ level: "silent" }) });
+  let sequence = 0;
+
+  /** Submits one run and resolves once it has completed; anything but "completed" throws. */
+  async function runOnce(workload: Workload): Promise<void> {
+    sequence += 1;
+    const document = toDocument(`bench-${workload.name}-${sequence}`, workload);
+    const { runId } = await engine.submitRun({ document });
+    const state = await engine.waitForRun(runId, runTimeoutMs);
+    if (state.status !== "completed") {
+      const stuck = state.nodes.filter((node) => node.status !== "completed").slice(0, 5);
+      throw new Error(
+        `Rigflow run ${runId} (${workload.name}) ended ${state.status} (waited up to ${runTimeoutMs} ms); ` +
+          `error: ${JSON.stringify(state.error)}; first unfinished nodes: ${JSON.stringify(stuck)}`,
+      );
+    }
+  }
+
+  return {
+    async timeRun(workload) {
+      const start = performance.now();
+      await runOnce(workload);
+      return performance.now() - start;
+    },
+    async timeConcurrentRuns(workload, count) {
+      const start = performance.now();
+      await settleAll(Array.from({ length: count }, () => runOnce(workload)));
+      return performance.now() - start;
+    },
+    async close() {
+      await worker.close();
+      await engine.close();
+      await redis.quit();
+    },
+  };
+}

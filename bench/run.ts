@@ -1,0 +1,98 @@
+/**
+ * `npm run bench`: Rigflow against raw BullMQ on one private redis-server, zero-duration nodes on 4
+ * mock-servo devices of capacity 1. A report, not a test: a missed target still exits 0, a failed
+ * or hung run exits non-zero.
+ */
+import { startRedisServer } from "../src/infra/redis-server.js";
+import { startBaseline } from "./baseline.js";
+import { printReport, type LatencyResult, type ThroughputResult } from "./report.js";
+import { startRigflow } from "./rigflow.js";
+import { repeat, withTimeout } from "./stats.js";
+import { chain, fanOutIn, independent, type Workload } from "./workloads.js";
+
+const repetitions = Number(process.env.BENCH_REPETITIONS ?? 7);
+/** JIT and connection warm-up: the first runs of either system are several times slower. */
+const warmups = 3;
+const concurrentRuns = Number(process.env.BENCH_CONCURRENT_RUNS ?? 40);
+const nodesPerConcurrentRun = Number(process.env.BENCH_NODES_PER_RUN ?? 25);
+const throughputRepetitions = 5;
+const targets = { maxRatio: 1.5, minNodesPerSecond: 1000 };
+const deviceIds = ["servo-1", "servo-2", "servo-3", "servo-4"];
+
+interface Harness {
+  timeRun(workload: Workload): Promise<number>;
+  timeConcurrentRuns(workload: Workload, count: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+interface Measured {
+  latency: number[][];
+  throughput: number[];
+}
+
+const latencyWorkloads = [chain(100, deviceIds), fanOutIn(100, deviceIds)];
+const throughputWorkload = independent(nodesPerConcurrentRun, deviceIds);
+
+/** Warm-up then timed repetitions of each latency workload, then the concurrent-runs throughput. */
+async function measure(name: string, harness: Harness): Promise<Measured> {
+  try {
+    const latency: number[][] = [];
+    for (const workload of latencyWorkloads) {
+      process.stderr.write(`${name}: ${workload.name} x ${repetitions} (+${warmups} warm-up)\n`);
+      latency.push(await repeat(warmups, repetitions, () => harness.timeRun(workload)));
+    }
+    process.stderr.write(
+      `${name}: ${concurrentRuns} concurrent runs x ${throughputRepetitions} (+${warmups} warm-up)\n`,
+    );
+    const throughput = await repeat(warmups, throughputRepetitions, () =>
+      harness.timeConcurrentRuns(throughputWorkload, concurrentRuns),
+    );
+    return { latency, throughput };
+  } finally {
+    await withTimeout(harness.close(), 15_000, `${name}: closing`);
+  }
+}
+
+async function main(): Promise<void> {
+  const redis = await startRedisServer();
+  process.stderr.write(`redis-server on ${redis.url} (pid ${redis.pid})\n`);
+  try {
+    const rigflow = await measure("rigflow", await startRigflow(redis.url, "bench-rigflow", deviceIds));
+    const baseline = await measure("baseline", await startBaseline(redis.url, "bench-baseline", deviceIds));
+    const latency: LatencyResult[] = latencyWorkloads.map((workload, i) => ({
+      workload: workload.name,
+      nodes: workload.nodes.length,
+      rigflowMs: rigflow.latency[i] ?? [],
+      baselineMs: baseline.latency[i] ?? [],
+    }));
+    const throughput: ThroughputResult = {
+      description: `${concurrentRuns} concurrent runs x ${nodesPerConcurrentRun} independent nodes`,
+      nodes: concurrentRuns * nodesPerConcurrentRun,
+      rigflowMs: rigflow.throughput,
+      baselineMs: baseline.throughput,
+    };
+    console.log(
+      `Rigflow bench: ${deviceIds.length} mock-servo devices (capacity 1), zero-duration "status" nodes,`,
+    );
+    console.log(
+      `median of ${repetitions} timed runs after ${warmups} warm-up runs; baseline = raw BullMQ on the same redis-server.`,
+    );
+    printReport(latency, throughput, targets);
+  } finally {
+    await redis.stop();
+  }
+}
+
+/** If anything still holds the event loop open after main, say so and leave anyway. */
+function exitSoon(): void {
+  setTimeout(() => {
+    console.error("bench: handles were still open 5 s after the end; exiting");
+    process.exit(process.exitCode ?? 1);
+  }, 5_000).unref();
+}
+
+main().then(exitSoon, (error: unknown) => {
+  console.error("bench FAILED:", error instanceof Error ? (error.stack ?? error.message) : error);
+  process.exitCode = 1;
+  exitSoon();
+});

@@ -1,0 +1,44 @@
+/** Small numeric helpers for timing. */
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) throw new Error("median of no values");
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+/** Runs `once` `warmups` times untimed, then `repetitions` times, and returns each timed result. */
+export async function repeat(
+  warmups: number,
+  repetitions: number,
+  once: () => Promise<number>,
+): Promise<number[]> {
+  for (let i = 0; i < warmups; i += 1) await once();
+  const results: number[] = [];
+  for (let i = 0; i < repetitions; i += 1) results.push(await once());
+  return results;
+}
+
+/** Rejects with a clear message if `promise` has not settled within `ms`. */
+export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no result after ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Waits for every promise to settle (so nothing is left running), then throws the first failure. */
+export async function settleAll(promises: readonly Promise<unknown>[]): Promise<void> {
+  const results = await Promise.allSettled(promises);
+  for (const result of results) {
+    if (result.status === "rejected")
+      throw result.reason instanceof Error ? result.reason : new Error(String(result.reason));
+  }
+}
