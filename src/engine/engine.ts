@@ -209,16 +209,7 @@ export class Engine {
   ): Promise<SubmittedRun> {
     await this.runs.create(runId, plan, version, document);
     try {
-      await this.queues.runs().add(
-        "run",
-        { runId, pipelineId: plan.pipelineId },
-        {
-          jobId: runId,
-          attempts: 20,
-          backoff: { type: "exponential", delay: 500 },
-          removeOnComplete: { age: 7 * 24 * 3600 },
-        },
-      );
+      await this.queues.addRunJob(runId, plan.pipelineId);
     } catch (error) {
       await this.runs.discard(runId).catch(() => undefined);
       throw error;

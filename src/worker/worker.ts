@@ -32,6 +32,8 @@ export interface WorkerHandle {
 
 /** Someone (Bull-board, another tool) may change a queue's global concurrency: put it back often. */
 const reassertConcurrencyMs = 30_000;
+/** How often a worker that orchestrates runs looks for runs that lost their run job. */
+const sweepIntervalMs = 30_000;
 
 /**
  * A worker process's body: opens the drivers of the devices it hosts, consumes only their queues
@@ -111,6 +113,12 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     );
   await assertConcurrency();
   const reassert = setInterval(() => void assertConcurrency().catch(() => undefined), reassertConcurrencyMs);
+  const sweep = () =>
+    runtime.sweep().then(
+      (repaired) => repaired > 0 && log.warn({ repaired }, "re-queued runs that had lost their run job"),
+      (error: unknown) => log.warn({ err: error }, "run sweep failed"),
+    );
+  const sweeper = runConcurrency > 0 ? setInterval(() => void sweep(), sweepIntervalMs) : undefined;
 
   await subscriber.subscribe(runtime.keys.cancelChannel);
   subscriber.on("message", (_channel: string, runId: string) => {
@@ -118,6 +126,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     if (stopped > 0) log.info({ runId, stopped }, "cancelled running commands");
   });
 
+  if (runConcurrency > 0) await sweep();
   await presence.start();
   for (const worker of workers)
     void worker.run().catch((error: unknown) => log.error({ err: error }, "worker stopped"));
@@ -127,6 +136,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     workerId,
     async close() {
       clearInterval(reassert);
+      clearInterval(sweeper);
       await Promise.all(workers.map((worker) => worker.close()));
       await presence.stop().catch(() => undefined);
       await Promise.all(drivers.map((driver) => driver.close()));

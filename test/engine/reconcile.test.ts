@@ -1,11 +1,11 @@
 import { Worker } from "bullmq";
-import { afterAll, beforeAll, describe, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectRedis, deviceQueueName, redisKeys, type NodeJobData } from "../../src/engine/index.js";
 import { RunLedger } from "../../src/engine/redis/run-ledger.js";
 import type { WorkerHandle } from "../../src/worker/worker.js";
 import { createTestApi, redisUrl, servo, startTestWorker } from "../support/context.js";
 import { doc, move } from "../support/pipelines.js";
-import { expectRanInOrder } from "../support/runs.js";
+import { expectRanInOrder, runToEnd } from "../support/runs.js";
 
 // servo-1's worker "crashes" between recording a node's completion in the ledger and enqueueing its
 // successors: its job completes, but the successors' jobs are never added. The run job, woken when
@@ -69,5 +69,29 @@ describe("the reconciler", () => {
     const { runId } = await api.engine.submitRun({ document });
     const run = await api.engine.waitForRun(runId, 20_000);
     await expectRanInOrder(api.engine, run, edges);
+  });
+});
+
+describe("the sweeper", () => {
+  it("revives a resumed run whose run job was never retried (a crash between the two)", async () => {
+    const devices = [servo("flaky-2", { fail_first: { move: 1 } })];
+    const local = createTestApi(devices);
+    const first = await startTestWorker(local.prefix, devices);
+    let second: WorkerHandle | undefined;
+    try {
+      const failed = await runToEnd(local.engine, doc("gap", [move("only", "flaky-2", 10)]));
+      expect(failed.status).toBe("failed");
+      // What POST /retry does, minus its last step (the run job's retry), as if the API died there.
+      const ledger = new RunLedger(connection, redisKeys(local.prefix));
+      expect(await ledger.resumeRun(failed.runId, "gap", ["only"])).toBe("failed");
+      expect((await local.engine.getRun(failed.runId)).status).toBe("running");
+      second = await startTestWorker(local.prefix, []); // sweeps on start
+      const run = await local.engine.waitForRun(failed.runId, 10_000);
+      expect(run.status).toBe("completed");
+    } finally {
+      await second?.close();
+      await first.close();
+      await local.close();
+    }
   });
 });

@@ -13,6 +13,7 @@ export function redisKeys(prefix: string) {
     runOutputs: (runId: string) => `${ns}:run:${runId}:outputs`,
     runEvents: (runId: string) => `${ns}:run:${runId}:events`,
     runs: `${ns}:runs`,
+    activeRuns: `${ns}:active-runs`,
     runSequence: `${ns}:run-sequence`,
     events: `${ns}:events`,
     idempotency: (key: string) => `${ns}:idempotency:${key}`,

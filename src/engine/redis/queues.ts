@@ -96,6 +96,20 @@ export class QueueSet {
     );
   }
 
+  /** The run job: retried on transient errors (a Redis blip), kept a week once done. */
+  addRunJob(runId: string, pipelineId: string): Promise<unknown> {
+    return this.runs().add(
+      "run",
+      { runId, pipelineId },
+      {
+        jobId: runId,
+        attempts: 20,
+        backoff: { type: "exponential", delay: 500 },
+        removeOnComplete: { age: week },
+      },
+    );
+  }
+
   async close(): Promise<void> {
     await Promise.all([...this.queues.values()].map((queue) => queue.close()));
     this.queues.clear();

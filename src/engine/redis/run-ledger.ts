@@ -181,7 +181,7 @@ export class RunLedger {
     body: RunEventBody,
   ): Promise<string> {
     return (await this.scripts["run-finish"](
-      [this.keys.run(runId), this.keys.runEvents(runId), this.keys.events],
+      [this.keys.run(runId), this.keys.runEvents(runId), this.keys.events, this.keys.activeRuns],
       [
         status,
         now(),
@@ -203,7 +203,13 @@ export class RunLedger {
   async resumeRun(runId: string, pipelineId: string, nodeIds: readonly string[]): Promise<string> {
     const event = this.event(runId, pipelineId, { type: "pipeline_resumed", node_id: null });
     return (await this.scripts["run-resume"](
-      [this.keys.run(runId), this.keys.runNodes(runId), this.keys.runEvents(runId), this.keys.events],
+      [
+        this.keys.run(runId),
+        this.keys.runNodes(runId),
+        this.keys.runEvents(runId),
+        this.keys.events,
+        this.keys.activeRuns,
+      ],
       [event, globalEventStreamLength, ...nodeIds],
     )) as string;
   }

@@ -72,6 +72,7 @@ export class RunStore {
       })
       .hset(this.keys.runNodes(runId), nodeFields)
       .zadd(this.keys.runs, sequence, runId)
+      .sadd(this.keys.activeRuns, runId)
       .exec();
   }
 
@@ -86,6 +87,7 @@ export class RunStore {
         this.keys.runEvents(runId),
       )
       .zrem(this.keys.runs, runId)
+      .srem(this.keys.activeRuns, runId)
       .exec();
   }
 

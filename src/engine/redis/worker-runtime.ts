@@ -9,6 +9,7 @@ import { appendProgress } from "./progress.js";
 import { QueueSet, type NodeJobData } from "./queues.js";
 import { RunLedger } from "./run-ledger.js";
 import { RunStore } from "./run-store.js";
+import { sweepActiveRuns } from "./run-sweeper.js";
 
 /** What a worker process needs of the engine: node lifecycles, the run processor, queues, keys. */
 export interface WorkerRuntime {
@@ -17,6 +18,8 @@ export interface WorkerRuntime {
   lifecycle: NodeLifecycle;
   processRun: ReturnType<typeof createRunProcessor>;
   progress(job: Job<NodeJobData>, fraction: number, message: string): Promise<void>;
+  /** Repairs runs left without a live run job; returns how many. */
+  sweep(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -37,6 +40,7 @@ export function createWorkerRuntime(redis: Redis, prefix: string, log: Logger): 
         job.updateProgress(fraction),
       ]);
     },
+    sweep: () => sweepActiveRuns(redis, keys, queues),
     close: () => queues.close(),
   };
 }

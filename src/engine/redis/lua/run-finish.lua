@@ -1,5 +1,5 @@
 -- Ends a run, once: a run already ended keeps its status.
--- KEYS[1] run hash, KEYS[2] run event stream, KEYS[3] global event stream
+-- KEYS[1] run hash, KEYS[2] run event stream, KEYS[3] global event stream, KEYS[4] active runs set
 -- ARGV[1] 'completed' | 'failed' | 'cancelled', ARGV[2] now (ISO), ARGV[3] execution time (s),
 -- ARGV[4] error JSON or '', ARGV[5] event JSON, ARGV[6] global stream max length,
 -- ARGV[7] channel on which the run's id is published, for those waiting for it to end
@@ -9,5 +9,7 @@ if status == 'completed' or status == 'failed' or status == 'cancelled' then ret
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'finished_at', ARGV[2], 'execution_time', ARGV[3], 'error', ARGV[4])
 redis.call('XADD', KEYS[2], '*', 'e', ARGV[5])
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'e', ARGV[5])
-redis.call('PUBLISH', ARGV[7], redis.call('HGET', KEYS[1], 'run_id'))
+local runId = redis.call('HGET', KEYS[1], 'run_id')
+redis.call('SREM', KEYS[4], runId)
+redis.call('PUBLISH', ARGV[7], runId)
 return ARGV[1]

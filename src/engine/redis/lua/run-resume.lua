@@ -1,7 +1,8 @@
 -- Resumes a failed or cancelled run in a new epoch: its failed and cancelled nodes go back to
 -- pending; every job of the old epoch is now stale, so new jobs get new ids. Completed nodes keep
 -- their outputs.
--- KEYS[1] run hash, KEYS[2] run nodes hash, KEYS[3] run event stream, KEYS[4] global event stream
+-- KEYS[1] run hash, KEYS[2] run nodes hash, KEYS[3] run event stream, KEYS[4] global event stream,
+-- KEYS[5] active runs set
 -- ARGV[1] pipeline_resumed JSON, ARGV[2] global stream max length, ARGV[3..] every node id
 -- Returns the run's status before the call; nothing changes unless it was failed or cancelled.
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -16,6 +17,7 @@ for i = 3, #ARGV do
   end
 end
 redis.call('HINCRBY', KEYS[1], 'epoch', 1)
+redis.call('SADD', KEYS[5], redis.call('HGET', KEYS[1], 'run_id'))
 redis.call('HSET', KEYS[1], 'status', 'running', 'halt', '', 'halt_node', '', 'error', '', 'finished_at', '')
 redis.call('XADD', KEYS[3], '*', 'e', ARGV[1])
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[1])
