@@ -1,7 +1,10 @@
 /**
  * The baseline: raw BullMQ doing the same work as Rigflow on the same Redis. One queue per device
- * (global concurrency 1, one worker of concurrency 1); the DAG is driven in this process: each
- * processor enqueues the successors whose predecessors are all done before it returns.
+ * (global concurrency 1, one worker of concurrency 1); each processor enqueues the successors whose
+ * predecessors are all done before it returns. A successor with one predecessor is ready as soon as
+ * that one is done; for one with several (a fan-in), the count of predecessors left is kept in
+ * Redis (HINCRBY), the least any runner whose workers are separate processes must do. Nothing else:
+ * no run record, no events, no parent job.
  */
 import { performance } from "node:perf_hooks";
 import { Queue, Worker, type Job } from "bullmq";
@@ -26,8 +29,7 @@ interface ActiveRun {
   workload: Workload;
   device: Map<string, string>;
   successors: Map<string, string[]>;
-  /** Predecessors not yet done, per node. */
-  waiting: Map<string, number>;
+  predecessorCount: Map<string, number>;
   done: number;
   resolve(): void;
   reject(error: Error): void;
@@ -66,12 +68,16 @@ export async function startBaseline(
     const { runId, nodeId } = job.data;
     const run = runs.get(runId);
     if (!run) throw new Error(`baseline: job for unknown run ${runId}`);
-    const ready: string[] = [];
-    for (const successor of run.successors.get(nodeId) ?? []) {
-      const left = (run.waiting.get(successor) ?? 0) - 1;
-      run.waiting.set(successor, left);
-      if (left === 0) ready.push(successor);
-    }
+    const ready = (
+      await Promise.all(
+        (run.successors.get(nodeId) ?? []).map(async (successor) => {
+          const preds = run.predecessorCount.get(successor) ?? 0;
+          const left =
+            preds === 1 ? 0 : await connection.hincrby(`${prefix}:waiting:${runId}`, successor, -1);
+          return left === 0 ? [successor] : [];
+        }),
+      )
+    ).flat();
     if (ready.length > 0) await enqueue(runId, run, ready);
     run.done += 1;
     if (run.done === run.workload.nodes.length) {
@@ -99,7 +105,7 @@ export async function startBaseline(
         workload,
         device: new Map(workload.nodes.map((node) => [node.id, node.device])),
         successors: new Map(),
-        waiting: new Map(workload.nodes.map((node) => [node.id, node.preds.length])),
+        predecessorCount: new Map(workload.nodes.map((node) => [node.id, node.preds.length])),
         done: 0,
         resolve,
         reject,
@@ -112,8 +118,12 @@ export async function startBaseline(
         }
       }
       runs.set(runId, run);
+      const fanIns = workload.nodes.filter((node) => node.preds.length > 1);
+      const counts = Object.fromEntries(fanIns.map((node) => [node.id, node.preds.length]));
       const roots = workload.nodes.filter((node) => node.preds.length === 0).map((node) => node.id);
-      enqueue(runId, run, roots).catch((error: unknown) => reject(error as Error));
+      const counted =
+        fanIns.length > 0 ? connection.hset(`${prefix}:waiting:${runId}`, counts) : Promise.resolve(0);
+      counted.then(() => enqueue(runId, run, roots)).catch((error: unknown) => reject(error as Error));
     });
     return withTimeout(finished, runTimeoutMs, `baseline run ${runId} (${workload.name})`);
   }
