@@ -1,20 +1,63 @@
-import { readConfig } from "../config.js";
+import { startApi, type ApiHandle } from "../api/server.js";
+import { readConfig, type Config } from "../config.js";
 import { drivers } from "../drivers/registry.js";
-import { loadDevicesFile } from "../infra/devices-file.js";
+import type { DeviceConfig } from "../drivers/types.js";
+import { loadDevicesFile, selectDevices } from "../infra/devices-file.js";
 import { createLogger } from "../log.js";
+import { startWorker, type WorkerHandle } from "../worker/worker.js";
+import type { Logger } from "pino";
 
-/** What every entry point starts from: the config, a logger, the drivers and the devices file. */
-export function setup(name: string) {
+export interface Setup {
+  config: Config;
+  log: Logger;
+  devices: DeviceConfig[];
+}
+
+/** What every entry point starts from: the config, a logger and the devices file. */
+export function setup(name: string): Setup {
   const config = readConfig();
   const log = createLogger(config.logLevel, name);
-  const devices = loadDevicesFile(config.devicesFile, drivers);
-  return { config, log, devices, drivers };
+  return { config, log, devices: loadDevicesFile(config.devicesFile, drivers) };
 }
 
 export function requireRedisUrl(url: string | undefined): string {
-  if (!url)
-    throw new Error(
-      "REDIS_URL is not set: `npm run api` and `npm run worker` need a running Redis (npm start brings its own)",
-    );
-  return url;
+  if (url) return url;
+  throw new Error(
+    "REDIS_URL is not set: `npm run api` and `npm run worker` need a running Redis (npm start brings its own)",
+  );
+}
+
+/** The API as configured. It gets the drivers' specs only, to check params; it opens no device. */
+export function runApi({ config, log, devices }: Setup, redisUrl: string): Promise<ApiHandle> {
+  return startApi({
+    redisUrl,
+    prefix: config.prefix,
+    port: config.port,
+    host: config.host,
+    apiToken: config.apiToken,
+    maxBodyBytes: config.maxBodyBytes,
+    limits: config.limits,
+    devices,
+    drivers: drivers.values(),
+    log,
+  });
+}
+
+/** A worker hosting WORKER_DEVICES (default: every device in the file). */
+export function runWorker({ config, log, devices }: Setup, redisUrl: string): Promise<WorkerHandle> {
+  return startWorker({
+    redisUrl,
+    prefix: config.prefix,
+    devices: selectDevices(devices, config.workerDevices),
+    drivers,
+    log,
+  });
+}
+
+/** Runs an entry point; a start-up failure is one line on stderr and exit code 1, not a stack. */
+export function runMain(main: () => Promise<void>): void {
+  main().catch((error: unknown) => {
+    console.error(`rigflow: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  });
 }

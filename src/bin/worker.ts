@@ -1,15 +1,9 @@
 // `npm run worker`: a worker hosting WORKER_DEVICES (default: every device in the file).
-import { selectDevices } from "../infra/devices-file.js";
-import { startWorker } from "../worker/worker.js";
 import { onShutdown } from "./shutdown.js";
-import { requireRedisUrl, setup } from "./setup.js";
+import { requireRedisUrl, runMain, runWorker, setup } from "./setup.js";
 
-const { config, log, devices, drivers } = setup("rigflow-worker");
-const worker = await startWorker({
-  redisUrl: requireRedisUrl(config.redisUrl),
-  prefix: config.prefix,
-  devices: selectDevices(devices, config.workerDevices),
-  drivers,
-  log,
+runMain(async () => {
+  const started = setup("rigflow-worker");
+  const worker = await runWorker(started, requireRedisUrl(started.config.redisUrl));
+  onShutdown(started.log, [() => worker.close()]);
 });
-onShutdown(log, [() => worker.close()]);

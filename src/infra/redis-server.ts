@@ -1,5 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 
@@ -35,7 +36,15 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   } else {
     args.push("--appendonly", "no");
   }
+  const releaseLock = options.dataDir ? lockDataDir(options.dataDir) : () => undefined;
   const child = spawn("redis-server", args, { stdio: ["ignore", "pipe", "pipe"] });
+  // However this process ends, its Redis ends with it (short of SIGKILL, which nothing can catch).
+  const killOnExit = () => child.kill("SIGTERM");
+  process.on("exit", killOnExit);
+  child.once("exit", () => {
+    process.off("exit", killOnExit);
+    releaseLock();
+  });
   await waitUntilReady(child, port);
   return {
     url: `redis://127.0.0.1:${port}`,
@@ -57,6 +66,35 @@ function ensureRedisServer(install: boolean): void {
     throw new Error(
       "redis-server is missing and could not be installed from Debian's packages. Install Redis 7 yourself, or set REDIS_URL to an existing Redis.",
     );
+  }
+}
+
+/**
+ * Two Redis servers appending to one AOF would corrupt it: a pid file in the data dir keeps a
+ * second Rigflow from starting on it while the first is alive.
+ */
+function lockDataDir(dataDir: string): () => void {
+  const lock = join(dataDir, "rigflow.pid");
+  try {
+    writeFileSync(lock, String(process.pid), { flag: "wx" });
+  } catch {
+    const holder = Number(readFileSync(lock, "utf8"));
+    if (holder && holder !== process.pid && isAlive(holder)) {
+      throw new Error(
+        `another Rigflow (pid ${holder}) is running on ${dataDir}; stop it, or set RIGFLOW_DATA_DIR`,
+      );
+    }
+    writeFileSync(lock, String(process.pid));
+  }
+  return () => rmSync(lock, { force: true });
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 

@@ -78,6 +78,17 @@ describe("npm start", () => {
       expect(existsSync(join(dataDir, "redis"))).toBe(true);
       expect(readdirSync(join(dataDir, "redis")).join(" ")).toContain("appendonly");
 
+      // A second start on the same data dir would share its AOF: it refuses, and says why.
+      const second = spawn(process.execPath, ["--import", "tsx", "src/bin/start.ts"], {
+        cwd: root,
+        env,
+        stdio: ["ignore", "ignore", "pipe"],
+      });
+      let secondErr = "";
+      second.stderr.on("data", (chunk: Buffer) => (secondErr += chunk.toString()));
+      expect(await new Promise((resolve) => second.once("exit", resolve))).toBe(1);
+      expect(secondErr).toContain("another Rigflow");
+
       child.kill("SIGINT");
       expect(await exited).toBe(0);
       expect(await accepts(Number(redisPort))).toBe(false);
