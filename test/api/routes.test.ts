@@ -4,7 +4,7 @@ import { createApp } from "../../src/api/app.js";
 import { drivers } from "../../src/drivers/registry.js";
 import type { WorkerHandle } from "../../src/worker/worker.js";
 import { createTestApi, quietLog, servo, startTestWorker } from "../support/context.js";
-import { doc, move, seedDemo } from "../support/pipelines.js";
+import { doc, move, seedDemo, seedDemoAnswer } from "../support/pipelines.js";
 
 const devices = [servo("servo-1"), servo("servo-2")];
 let api: ReturnType<typeof createTestApi>;
@@ -24,15 +24,7 @@ describe("runs over HTTP", () => {
     const response = await api.post("/api/pipelines/execute", seedDemo);
     expect(response.status).toBe(200);
     const body = (await response.json()) as Record<string, unknown>;
-    expect(body).toMatchObject({
-      success: true,
-      pipeline_id: "demo_pipeline_001",
-      nodes_executed: 2,
-      results: {
-        node_1: { node_id: "node_1", status: "completed", outputs: { complete: true, position: 0 } },
-        node_2: { node_id: "node_2", status: "completed", outputs: { complete: true, position: 100 } },
-      },
-    });
+    expect(body).toMatchObject(seedDemoAnswer);
   });
 
   it("execute of a saved pipeline by id, and a failure named by node", async () => {

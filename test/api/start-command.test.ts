@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it, vi } from "vitest";
-import { seedDemo } from "../support/pipelines.js";
+import { seedDemo, seedDemoAnswer } from "../support/pipelines.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -50,15 +50,7 @@ describe("npm start", () => {
       });
       expect(response.status).toBe(200);
       const body = (await response.json()) as Record<string, unknown>;
-      expect(body).toMatchObject({
-        success: true,
-        pipeline_id: "demo_pipeline_001",
-        nodes_executed: 2,
-        results: {
-          node_1: { node_id: "node_1", status: "completed", outputs: { complete: true, position: 0 } },
-          node_2: { node_id: "node_2", status: "completed", outputs: { complete: true, position: 100 } },
-        },
-      });
+      expect(body).toMatchObject(seedDemoAnswer);
       expect(typeof body.execution_time).toBe("number");
       expect(body.execution_time).toBeGreaterThan(0);
       expect(typeof body.run_id).toBe("string");

@@ -30,3 +30,14 @@ export const seedDemo = doc(
   [home("node_1", "servo-1"), move("node_2", "servo-1", 100)],
   [{ source: "node_1", target: "node_2" }],
 );
+
+/** The seed's answer to its demo, as its log recorded it (execution_time and run_id vary). */
+export const seedDemoAnswer = {
+  success: true,
+  pipeline_id: "demo_pipeline_001",
+  nodes_executed: 2,
+  results: {
+    node_1: { node_id: "node_1", status: "completed", outputs: { complete: true, position: 0 } },
+    node_2: { node_id: "node_2", status: "completed", outputs: { complete: true, position: 100 } },
+  },
+};
