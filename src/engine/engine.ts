@@ -11,6 +11,7 @@ import { QueueSet } from "./redis/queues.js";
 import { RunLedger } from "./redis/run-ledger.js";
 import { newRunId, RunStore } from "./redis/run-store.js";
 import { readDeviceStatuses, type DeviceStatus } from "./redis/device-status.js";
+import { wakeRunJob } from "./redis/run-sweeper.js";
 import { RunWatcher } from "./redis/run-watcher.js";
 import type { RunEvent } from "./run/events.js";
 import { endedRunStatuses, type RunState, type RunStatus, type RunSummary } from "./run/types.js";
@@ -155,10 +156,8 @@ export class Engine {
         },
       );
     }
-    const job = await this.queues.runs().getJob(runId);
-    if (!job)
-      throw new RigflowError("INTERNAL_ERROR", `run ${runId} has no run job to resume`, { run_id: runId });
-    await job.retry("failed");
+    // If this fails, the ledger says running and the sweeper wakes the run job within 30 s.
+    await wakeRunJob(this.queues, runId, run.pipelineId);
   }
 
   /** Resolves with the run's state once it has ended, or once `timeoutMs` has passed. */

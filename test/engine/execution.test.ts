@@ -229,3 +229,32 @@ describe("resume after a transient fault", () => {
     }
   });
 });
+
+describe("node ids", () => {
+  it("named like object keys or job-id parts run, fail, show and resume like any other", async () => {
+    const devices = [servo("flaky-3", { fail_first: { move: 1 } })];
+    const local = createTestApi(devices);
+    const localWorker = await startTestWorker(local.prefix, devices);
+    try {
+      const nodes = [home("a__1", "flaky-3"), move("a", "flaky-3", 5), home("constructor", "flaky-3")];
+      const failed = await runToEnd(
+        local.engine,
+        doc("odd_ids", nodes, [edge("a__1", "a"), edge("a", "constructor")]),
+      );
+      expect(failed.status).toBe("failed");
+      const shown = await local.get(`/api/runs/${failed.runId}`);
+      expect(shown.status).toBe(200);
+      const view = (await shown.json()) as { nodes: Record<string, { status: string } | undefined> };
+      expect(view.nodes["constructor"]?.status).toBe("pending");
+      expect((await local.post(`/api/runs/${failed.runId}/retry`, {})).status).toBe(202);
+      const resumed = await local.engine.waitForRun(failed.runId, 10_000);
+      expect(resumed.status).toBe("completed");
+      const events = await local.engine.runEvents(failed.runId);
+      const executed = events.flatMap((e) => (e.type === "node_executing" ? [e.node_id] : []));
+      expect(executed.sort()).toEqual(["a", "a", "a__1", "constructor"]);
+    } finally {
+      await localWorker.close();
+      await local.close();
+    }
+  });
+});

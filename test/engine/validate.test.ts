@@ -149,6 +149,18 @@ describe("pipeline validation rejects", () => {
     expect(error.details).toMatchObject({ node_id: "b", target_input: "angle" });
   });
 
+  it("edge fields named like built-in object keys", () => {
+    const nodes = [home("a", "servo-1"), move("b", "servo-1", 5)];
+    const toInput = rejection(
+      doc("p", nodes, [{ ...edge("a", "b"), source_output: "position", target_input: "constructor" }]),
+    );
+    expect(toInput.code).toBe("EDGE_INPUT_UNKNOWN");
+    const fromOutput = rejection(
+      doc("p", nodes, [{ ...edge("a", "b"), source_output: "toString", target_input: "position" }]),
+    );
+    expect(fromOutput.code).toBe("EDGE_OUTPUT_UNKNOWN");
+  });
+
   it("more nodes than the limit, as too large", () => {
     const nodes = Array.from({ length: 4 }, (_, i) => home(`n${i}`, "servo-1"));
     const error = rejection(doc("p", nodes), { ...defaultLimits, maxNodes: 3 });

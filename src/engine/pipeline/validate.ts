@@ -37,7 +37,8 @@ export function compilePipeline(
     if (nodes.has(node.id)) {
       throw new RigflowError("NODE_DUPLICATE_ID", `two nodes have the id '${node.id}'`, { node_id: node.id });
     }
-    nodes.set(node.id, { ...node, params: { ...node.params, ...overrides[node.id] } });
+    const override = Object.hasOwn(overrides, node.id) ? overrides[node.id] : undefined;
+    nodes.set(node.id, { ...node, params: { ...node.params, ...override } });
   }
   for (const nodeId of Object.keys(overrides)) {
     if (!nodes.has(nodeId)) {
@@ -165,7 +166,7 @@ function linkEdges(
       );
     }
     const sourceFn = (functions.get(source.id) as { fn: FunctionContract }).fn;
-    if (!(edge.sourceOutput in sourceFn.outputs)) {
+    if (!Object.hasOwn(sourceFn.outputs, edge.sourceOutput)) {
       throw new RigflowError(
         "EDGE_OUTPUT_UNKNOWN",
         `edge ${index}: '${source.functionId}' of node '${source.id}' has no output '${edge.sourceOutput}'` +
@@ -174,7 +175,7 @@ function linkEdges(
       );
     }
     const targetFn = (functions.get(target.id) as { fn: FunctionContract }).fn;
-    if (!(edge.targetInput in targetFn.params.shape)) {
+    if (!Object.hasOwn(targetFn.params.shape, edge.targetInput)) {
       throw new RigflowError(
         "EDGE_INPUT_UNKNOWN",
         `edge ${index}: '${target.functionId}' of node '${target.id}' has no parameter '${edge.targetInput}'` +

@@ -9,11 +9,11 @@ export const runsQueueName = "runs";
 export const deviceQueueName = (deviceId: string) => `device-${deviceId}`;
 
 /**
- * A node job's id is derived from the run, the node and the run's epoch (bumped on each resume),
- * so that adding the same node job twice is a no-op. Run ids contain no "__".
+ * A node job's id is derived from the run, the run's epoch (bumped on each resume) and the node, so
+ * that adding the same node job twice is a no-op. Run ids contain no "__" and an epoch is digits,
+ * so the id reads back one way only, whatever "__" a node id holds.
  */
-export const nodeJobId = (runId: string, nodeId: string, epoch: number) =>
-  epoch === 0 ? `${runId}__${nodeId}` : `${runId}__${nodeId}__${epoch}`;
+export const nodeJobId = (runId: string, nodeId: string, epoch: number) => `${runId}__${epoch}__${nodeId}`;
 
 export interface NodeJobData {
   runId: string;

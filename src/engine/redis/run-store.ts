@@ -150,7 +150,8 @@ export class RunStore {
     plan ??= JSON.parse(run.plan ?? "{}") as Plan;
     const field = (nodeId: string, name: string) => nodes?.[`${nodeId}:${name}`] || null;
     const nodeStates: NodeState[] = plan.nodes.map((node) => {
-      const output = outputs?.[node.id];
+      // Own fields only: a node may be called "constructor".
+      const output = Object.hasOwn(outputs, node.id) ? outputs[node.id] : undefined;
       const time = field(node.id, "execution_time");
       const error = field(node.id, "error");
       return {
