@@ -125,8 +125,11 @@ export class Engine {
     return this.runs.events(runId, after);
   }
 
-  /** Halts the run and tells every worker to stop the run's commands in flight. */
-  async cancelRun(runId: string): Promise<void> {
+  /**
+   * Halts the run and tells every worker to stop the run's commands in flight. Returns the run's
+   * status before the cancel (it ends cancelled once its running commands have stopped).
+   */
+  async cancelRun(runId: string): Promise<RunStatus> {
     const before = await this.ledger.cancelRun(runId).catch(rethrowNotFound(runId));
     if (endedRunStatuses.has(before as RunStatus)) {
       throw new RigflowError("RUN_ALREADY_ENDED", `run ${runId} has already ended (${before})`, {
@@ -135,13 +138,21 @@ export class Engine {
       });
     }
     await this.redis.publish(this.keys.cancelChannel, runId);
+    // A node waiting out a retry's backoff would hold the run open until then: bring it forward,
+    // so that it comes up now and ends cancelled without touching its device.
+    const run = await this.runs.loadRun(runId);
+    if (run) await this.queues.promoteDelayedNodeJobs(runId, run.plan.nodes, await this.runs.epoch(runId));
+    return before as RunStatus;
   }
 
-  /** Runs the failed and cancelled nodes again; completed nodes keep their outputs. */
-  async resumeRun(runId: string): Promise<void> {
+  /**
+   * Runs the failed and cancelled nodes again; completed nodes keep their outputs. Returns the
+   * run's status now (running, or queued for a run cancelled before it started).
+   */
+  async resumeRun(runId: string): Promise<RunStatus> {
     const run = await this.runs.loadRun(runId);
     if (!run) throw runNotFound(runId);
-    const before = await this.ledger.resumeRun(
+    const { before, after } = await this.ledger.resumeRun(
       runId,
       run.pipelineId,
       run.plan.nodes.map((node) => node.id),
@@ -150,14 +161,12 @@ export class Engine {
       throw new RigflowError(
         "RUN_NOT_RETRYABLE",
         `run ${runId} is ${before}; only a failed or cancelled run can be retried`,
-        {
-          run_id: runId,
-          status: before,
-        },
+        { run_id: runId, status: before },
       );
     }
     // If this fails, the ledger says running and the sweeper wakes the run job within 30 s.
     await wakeRunJob(this.queues, runId, run.pipelineId);
+    return after as RunStatus;
   }
 
   /** Resolves with the run's state once it has ended, or once `timeoutMs` has passed. */

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { WorkerHandle } from "../../src/worker/worker.js";
 import { createTestApi, servo, startTestWorker } from "../support/context.js";
 import { doc, home, move } from "../support/pipelines.js";
@@ -252,6 +252,34 @@ describe("node ids", () => {
       const events = await local.engine.runEvents(failed.runId);
       const executed = events.flatMap((e) => (e.type === "node_executing" ? [e.node_id] : []));
       expect(executed.sort()).toEqual(["a", "a", "a__1", "constructor"]);
+    } finally {
+      await localWorker.close();
+      await local.close();
+    }
+  });
+});
+
+describe("cancel during a retry's backoff", () => {
+  it("ends the run cancelled at once, not when the backoff runs out", async () => {
+    const devices = [servo("flaky-4", { fail_first: { move: 1 } })];
+    const local = createTestApi(devices);
+    const localWorker = await startTestWorker(local.prefix, devices);
+    try {
+      const slowRetry = { ...move("m", "flaky-4", 5), retry: { attempts: 3, backoff_ms: 60_000 } };
+      const { runId } = await local.engine.submitRun({ document: doc("backoff", [slowRetry]) });
+      await vi.waitFor(
+        async () => {
+          const events = await local.engine.runEvents(runId);
+          expect(events.some((e) => e.type === "node_retrying" && e.delay_ms === 60_000)).toBe(true);
+        },
+        { timeout: 10_000, interval: 20 },
+      );
+      const response = await local.post(`/api/runs/${runId}/cancel`, {});
+      expect(response.status).toBe(202);
+      expect(await response.json()).toEqual({ run_id: runId, status: "running", cancel_requested: true });
+      const run = await local.engine.waitForRun(runId, 10_000);
+      expect(run.status).toBe("cancelled");
+      expect(run.nodes[0]).toMatchObject({ status: "cancelled", attempts: 1 });
     } finally {
       await localWorker.close();
       await local.close();

@@ -53,12 +53,12 @@ export function runRoutes(engine: Engine) {
     })
     .post("/:runId/cancel", async (c) => {
       const runId = pathId(c.req.param("runId"), "RUN_NOT_FOUND");
-      await engine.cancelRun(runId);
-      return c.json({ run_id: runId, status: "cancelling" }, 202);
+      // The run ends cancelled once its running commands have stopped; until then it keeps its status.
+      const status = await engine.cancelRun(runId);
+      return c.json({ run_id: runId, status, cancel_requested: true }, 202);
     })
     .post("/:runId/retry", async (c) => {
       const runId = pathId(c.req.param("runId"), "RUN_NOT_FOUND");
-      await engine.resumeRun(runId);
-      return c.json({ run_id: runId, status: "running" }, 202);
+      return c.json({ run_id: runId, status: await engine.resumeRun(runId) }, 202);
     });
 }

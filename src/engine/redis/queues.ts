@@ -96,6 +96,16 @@ export class QueueSet {
     );
   }
 
+  /** Moves the run's node jobs that wait out a backoff to waiting, so they come up at once. */
+  async promoteDelayedNodeJobs(runId: string, nodes: readonly PlanNode[], epoch: number): Promise<void> {
+    await Promise.all(
+      nodes.map(async (node) => {
+        const job = await this.device(node.deviceId).getJob(nodeJobId(runId, node.id, epoch));
+        if (job && (await job.isDelayed())) await job.promote().catch(() => undefined); // it may have just come up
+      }),
+    );
+  }
+
   /** The run job: retried on transient errors (a Redis blip), kept a week once done. */
   addRunJob(runId: string, pipelineId: string): Promise<unknown> {
     return this.runs().add(

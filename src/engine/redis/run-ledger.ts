@@ -199,10 +199,14 @@ export class RunLedger {
     return (await this.scripts["run-cancel"]([this.keys.run(runId)], [])) as string;
   }
 
-  /** Returns the run's status before the call; only a failed or cancelled run is resumed. */
-  async resumeRun(runId: string, pipelineId: string, nodeIds: readonly string[]): Promise<string> {
+  /** The run's status before and after the call; only a failed or cancelled run is resumed. */
+  async resumeRun(
+    runId: string,
+    pipelineId: string,
+    nodeIds: readonly string[],
+  ): Promise<{ before: string; after: string }> {
     const event = this.event(runId, pipelineId, { type: "pipeline_resumed", node_id: null });
-    return (await this.scripts["run-resume"](
+    const [before, after] = (await this.scripts["run-resume"](
       [
         this.keys.run(runId),
         this.keys.runNodes(runId),
@@ -211,7 +215,8 @@ export class RunLedger {
         this.keys.activeRuns,
       ],
       [event, globalEventStreamLength, ...nodeIds],
-    )) as string;
+    )) as [string, string];
+    return { before, after };
   }
 
   private nodeKeys(runId: string): string[] {

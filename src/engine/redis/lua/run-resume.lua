@@ -4,10 +4,11 @@
 -- KEYS[1] run hash, KEYS[2] run nodes hash, KEYS[3] run event stream, KEYS[4] global event stream,
 -- KEYS[5] active runs set
 -- ARGV[1] pipeline_resumed JSON, ARGV[2] global stream max length, ARGV[3..] every node id
--- Returns the run's status before the call; nothing changes unless it was failed or cancelled.
+-- Returns {status before, status after}; nothing changes unless it was failed or cancelled. A run
+-- cancelled before it started goes back to queued, so that it starts (pipeline_started) as usual.
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return redis.error_reply('RUN_NOT_FOUND') end
-if status ~= 'failed' and status ~= 'cancelled' then return status end
+if status ~= 'failed' and status ~= 'cancelled' then return {status, status} end
 for i = 3, #ARGV do
   local node = ARGV[i]
   local nodeStatus = redis.call('HGET', KEYS[2], node .. ':status')
@@ -18,7 +19,9 @@ for i = 3, #ARGV do
 end
 redis.call('HINCRBY', KEYS[1], 'epoch', 1)
 redis.call('SADD', KEYS[5], redis.call('HGET', KEYS[1], 'run_id'))
-redis.call('HSET', KEYS[1], 'status', 'running', 'halt', '', 'halt_node', '', 'error', '', 'finished_at', '')
+local after = 'running'
+if (redis.call('HGET', KEYS[1], 'started_at') or '') == '' then after = 'queued' end
+redis.call('HSET', KEYS[1], 'status', after, 'halt', '', 'halt_node', '', 'error', '', 'finished_at', '')
 redis.call('XADD', KEYS[3], '*', 'e', ARGV[1])
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[1])
-return status
+return {status, after}
