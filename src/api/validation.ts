@@ -2,9 +2,14 @@ import type { z } from "zod";
 import { shapeError, idSchema, RigflowError } from "../engine/index.js";
 
 /** Parses input with a schema; the first problem becomes a 400 naming where it is. */
-export function parseWith<T extends z.ZodType>(schema: T, value: unknown, what: string): z.output<T> {
+export function parseWith<T extends z.ZodType>(
+  schema: T,
+  value: unknown,
+  what: string,
+  code: "VALIDATION_FAILED" | "QUERY_INVALID" = "VALIDATION_FAILED",
+): z.output<T> {
   const parsed = schema.safeParse(value);
-  if (!parsed.success) throw shapeError("VALIDATION_FAILED", parsed.error, what);
+  if (!parsed.success) throw shapeError(code, parsed.error, what);
   return parsed.data;
 }
 

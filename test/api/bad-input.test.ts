@@ -123,13 +123,13 @@ describe("bad input gets a 4xx in the contract's shape", () => {
   });
 
   it("bad query parameters: 400", async () => {
-    await expectError(await api.get("/api/runs?limit=0"), 400, "VALIDATION_FAILED");
-    await expectError(await api.get("/api/runs?status=sleeping"), 400, "VALIDATION_FAILED");
-    await expectError(await api.get("/api/runs?cursor=abc"), 400, "VALIDATION_FAILED");
+    await expectError(await api.get("/api/runs?limit=0"), 400, "QUERY_INVALID");
+    await expectError(await api.get("/api/runs?status=sleeping"), 400, "QUERY_INVALID");
+    await expectError(await api.get("/api/runs?cursor=abc"), 400, "QUERY_INVALID");
     await expectError(
       await api.post("/api/pipelines/execute?timeout_s=-1", seedDemo),
       400,
-      "VALIDATION_FAILED",
+      "QUERY_INVALID",
     );
   });
 

@@ -45,8 +45,8 @@ describe("pipeline validation rejects", () => {
 
   it("a node type other than device", () => {
     const error = rejection({ id: "p", nodes: [{ ...home("a", "servo-1"), type: "script" }] });
-    expect(error.code).toBe("PIPELINE_INVALID");
-    expect(error.message).toContain("type");
+    expect(error.code).toBe("NODE_TYPE_UNSUPPORTED");
+    expect(error.details).toMatchObject({ node_id: "a", type: "script" });
   });
 
   it("duplicate node ids", () => {

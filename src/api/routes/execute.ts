@@ -14,7 +14,7 @@ const querySchema = z.object({ timeout_s: z.coerce.number().min(0).max(3600).def
  */
 export function executeRoute(engine: Engine) {
   return new Hono().post("/", async (c) => {
-    const { timeout_s: timeoutS } = parseWith(querySchema, c.req.query(), "query");
+    const { timeout_s: timeoutS } = parseWith(querySchema, c.req.query(), "query", "QUERY_INVALID");
     const run = await engine.submitRun(parseExecuteBody(await readJson(c)));
     const state = await engine.waitForRun(run.runId, timeoutS * 1000);
     if (state.status === "queued" || state.status === "running") {

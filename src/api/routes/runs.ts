@@ -32,7 +32,7 @@ export function runRoutes(engine: Engine) {
       );
     })
     .get("/", async (c) => {
-      const query = parseWith(listQuerySchema, c.req.query(), "query");
+      const query = parseWith(listQuerySchema, c.req.query(), "query", "QUERY_INVALID");
       const page = await engine.listRuns({
         limit: query.limit,
         ...(query.status && { status: query.status }),

@@ -11,7 +11,18 @@ export function parsePipelineDocument(value: unknown): {
   pipeline: Pipeline;
 } {
   const parsed = pipelineDocumentSchema.safeParse(value);
-  if (!parsed.success) throw shapeError("PIPELINE_INVALID", parsed.error, "pipeline");
+  if (!parsed.success) {
+    const [first] = parsed.error.issues;
+    if (first?.path.length === 3 && first.path[0] === "nodes" && first.path[2] === "type") {
+      const node = (value as { nodes: Record<string, unknown>[] }).nodes[first.path[1] as number];
+      throw new RigflowError(
+        "NODE_TYPE_UNSUPPORTED",
+        `node '${String(node?.id)}' has type ${JSON.stringify(node?.type)}; only "device" nodes are supported`,
+        { node_id: node?.id, type: node?.type },
+      );
+    }
+    throw shapeError("PIPELINE_INVALID", parsed.error, "pipeline");
+  }
   return { document: value as Record<string, unknown>, pipeline: toPipeline(parsed.data) };
 }
 
@@ -220,7 +231,7 @@ function checkParams(node: PlanNode, fn: FunctionContract, limits: Limits): void
 
 /** Turns a zod failure into one error that names where the first problem is. */
 export function shapeError(
-  code: "PIPELINE_INVALID" | "PARAMS_INVALID" | "VALIDATION_FAILED",
+  code: "PIPELINE_INVALID" | "PARAMS_INVALID" | "VALIDATION_FAILED" | "QUERY_INVALID",
   error: z.ZodError,
   what: string,
 ): RigflowError {

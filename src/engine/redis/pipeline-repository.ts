@@ -1,33 +1,34 @@
 import type { Redis } from "ioredis";
 import type { PipelineListing, PipelineRepository, StoredPipeline } from "../pipeline/repository.js";
 import type { RedisKeys } from "./keys.js";
+import { loadScripts } from "./scripts.js";
 
 /**
  * Pipelines in Redis: one hash per pipeline and a sorted set of ids. The version counter outlives a
  * delete, so a pipeline saved again after a delete never reuses a version a run may still name.
  */
 export class RedisPipelineRepository implements PipelineRepository {
+  private readonly scripts;
+
   constructor(
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
-  ) {}
+  ) {
+    this.scripts = loadScripts(redis);
+  }
 
   async save(id: string, document: Record<string, unknown>): Promise<{ version: number; created: boolean }> {
-    const version = await this.redis.incr(this.keys.pipelineVersion(id));
-    const updatedAt = new Date().toISOString();
-    const results = await this.redis
-      .multi()
-      .exists(this.keys.pipeline(id))
-      .hset(this.keys.pipeline(id), {
-        document: JSON.stringify(document),
-        version,
-        updated_at: updatedAt,
-        name: typeof document.name === "string" ? document.name : "",
-        node_count: Array.isArray(document.nodes) ? document.nodes.length : 0,
-      })
-      .zadd(this.keys.pipelines, 0, id)
-      .exec();
-    return { version, created: results?.[0]?.[1] === 0 };
+    const [version, created] = (await this.scripts["pipeline-save"](
+      [this.keys.pipeline(id), this.keys.pipelineVersion(id), this.keys.pipelines],
+      [
+        id,
+        JSON.stringify(document),
+        new Date().toISOString(),
+        typeof document.name === "string" ? document.name : "",
+        Array.isArray(document.nodes) ? document.nodes.length : 0,
+      ],
+    )) as [number, number];
+    return { version, created: created === 1 };
   }
 
   async get(id: string): Promise<StoredPipeline | null> {

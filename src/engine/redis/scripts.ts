@@ -11,6 +11,7 @@ const scriptNames = [
   "node-retry",
   "node-fail",
   "nodes-release",
+  "pipeline-save",
 ] as const;
 export type ScriptName = (typeof scriptNames)[number];
 
