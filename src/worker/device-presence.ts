@@ -24,6 +24,8 @@ export class DevicePresence {
   private heartbeat: NodeJS.Timeout | undefined;
   private flush: NodeJS.Timeout | undefined;
   private readonly changed = new Set<PresentDevice>();
+  private readonly writing = new Set<Promise<void>>();
+  private stopped = false;
 
   constructor(
     private readonly redis: Redis,
@@ -48,13 +50,24 @@ export class DevicePresence {
     }, changeFlushMs);
   }
 
+  /** Stops writing, lets a write in flight land, then removes the devices: they show offline at once. */
   async stop(): Promise<void> {
+    this.stopped = true;
     clearInterval(this.heartbeat);
     clearTimeout(this.flush);
-    await this.redis.del(...this.devices.map((device) => this.keys.device(device.id)));
+    await Promise.allSettled([...this.writing]);
+    if (this.devices.length > 0)
+      await this.redis.del(...this.devices.map((device) => this.keys.device(device.id)));
   }
 
-  private async write(devices: readonly PresentDevice[]): Promise<void> {
+  private write(devices: readonly PresentDevice[]): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    const writing = this.send(devices).finally(() => this.writing.delete(writing));
+    this.writing.add(writing);
+    return writing;
+  }
+
+  private async send(devices: readonly PresentDevice[]): Promise<void> {
     const seenAt = new Date().toISOString();
     // Sent back to back without a MULTI: each hash is written whole, and a lost expiry is redone
     // by the next heartbeat.

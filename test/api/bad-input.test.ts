@@ -126,11 +126,7 @@ describe("bad input gets a 4xx in the contract's shape", () => {
     await expectError(await api.get("/api/runs?limit=0"), 400, "QUERY_INVALID");
     await expectError(await api.get("/api/runs?status=sleeping"), 400, "QUERY_INVALID");
     await expectError(await api.get("/api/runs?cursor=abc"), 400, "QUERY_INVALID");
-    await expectError(
-      await api.post("/api/pipelines/execute?timeout_s=-1", seedDemo),
-      400,
-      "QUERY_INVALID",
-    );
+    await expectError(await api.post("/api/pipelines/execute?timeout_s=-1", seedDemo), 400, "QUERY_INVALID");
   });
 
   it("an unknown route: 404 in the same shape", async () => {

@@ -85,7 +85,14 @@ describe("npm start", () => {
       expect(await exited).toBe(0);
       expect(await accepts(Number(redisPort))).toBe(false);
     } finally {
-      if (child.exitCode === null) child.kill("SIGKILL");
+      // On a failed assertion: stop it as Ctrl-C would, so that its Redis stops too; kill it only if
+      // it will not stop.
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill("SIGINT");
+        const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+        await exited;
+        clearTimeout(timer);
+      }
       await exited;
     }
   });
