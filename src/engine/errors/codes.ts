@@ -46,7 +46,10 @@ export const errorCodes = {
   NODE_TIMEOUT: { kind: "node", meaning: "the node ran past its timeout_ms and was stopped" },
   CANCELLED: { kind: "node", meaning: "the node was stopped or never started because the run was cancelled" },
   SKIPPED_AFTER_FAILURE: { kind: "node", meaning: "the node did not start because another node failed" },
-  NODE_INTERRUPTED: { kind: "node", meaning: "the worker died mid-command; resume the run to go on" },
+  NODE_INTERRUPTED: {
+    kind: "node",
+    meaning: "the node's job ended without a result (its worker died); resume the run to go on",
+  },
   INTERNAL_ERROR: { kind: "internal", meaning: "a fault in Rigflow itself; the logs have the stack" },
 } as const satisfies Record<string, { kind: ErrorKind; meaning: string }>;
 
