@@ -6,10 +6,9 @@
  * Redis (HINCRBY), the least any runner whose workers are separate processes must do. Nothing else:
  * no run record, no events, no parent job.
  */
-import { performance } from "node:perf_hooks";
 import { Queue, Worker, type Job } from "bullmq";
 import { Redis } from "ioredis";
-import { settleAll, withTimeout } from "./stats.js";
+import { timings, withTimeout } from "./stats.js";
 import type { Workload } from "./workloads.js";
 
 const runTimeoutMs = 60_000;
@@ -129,16 +128,7 @@ export async function startBaseline(
   }
 
   return {
-    async timeRun(workload) {
-      const start = performance.now();
-      await runOnce(workload);
-      return performance.now() - start;
-    },
-    async timeConcurrentRuns(workload, count) {
-      const start = performance.now();
-      await settleAll(Array.from({ length: count }, () => runOnce(workload)));
-      return performance.now() - start;
-    },
+    ...timings(runOnce),
     async close() {
       await Promise.all(workers.map((worker) => worker.close()));
       await Promise.all([...queues.values()].map((queue) => queue.close()));

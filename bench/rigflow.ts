@@ -1,11 +1,10 @@
 /** Rigflow as the benchmark drives it: one Engine and one in-process worker on a private prefix. */
-import { performance } from "node:perf_hooks";
 import { pino } from "pino";
 import { drivers } from "../src/drivers/registry.js";
 import type { DeviceConfig } from "../src/drivers/types.js";
 import { connectRedis, createCatalog, defaultLimits, Engine } from "../src/engine/index.js";
 import { startWorker } from "../src/worker/worker.js";
-import { settleAll } from "./stats.js";
+import { timings } from "./stats.js";
 import { toDocument, type Workload } from "./workloads.js";
 
 export interface RigflowHarness {
@@ -48,16 +47,7 @@ export async function startRigflow(
   }
 
   return {
-    async timeRun(workload) {
-      const start = performance.now();
-      await runOnce(workload);
-      return performance.now() - start;
-    },
-    async timeConcurrentRuns(workload, count) {
-      const start = performance.now();
-      await settleAll(Array.from({ length: count }, () => runOnce(workload)));
-      return performance.now() - start;
-    },
+    ...timings(runOnce),
     async close() {
       await worker.close();
       await engine.close();

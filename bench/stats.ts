@@ -1,3 +1,5 @@
+import { performance } from "node:perf_hooks";
+
 /** Small numeric helpers for timing. */
 
 export function median(values: readonly number[]): number {
@@ -41,4 +43,22 @@ export async function settleAll(promises: readonly Promise<unknown>[]): Promise<
     if (result.status === "rejected")
       throw result.reason instanceof Error ? result.reason : new Error(String(result.reason));
   }
+}
+
+/** The two timings every system under test offers, built from its "run this workload once". */
+export function timings<W>(runOnce: (workload: W) => Promise<void>) {
+  return {
+    /** ms from submit to completed, one run. */
+    async timeRun(workload: W): Promise<number> {
+      const start = performance.now();
+      await runOnce(workload);
+      return performance.now() - start;
+    },
+    /** ms from the first submit to the last completion, `count` runs at once. */
+    async timeConcurrentRuns(workload: W, count: number): Promise<number> {
+      const start = performance.now();
+      await settleAll(Array.from({ length: count }, () => runOnce(workload)));
+      return performance.now() - start;
+    },
+  };
 }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { WorkerHandle } from "../../src/worker/worker.js";
-import { createTestApi, servo, startTestWorker } from "../support/context.js";
+import { createTestApi, servo, startTestWorker, withRig } from "../support/context.js";
 import { doc, home, move } from "../support/pipelines.js";
 import { expectRanInOrder, runToEnd } from "../support/runs.js";
 
@@ -157,7 +157,6 @@ describe("failures", () => {
 });
 
 async function waitForEvent(runId: string, type: string): Promise<void> {
-  const { vi } = await import("vitest");
   await vi.waitFor(
     async () => {
       const events = await api.engine.runEvents(runId);
@@ -183,9 +182,7 @@ describe("resume after a transient fault", () => {
       servo("flaky-1", { fail_first: { move: 1 } }),
       servo("steady-1", { speed: 100 }),
     ];
-    const local = createTestApi(devices);
-    const localWorker = await startTestWorker(local.prefix, devices);
-    try {
+    await withRig(devices, async (local) => {
       const nodes = [
         move("gate_a", "gate-1", 10),
         move("gate_b", "gate-1", 20),
@@ -223,19 +220,14 @@ describe("resume after a transient fault", () => {
         "steady",
       ]);
       expect(events.at(-1)).toMatchObject({ type: "pipeline_completed", nodes_executed: 6 });
-    } finally {
-      await localWorker.close();
-      await local.close();
-    }
+    });
   });
 });
 
 describe("node ids", () => {
   it("named like object keys or job-id parts run, fail, show and resume like any other", async () => {
     const devices = [servo("flaky-3", { fail_first: { move: 1 } })];
-    const local = createTestApi(devices);
-    const localWorker = await startTestWorker(local.prefix, devices);
-    try {
+    await withRig(devices, async (local) => {
       const nodes = [home("a__1", "flaky-3"), move("a", "flaky-3", 5), home("constructor", "flaky-3")];
       const failed = await runToEnd(
         local.engine,
@@ -252,19 +244,14 @@ describe("node ids", () => {
       const events = await local.engine.runEvents(failed.runId);
       const executed = events.flatMap((e) => (e.type === "node_executing" ? [e.node_id] : []));
       expect(executed.sort()).toEqual(["a", "a", "a__1", "constructor"]);
-    } finally {
-      await localWorker.close();
-      await local.close();
-    }
+    });
   });
 });
 
 describe("cancel during a retry's backoff", () => {
   it("ends the run cancelled at once, not when the backoff runs out", async () => {
     const devices = [servo("flaky-4", { fail_first: { move: 1 } })];
-    const local = createTestApi(devices);
-    const localWorker = await startTestWorker(local.prefix, devices);
-    try {
+    await withRig(devices, async (local) => {
       const slowRetry = { ...move("m", "flaky-4", 5), retry: { attempts: 3, backoff_ms: 60_000 } };
       const { runId } = await local.engine.submitRun({ document: doc("backoff", [slowRetry]) });
       await vi.waitFor(
@@ -280,9 +267,6 @@ describe("cancel during a retry's backoff", () => {
       const run = await local.engine.waitForRun(runId, 10_000);
       expect(run.status).toBe("cancelled");
       expect(run.nodes[0]).toMatchObject({ status: "cancelled", attempts: 1 });
-    } finally {
-      await localWorker.close();
-      await local.close();
-    }
+    });
   });
 });

@@ -71,3 +71,21 @@ export function startTestServer(prefix: string, devices: DeviceConfig[]): Promis
     log: quietLog,
   });
 }
+
+/**
+ * Runs `body` against an API and an in-process worker of their own (fresh prefix, own devices),
+ * and closes both whatever happens.
+ */
+export async function withRig(
+  devices: DeviceConfig[],
+  body: (api: ReturnType<typeof createTestApi>) => Promise<void>,
+): Promise<void> {
+  const api = createTestApi(devices);
+  const worker = await startTestWorker(api.prefix, devices);
+  try {
+    await body(api);
+  } finally {
+    await worker.close();
+    await api.close();
+  }
+}
