@@ -32,10 +32,4 @@ export class CommandRegistry {
       controller.abort(new DeviceError("CANCELLED", "the run was cancelled", false));
     return set?.size ?? 0;
   }
-
-  get active(): number {
-    let count = 0;
-    for (const set of this.byRun.values()) count += set.size;
-    return count;
-  }
 }

@@ -130,11 +130,6 @@ export class RunStore {
     return Number((await this.redis.hget(this.keys.run(runId), "epoch")) ?? 0);
   }
 
-  async document(runId: string): Promise<Record<string, unknown> | null> {
-    const json = await this.redis.hget(this.keys.run(runId), "document");
-    return json === null ? null : (JSON.parse(json) as Record<string, unknown>);
-  }
-
   /** The run with every node's state. Three reads sent together; `plan` saves parsing it again. */
   async state(runId: string, plan?: Plan): Promise<RunState | null> {
     const fields = plan ? runFields : [...runFields, "plan"];

@@ -31,9 +31,3 @@ export type RunEvent = RunEventDraft & { event_id: string };
 export function eventJson(base: EventBase, body: RunEventBody): string {
   return JSON.stringify({ ...body, ...base });
 }
-
-export const terminalEventTypes: ReadonlySet<RunEventType> = new Set([
-  "pipeline_completed",
-  "pipeline_error",
-  "pipeline_cancelled",
-]);
