@@ -1,4 +1,4 @@
-import { Worker } from "bullmq";
+import { UnrecoverableError, Worker } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectRedis, deviceQueueName, redisKeys, type NodeJobData } from "../../src/engine/index.js";
 import { RunLedger } from "../../src/engine/redis/run-ledger.js";
@@ -94,6 +94,58 @@ describe("the sweeper", () => {
     } finally {
       await second?.close();
       await first.close();
+      await local.close();
+    }
+  });
+});
+
+describe("a node job that ends without a result", () => {
+  it("fails the node NODE_INTERRUPTED, ends the run failed, and a resume completes it", async () => {
+    const devices = [servo("servo-9")];
+    const local = createTestApi(devices);
+    const ledger = new RunLedger(connection, redisKeys(local.prefix));
+    // A worker that starts the node and then loses it: its job fails without a word to the ledger,
+    // as when BullMQ fails a job whose worker stalled out. Re-adding that job's id would tie the run
+    // job to the failed job for ever (BullMQ re-links a duplicate into its parent's dependencies).
+    const dying = new Worker<NodeJobData>(
+      deviceQueueName("servo-9"),
+      async (job) => {
+        const ref = {
+          runId: job.data.runId,
+          pipelineId: job.data.pipelineId,
+          nodeId: job.data.nodeId,
+          epoch: job.data.epoch,
+        };
+        const body = {
+          type: "node_executing",
+          node_id: ref.nodeId,
+          node_type: "device",
+          function_id: "move",
+          device_id: "servo-9",
+          attempt: 1,
+        } as const;
+        const skip = { code: "CANCELLED", message: "skip" };
+        await ledger.beginNode(ref, 1, body, { cancelled: skip, failed: skip }, []);
+        // The ledger hears of a retry to come (the node is queued again)... and the job fails for good.
+        await ledger.retryNode(ref, { code: "DEVICE_ERROR", message: "first try" }, 2, 0);
+        throw new UnrecoverableError("lost");
+      },
+      { connection: connection, prefix: local.prefix },
+    );
+    const orchestrator = await startTestWorker(local.prefix, []);
+    let healthy: WorkerHandle | undefined;
+    try {
+      const failed = await runToEnd(local.engine, doc("lost_job", [move("only", "servo-9", 10)]));
+      expect(failed.status).toBe("failed");
+      expect(failed.error).toMatchObject({ code: "NODE_INTERRUPTED", nodeId: "only" });
+      await dying.close();
+      healthy = await startTestWorker(local.prefix, devices);
+      expect((await local.post(`/api/runs/${failed.runId}/retry`, {})).status).toBe(202);
+      expect((await local.engine.waitForRun(failed.runId, 10_000)).status).toBe("completed");
+    } finally {
+      await dying.close();
+      await healthy?.close();
+      await orchestrator.close();
       await local.close();
     }
   });

@@ -41,12 +41,8 @@ export class NodeLifecycle {
       skipErrors,
       upstream,
     );
-    if (result.kind === "done") {
-      // Completed before a crash took its successors' enqueue with it: release them now.
-      const { epoch, released } = await this.ledger.releaseReady(data.runId, data.successors);
-      await this.enqueue(data.runId, data.pipelineId, epoch, released);
-      return { kind: "skip" };
-    }
+    // "done": it completed before a crash; successors it released but whose jobs were lost with
+    // the crash are stranded, and the run job adds them when it wakes.
     if (result.kind !== "run") return { kind: "skip" };
     const outputsOf = new Map(
       upstream.map((nodeId, index) => [nodeId, result.upstreamOutputs[index] ?? null]),

@@ -2,18 +2,19 @@ import { UnrecoverableError, WaitingChildrenError, type Job } from "bullmq";
 import type { Logger } from "pino";
 import type { PlanNode } from "../pipeline/plan.js";
 import type { RunEventBody } from "../run/events.js";
-import { nodeJobData, type QueueSet, type RunJobData } from "./queues.js";
+import type { NodeState } from "../run/types.js";
+import { nodeJobData, nodeJobId, type QueueSet, type RunJobData } from "./queues.js";
 import type { RunLedger } from "./run-ledger.js";
 import type { RunStore, StoredRun } from "./run-store.js";
 
-/** Rounds in which the run job finds no child pending yet nodes left unfinished, before it gives up on them. */
-const reconcileRounds = 3;
+/** Each round adds jobs or fails stranded nodes, so this many only guards against a fault of ours. */
+const maxRounds = 10;
 
 /**
  * The run job's processor: the run's finalizer and reconciler. It wakes when the run starts and
  * whenever all of its current node jobs have ended; it releases the nodes whose predecessors are
- * complete (repairing a crash between a node's completion and its successors' enqueue), waits for
- * them as children, and ends the run once nothing is left to run.
+ * complete, waits for them as children, repairs nodes left stranded (queued or running with no live
+ * job), and ends the run once nothing is left to run.
  */
 export function createRunProcessor(deps: {
   store: RunStore;
@@ -27,87 +28,61 @@ export function createRunProcessor(deps: {
     const { runId } = job.data;
     const run = await store.loadRun(runId);
     if (!run) throw new UnrecoverableError(`run ${runId} has no ledger`);
-    const nodeIds = run.plan.nodes.map((node) => node.id);
+    const nodes = new Map(run.plan.nodes.map((node) => [node.id, node]));
     await ledger.startRun(runId, run.pipelineId, {
       type: "pipeline_started",
       pipeline_name: run.plan.pipelineName,
-      node_count: nodeIds.length,
+      node_count: nodes.size,
     });
-    for (let round = 0; round < reconcileRounds; round += 1) {
-      const { epoch, released } = await ledger.releaseReady(runId, nodeIds);
-      if (released.length > 0) {
-        const byId = new Map(run.plan.nodes.map((node) => [node.id, node]));
-        await queues.addNodeJobs(
-          runId,
-          released.map((nodeId) => {
-            const node = byId.get(nodeId) as PlanNode;
-            return { node, data: nodeJobData(runId, run.pipelineId, node, epoch) };
-          }),
-        );
-      }
+    for (let round = 0; round < maxRounds; round += 1) {
+      const { epoch, released } = await ledger.releaseReady(runId, [...nodes.keys()]);
+      await addJobs(
+        run,
+        epoch,
+        released.map((id) => nodes.get(id) as PlanNode),
+      );
       if (await job.moveToWaitingChildren(token ?? "")) throw new WaitingChildrenError();
-      const ended = await finishIfDone(run);
+      // No child is pending: a node still queued or running has no live job.
+      const state = await store.state(runId, run.plan);
+      if (!state) throw new UnrecoverableError(`run ${runId} disappeared`);
+      const stranded = state.nodes.filter((node) => node.status === "queued" || node.status === "running");
+      if (stranded.length > 0) {
+        await repairStranded(run, epoch, stranded, nodes);
+        continue;
+      }
+      const ended = await finishIfDone(run, state.nodes);
       if (ended) return ended;
     }
-    return finishOrphaned(run);
+    throw new Error(`run ${runId} did not settle in ${maxRounds} rounds; will try again`);
   };
 
-  /** Ends the run when none of its nodes can still move; returns undefined while some can. */
-  async function finishIfDone(run: StoredRun): Promise<{ status: string } | undefined> {
-    const state = await store.state(run.runId, run.plan);
-    if (!state) throw new UnrecoverableError(`run ${run.runId} disappeared`);
-    if (state.status === "completed") return { status: state.status };
-    if (state.status === "failed" || state.status === "cancelled") {
-      throw new UnrecoverableError(`run ended ${state.status}`);
-    }
-    const active = state.nodes.filter((node) => node.status === "queued" || node.status === "running");
-    const completed = state.nodes.filter((node) => node.status === "completed");
-    const fresh = { ...run, ...(await store.control(run.runId)) };
-    if (completed.length === state.nodes.length) {
-      await finish(fresh, "completed", null, {
-        type: "pipeline_completed",
-        success: true,
-        execution_time: elapsed(fresh.startedAt),
-        nodes_executed: completed.length,
-      });
-      return { status: "completed" };
-    }
-    if (fresh.halt === "" || active.length > 0) return undefined;
-    const haltNode = state.nodes.find((node) => node.nodeId === fresh.haltNode);
-    if (fresh.halt === "cancelled") {
-      await finish(
-        fresh,
-        "cancelled",
-        { code: "CANCELLED", message: "the run was cancelled", node_id: null },
-        {
-          type: "pipeline_cancelled",
-          node_id: null,
-        },
-      );
-    } else {
-      const error = haltNode?.error ?? { code: "INTERNAL_ERROR", message: "a node failed" };
-      const message = `node '${haltNode?.nodeId ?? "?"}' failed: ${error.message}`;
-      await finish(
-        fresh,
-        "failed",
-        { code: error.code, message, node_id: haltNode?.nodeId ?? null },
-        {
-          type: "pipeline_error",
-          error_message: message,
-          node_id: haltNode?.nodeId ?? null,
-          error_type: error.code,
-        },
-      );
-    }
-    throw new UnrecoverableError(`run ended ${fresh.halt}`);
+  function addJobs(run: StoredRun, epoch: number, toAdd: readonly PlanNode[]): Promise<void> {
+    if (toAdd.length === 0) return Promise.resolve();
+    return queues.addNodeJobs(
+      run.runId,
+      toAdd.map((node) => ({ node, data: nodeJobData(run.runId, run.pipelineId, node, epoch) })),
+    );
   }
 
-  /** Nodes still queued or running with no job left: their jobs ended without reaching the ledger. */
-  async function finishOrphaned(run: StoredRun): Promise<{ status: string }> {
-    const state = await store.state(run.runId, run.plan);
-    const epoch = await store.epoch(run.runId);
-    for (const node of state?.nodes ?? []) {
-      if (node.status !== "queued" && node.status !== "running") continue;
+  /**
+   * A queued node whose job was never added (a crash between its release and the add) gets its job
+   * now. Any other stranded node's job ended without a result (its worker died, or it was removed):
+   * the node fails NODE_INTERRUPTED, and a resume runs it again.
+   */
+  async function repairStranded(
+    run: StoredRun,
+    epoch: number,
+    stranded: readonly NodeState[],
+    nodes: ReadonlyMap<string, PlanNode>,
+  ): Promise<void> {
+    const missing: PlanNode[] = [];
+    for (const node of stranded) {
+      const plan = nodes.get(node.nodeId) as PlanNode;
+      const existing = await queues.device(plan.deviceId).getJob(nodeJobId(run.runId, node.nodeId, epoch));
+      if (!existing && node.status === "queued") {
+        missing.push(plan);
+        continue;
+      }
       log.warn({ runId: run.runId, nodeId: node.nodeId }, "node job ended without a result");
       await ledger.failNode(
         { runId: run.runId, pipelineId: run.pipelineId, nodeId: node.nodeId, epoch },
@@ -119,18 +94,63 @@ export function createRunProcessor(deps: {
         0,
       );
     }
-    const ended = await finishIfDone(run);
-    if (ended) return ended;
-    throw new Error(`run ${run.runId} could not be reconciled; will try again`);
+    await addJobs(run, epoch, missing);
+  }
+
+  /** Ends the run when every node has settled; returns undefined while some can still move. */
+  async function finishIfDone(
+    run: StoredRun,
+    states: readonly NodeState[],
+  ): Promise<{ status: string } | undefined> {
+    const control = await store.control(run.runId);
+    const { status } = control;
+    if (status === "completed") return { status };
+    if (status === "failed" || status === "cancelled") throw new UnrecoverableError(`run ended ${status}`);
+    const completed = states.filter((node) => node.status === "completed");
+    const started = control.startedAt;
+    if (completed.length === states.length) {
+      await finish(run, "completed", null, started, {
+        type: "pipeline_completed",
+        success: true,
+        execution_time: elapsed(started),
+        nodes_executed: completed.length,
+      });
+      return { status: "completed" };
+    }
+    if (control.halt === "") return undefined;
+    if (control.halt === "cancelled") {
+      await finish(
+        run,
+        "cancelled",
+        { code: "CANCELLED", message: "the run was cancelled", node_id: null },
+        started,
+        {
+          type: "pipeline_cancelled",
+          node_id: null,
+        },
+      );
+    } else {
+      const haltNode = states.find((node) => node.nodeId === control.haltNode);
+      const error = haltNode?.error ?? { code: "INTERNAL_ERROR", message: "a node failed" };
+      const message = `node '${haltNode?.nodeId ?? "?"}' failed: ${error.message}`;
+      await finish(run, "failed", { code: error.code, message, node_id: haltNode?.nodeId ?? null }, started, {
+        type: "pipeline_error",
+        error_message: message,
+        node_id: haltNode?.nodeId ?? null,
+        error_type: error.code,
+      });
+    }
+    throw new UnrecoverableError(`run ended ${control.halt}`);
   }
 
   async function finish(
     run: StoredRun,
     status: "completed" | "failed" | "cancelled",
     error: { code: string; message: string; node_id: string | null } | null,
+    startedAt: string | null,
     body: RunEventBody,
   ): Promise<void> {
-    await ledger.finishRun(run.runId, run.pipelineId, status, elapsed(run.startedAt), error, body);
+    await ledger.finishRun(run.runId, run.pipelineId, status, elapsed(startedAt), error, body);
     log.info({ runId: run.runId, status }, "run ended");
   }
 }

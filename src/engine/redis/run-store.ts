@@ -115,15 +115,23 @@ export class RunStore {
     };
   }
 
-  /** What the orchestrator decides on: the halt flag, the node that halted it, when it started. */
-  async control(runId: string): Promise<{ halt: string; haltNode: string; startedAt: string | null }> {
-    const [halt, haltNode, startedAt] = await this.redis.hmget(
+  /** What the orchestrator decides on: status, the halt flag and the node that set it, start time. */
+  async control(
+    runId: string,
+  ): Promise<{ status: RunStatus | null; halt: string; haltNode: string; startedAt: string | null }> {
+    const [status, halt, haltNode, startedAt] = await this.redis.hmget(
       this.keys.run(runId),
+      "status",
       "halt",
       "halt_node",
       "started_at",
     );
-    return { halt: halt ?? "", haltNode: haltNode ?? "", startedAt: startedAt || null };
+    return {
+      status: status as RunStatus | null,
+      halt: halt ?? "",
+      haltNode: haltNode ?? "",
+      startedAt: startedAt || null,
+    };
   }
 
   async epoch(runId: string): Promise<number> {

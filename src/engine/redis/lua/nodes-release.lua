@@ -1,6 +1,7 @@
--- The reconciler's step: finds nodes whose predecessors are all complete but which have no job yet
--- (a crash between a node's completion and its successors' enqueue), and marks them queued.
--- Nodes already queued are returned too: adding their job again is a no-op by job id.
+-- Releases the nodes whose predecessors are all complete but which are still pending (at a run's
+-- start, and after a resume), marking them queued. Nodes already queued are left alone: adding a
+-- job whose id exists but has failed would tie the run job to it forever (BullMQ re-links a
+-- duplicate into its parent's dependencies), so stranded nodes are handled by the orchestrator.
 -- KEYS[1] run hash, KEYS[2] run nodes hash
 -- ARGV[1..] node ids to look at
 -- Returns {epoch, node id, ...}: the run's epoch, then the released nodes.
@@ -10,7 +11,7 @@ if (run[2] or '') ~= '' then return released end
 for i = 1, #ARGV do
   local node = ARGV[i]
   local fields = redis.call('HMGET', KEYS[2], node .. ':status', node .. ':remaining')
-  if (fields[1] == 'pending' or fields[1] == 'queued') and tonumber(fields[2]) == 0 then
+  if fields[1] == 'pending' and tonumber(fields[2]) == 0 then
     redis.call('HSET', KEYS[2], node .. ':status', 'queued')
     released[#released + 1] = node
   end
