@@ -6,7 +6,7 @@ set -euo pipefail
 
 declare -A package_of=([redis-server]=redis-server [socat]=socat)
 wanted=("$@")
-[ ${#wanted[@]} -eq 0 ] && wanted=(redis-server)
+[ ${#wanted[@]} -eq 0 ] && wanted=(redis-server socat)
 
 missing=()
 for command in "${wanted[@]}"; do
