@@ -1,0 +1,170 @@
+import { EventEmitter } from "node:events";
+import { autoDetect } from "@serialport/bindings-cpp";
+import { ReadlineParser } from "@serialport/parser-readline";
+import { SerialPortStream } from "@serialport/stream";
+import { DeviceError } from "../device-error.js";
+import type { Binding } from "./binding-types.js";
+import { disconnectAware } from "./disconnect-aware-binding.js";
+
+export interface SerialLinesOptions {
+  /** What the device is called in errors. */
+  deviceId: string;
+  path: string;
+  baudRate: number;
+  /** The binding; by default the platform's, made disconnect-aware. Tests pass a mock or a pty. */
+  binding?: Binding;
+  /** Incoming lines end with this; "\r" before it is dropped. */
+  delimiter?: string;
+}
+
+/** Told each incoming line of an exchange: "more" to keep collecting, "done" to end it. */
+export type LineCollector = (line: string) => "more" | "done";
+
+export interface ExchangeOptions {
+  timeoutMs: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * A line-oriented serial connection, the ground every text protocol here stands on (GRBL, Marlin,
+ * SCPI). Behaviour:
+ * - `exchange` writes one line and collects the answering lines until the collector says done. One
+ *   exchange is in flight at a time; others wait their turn, in order.
+ * - An exchange rejects with DEVICE_TIMEOUT when the device is silent past `timeoutMs`, with
+ *   CANCELLED when its signal aborts, and with DEVICE_DISCONNECTED when the port goes away; the
+ *   exchanges waiting behind it reject the same way on a disconnect.
+ * - `writeRealtime` sends bytes at once, past any exchange in flight (GRBL's `!`, `~`, 0x18).
+ * - Lines that arrive outside an exchange are emitted as "unsolicited"; a disconnect is emitted as
+ *   "disconnect", once per open.
+ */
+export class SerialLines extends EventEmitter<{ unsolicited: [string]; disconnect: [Error] }> {
+  private port: SerialPortStream | undefined;
+  private collector: ((line: string) => void) | undefined;
+  private onGone: ((error: DeviceError) => void) | undefined;
+  private turn: Promise<void> = Promise.resolve();
+
+  constructor(private readonly options: SerialLinesOptions) {
+    super();
+  }
+
+  get isOpen(): boolean {
+    return this.port?.isOpen ?? false;
+  }
+
+  /** Opens the port. Note that opening flushes: whatever the device sent before is lost. */
+  async open(): Promise<void> {
+    const { path, baudRate } = this.options;
+    const binding = this.options.binding ?? disconnectAware(autoDetect());
+    const port = new SerialPortStream({ binding, path, baudRate, autoOpen: false });
+    await new Promise<void>((resolve, reject) =>
+      port.open((error) => (error ? reject(this.openError(error)) : resolve())),
+    );
+    const parser = port.pipe(new ReadlineParser({ delimiter: this.options.delimiter ?? "\n" }));
+    parser.on("data", (raw: string) => this.receive(raw.replace(/\r$/, "")));
+    // Always listened to: an unhandled 'error' would take the whole worker down with this device.
+    port.on("error", (error: Error) => this.gone(error));
+    port.on("close", (error: (Error & { disconnected?: boolean }) | null) => {
+      if (error?.disconnected) this.gone(error);
+    });
+    this.port = port;
+  }
+
+  exchange(line: string, collect: LineCollector, options: ExchangeOptions): Promise<string[]> {
+    const run = this.turn.then(() => this.exchangeNow(line, collect, options));
+    this.turn = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  async writeRealtime(bytes: Buffer | string): Promise<void> {
+    await this.write(bytes);
+  }
+
+  async close(): Promise<void> {
+    const port = this.port;
+    this.port = undefined;
+    if (!port?.isOpen) return;
+    await new Promise<void>((resolve) => port.close(() => resolve()));
+  }
+
+  private async exchangeNow(
+    line: string,
+    collect: LineCollector,
+    options: ExchangeOptions,
+  ): Promise<string[]> {
+    const { deviceId } = this.options;
+    if (!this.isOpen) throw disconnected(deviceId, "the port is not open");
+    if (options.signal?.aborted)
+      throw new DeviceError("CANCELLED", `${deviceId}: cancelled before '${line}'`, false);
+    return new Promise<string[]>((resolve, reject) => {
+      const lines: string[] = [];
+      const finish = (error?: DeviceError) => {
+        clearTimeout(timer);
+        options.signal?.removeEventListener("abort", onAbort);
+        this.collector = undefined;
+        this.onGone = undefined;
+        if (error) reject(error);
+        else resolve(lines);
+      };
+      const timer = setTimeout(
+        () =>
+          finish(
+            new DeviceError(
+              "DEVICE_TIMEOUT",
+              `${deviceId}: no answer to '${line}' within ${options.timeoutMs} ms`,
+              true,
+            ),
+          ),
+        options.timeoutMs,
+      );
+      const onAbort = () =>
+        finish(new DeviceError("CANCELLED", `${deviceId}: '${line}' was cancelled`, false));
+      options.signal?.addEventListener("abort", onAbort, { once: true });
+      this.onGone = finish;
+      this.collector = (incoming) => {
+        lines.push(incoming);
+        if (collect(incoming) === "done") finish();
+      };
+      this.write(`${line}\n`).catch((error: unknown) =>
+        finish(disconnected(deviceId, (error as Error).message)),
+      );
+    });
+  }
+
+  private receive(line: string): void {
+    if (this.collector) this.collector(line);
+    else this.emit("unsolicited", line);
+  }
+
+  private gone(error: Error): void {
+    if (!this.port) return;
+    this.port = undefined;
+    this.onGone?.(disconnected(this.options.deviceId, error.message));
+    this.emit("disconnect", error);
+  }
+
+  private write(bytes: Buffer | string): Promise<void> {
+    const port = this.port;
+    if (!port?.isOpen) return Promise.reject(disconnected(this.options.deviceId, "the port is not open"));
+    return new Promise((resolve, reject) => {
+      port.write(bytes, (error) =>
+        error ? reject(error) : port.drain((drainError) => (drainError ? reject(drainError) : resolve())),
+      );
+    });
+  }
+
+  private openError(error: Error): DeviceError {
+    const { deviceId, path } = this.options;
+    return new DeviceError(
+      "DEVICE_DISCONNECTED",
+      `${deviceId}: cannot open ${path}: ${error.message}`,
+      true,
+      { path },
+    );
+  }
+}
+
+const disconnected = (deviceId: string, why: string) =>
+  new DeviceError("DEVICE_DISCONNECTED", `${deviceId}: the device is disconnected (${why})`, true);
