@@ -17,7 +17,10 @@ export interface SerialLinesOptions {
   delimiter?: string;
 }
 
-/** Told each incoming line of an exchange: "more" to keep collecting, "done" to end it. */
+/**
+ * Told each incoming line of an exchange: "more" to keep collecting, "done" to end it. It may throw
+ * a DeviceError (an error code, an alarm, garbage): the exchange then rejects with it.
+ */
 export type LineCollector = (line: string) => "more" | "done";
 
 export interface ExchangeOptions {
@@ -125,7 +128,13 @@ export class SerialLines extends EventEmitter<{ unsolicited: [string]; disconnec
       this.onGone = finish;
       this.collector = (incoming) => {
         lines.push(incoming);
-        if (collect(incoming) === "done") finish();
+        try {
+          if (collect(incoming) === "done") finish();
+        } catch (error) {
+          finish(
+            error instanceof DeviceError ? error : new DeviceError("DEVICE_ERROR", String(error), false),
+          );
+        }
       };
       this.write(`${line}\n`).catch((error: unknown) =>
         finish(disconnected(deviceId, (error as Error).message)),
