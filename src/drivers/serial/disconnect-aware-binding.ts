@@ -13,13 +13,13 @@ const readAsync = promisify(read);
  * write fails with EIO. This reads through unixRead with a read that calls zero bytes a disconnect,
  * so the stream closes with `err.disconnected`, as on a clean unplug.
  */
-const readOrHangUp: typeof readAsync = (async (...args: Parameters<typeof readAsync>) => {
+const readOrHangUp: typeof readAsync = async (...args: Parameters<typeof readAsync>) => {
   const result = await readAsync(...args);
   if (result.bytesRead === 0) {
     throw Object.assign(new Error("the device went away (a read returned no bytes)"), { disconnect: true });
   }
   return result;
-});
+};
 
 /** Wraps a serialport binding so that its ports treat a zero-byte read as a disconnect. */
 export function disconnectAware(binding: Binding): Binding {
