@@ -1,5 +1,8 @@
+import { grbl } from "./grbl/definition.js";
 import { mockServo } from "./mock-servo/definition.js";
 import type { DriverDefinition } from "./types.js";
 
 /** Every driver Rigflow ships, by the name a devices file uses. */
-export const drivers: ReadonlyMap<string, DriverDefinition> = new Map([[mockServo.name, mockServo]]);
+export const drivers: ReadonlyMap<string, DriverDefinition> = new Map(
+  [mockServo, grbl].map((definition) => [definition.name, definition]),
+);

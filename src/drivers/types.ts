@@ -37,6 +37,7 @@ export interface RetryDefaults {
 export interface FunctionSpec {
   id: string;
   description: string;
+  /** A plain object schema, without refinements: inputs fed by edges are made optional with partial(). */
   params: z.ZodObject;
   /** The fields of the outputs object, by name, with a word on each. */
   outputs: Record<string, string>;

@@ -154,12 +154,17 @@ export class SerialLines extends EventEmitter<{ unsolicited: [string]; disconnec
     this.emit("disconnect", error);
   }
 
+  /** A failed write is a disconnect too: after an unplug, a write may fail (EIO) before any read does. */
   private write(bytes: Buffer | string): Promise<void> {
     const port = this.port;
     if (!port?.isOpen) return Promise.reject(disconnected(this.options.deviceId, "the port is not open"));
     return new Promise((resolve, reject) => {
+      const fail = (error: Error) => {
+        this.gone(error);
+        reject(disconnected(this.options.deviceId, error.message));
+      };
       port.write(bytes, (error) =>
-        error ? reject(error) : port.drain((drainError) => (drainError ? reject(drainError) : resolve())),
+        error ? fail(error) : port.drain((drainError) => (drainError ? fail(drainError) : resolve())),
       );
     });
   }

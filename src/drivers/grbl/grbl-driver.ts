@@ -1,0 +1,266 @@
+import { DeviceError } from "../device-error.js";
+import { SerialLines } from "../serial/serial-lines.js";
+import type { CommandContext, DeviceConfig, Driver, Outputs } from "../types.js";
+import { alarmMeaning, errorMeaning } from "./grbl-codes.js";
+import { parseStatus, type GrblStatus } from "./grbl-status.js";
+
+const softReset = Buffer.from([0x18]);
+/** How often a move's progress is read (`?` status reports); GRBL has no "motion done" message. */
+const statusIntervalMs = 50;
+const answerTimeoutMs = 2000;
+const reconnectDelaysMs = [100, 250, 500, 1000, 2000];
+
+interface Axes {
+  x?: number | undefined;
+  y?: number | undefined;
+  z?: number | undefined;
+}
+
+/**
+ * A GRBL 1.1 controller (CNC stages, laser cutters) on a serial line.
+ * - Lines are answered `ok` or `error:N`; `ok` to a move only means it was queued, so a move is
+ *   finished when a status report says Idle, and its position is reported as progress meanwhile.
+ * - `error:N` and `ALARM:N` fail the command with GRBL's own words for the code.
+ * - A cancel sends feed hold (`!`) and a soft reset (0x18) past anything queued: the stage stops.
+ * - After a disconnect it reconnects with backoff and redoes its handshake (a soft reset, then the
+ *   banner); the position is unknown until the next home.
+ */
+export class GrblDriver implements Driver {
+  private readonly lines: SerialLines;
+  private homed = false;
+  private closed = false;
+  /** The last ALARM:N GRBL sent on its own, to name the alarm when a status report shows one. */
+  private lastAlarm: number | undefined;
+
+  constructor(
+    readonly deviceId: string,
+    device: DeviceConfig,
+  ) {
+    if (!device.path) throw new Error(`device '${deviceId}' (grbl) needs a "path" to its serial port`);
+    this.lines = new SerialLines({ deviceId, path: device.path, baudRate: device.baudRate ?? 115200 });
+    this.lines.on("unsolicited", (line) => {
+      const alarm = /^ALARM:(\d+)/.exec(line);
+      if (alarm) this.lastAlarm = Number(alarm[1]);
+    });
+    this.lines.on("disconnect", () => {
+      this.homed = false;
+      void this.reconnect();
+    });
+  }
+
+  async open(): Promise<void> {
+    await this.lines.open();
+    await this.handshake();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.lines.close();
+  }
+
+  async execute(
+    functionId: string,
+    params: Record<string, unknown>,
+    context: CommandContext,
+  ): Promise<Outputs> {
+    switch (functionId) {
+      case "home":
+        await this.command("$H", 120_000, context.signal);
+        this.homed = true;
+        return { homed: true, ...(await this.status()).position };
+      case "move":
+        return this.move(params, context);
+      case "status": {
+        const { state, position } = await this.status();
+        return { state, homed: this.homed, ...position };
+      }
+      case "unlock":
+        await this.command("$X", answerTimeoutMs, context.signal);
+        return { unlocked: true };
+      case "stop":
+        await this.stop();
+        return { stopped: true };
+      default:
+        throw new DeviceError(
+          "FUNCTION_UNKNOWN",
+          `${this.deviceId}: grbl has no function '${functionId}'`,
+          false,
+        );
+    }
+  }
+
+  private async move(target: Axes & { feed?: number }, context: CommandContext): Promise<Outputs> {
+    this.lastAlarm = undefined;
+    const words = (["x", "y", "z"] as const).flatMap((axis) =>
+      target[axis] === undefined ? [] : [`${axis.toUpperCase()}${target[axis].toFixed(3)}`],
+    );
+    if (words.length === 0) {
+      throw new DeviceError(
+        "PARAMS_INVALID",
+        `${this.deviceId}: a move needs at least one of x, y, z`,
+        false,
+      );
+    }
+    const motion = target.feed === undefined ? "G0" : `G1 F${target.feed}`;
+    const start = (await this.status()).position;
+    await this.command(`G90 ${motion} ${words.join(" ")}`, answerTimeoutMs, context.signal);
+    const goal = { x: target.x ?? start.x, y: target.y ?? start.y, z: target.z ?? start.z };
+    const distance = Math.hypot(goal.x - start.x, goal.y - start.y, goal.z - start.z);
+    for (;;) {
+      const { state, position } = await this.status();
+      const left = Math.hypot(goal.x - position.x, goal.y - position.y, goal.z - position.z);
+      context.progress(distance === 0 ? 1 : 1 - left / distance, `${state} at ${format(position)}`);
+      if (state === "Idle") return { ...position };
+      if (state === "Alarm") {
+        if (this.lastAlarm !== undefined) throw this.alarmError(this.lastAlarm);
+        throw new DeviceError(
+          "DEVICE_ERROR",
+          `${this.deviceId}: the machine went into alarm during the move`,
+          false,
+        );
+      }
+      await this.pause(statusIntervalMs, context.signal);
+    }
+  }
+
+  /** Sends a line and waits for `ok`; a cancel stops the machine before it rejects. */
+  private async command(line: string, timeoutMs: number, signal: AbortSignal): Promise<string[]> {
+    try {
+      return await this.lines.exchange(line, (answer) => this.untilOk(line, answer), { timeoutMs, signal });
+    } catch (error) {
+      if (error instanceof DeviceError && error.code === "CANCELLED")
+        await this.stop().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private untilOk(line: string, answer: string): "more" | "done" {
+    if (answer === "ok") return "done";
+    const error = /^error:(\d+)/.exec(answer);
+    if (error) {
+      const code = Number(error[1]);
+      throw new DeviceError(
+        "DEVICE_ERROR",
+        `${this.deviceId}: '${line}' gave error ${code}: ${errorMeaning(code)}`,
+        false,
+        {
+          grbl_error: code,
+        },
+      );
+    }
+    const alarm = /^ALARM:(\d+)/.exec(answer);
+    if (alarm) throw this.alarmError(Number(alarm[1]));
+    if (answer === "" || /^[<[]|^Grbl /.test(answer)) return "more"; // reports and messages may interleave
+    throw new DeviceError(
+      "DEVICE_ERROR",
+      `${this.deviceId}: unexpected answer to '${line}': '${answer.slice(0, 80)}'`,
+      true,
+    );
+  }
+
+  /** A status report: `?` is a realtime byte, answered out of turn with one `<...>` line. */
+  private status(): Promise<GrblStatus> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.lines.off("unsolicited", onLine);
+        reject(
+          new DeviceError(
+            "DEVICE_TIMEOUT",
+            `${this.deviceId}: no status report within ${answerTimeoutMs} ms`,
+            true,
+          ),
+        );
+      }, answerTimeoutMs);
+      const onLine = (line: string) => {
+        const alarm = /^ALARM:(\d+)/.exec(line);
+        const status = parseStatus(line);
+        if (!alarm && !status) return;
+        clearTimeout(timer);
+        this.lines.off("unsolicited", onLine);
+        if (alarm) reject(this.alarmError(Number(alarm[1])));
+        else resolve(status as GrblStatus);
+      };
+      this.lines.on("unsolicited", onLine);
+      this.lines.writeRealtime("?").catch((error: unknown) => {
+        clearTimeout(timer);
+        this.lines.off("unsolicited", onLine);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      });
+    });
+  }
+
+  /** Feed hold, then soft reset: motion stops at once, whatever was queued is dropped. */
+  private async stop(): Promise<void> {
+    await this.lines.writeRealtime("!");
+    await this.handshake();
+    this.homed = false;
+  }
+
+  /** A soft reset and GRBL's banner: the controller is there, and listening. */
+  private handshake(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.lines.off("unsolicited", onLine);
+        reject(
+          new DeviceError("DEVICE_TIMEOUT", `${this.deviceId}: no GRBL banner after a soft reset`, true),
+        );
+      }, answerTimeoutMs);
+      const onLine = (line: string) => {
+        if (!line.startsWith("Grbl ")) return;
+        clearTimeout(timer);
+        this.lines.off("unsolicited", onLine);
+        resolve();
+      };
+      this.lines.on("unsolicited", onLine);
+      this.lines.writeRealtime(softReset).catch((error: unknown) => {
+        clearTimeout(timer);
+        this.lines.off("unsolicited", onLine);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      });
+    });
+  }
+
+  private async reconnect(): Promise<void> {
+    for (let attempt = 0; !this.closed; attempt += 1) {
+      await new Promise((resolve) =>
+        setTimeout(resolve, reconnectDelaysMs[Math.min(attempt, reconnectDelaysMs.length - 1)]),
+      );
+      if (this.closed) return;
+      try {
+        await this.open();
+        return;
+      } catch {
+        await this.lines.close().catch(() => undefined);
+      }
+    }
+  }
+
+  private alarmError(code: number): DeviceError {
+    this.homed = false;
+    return new DeviceError("DEVICE_ERROR", `${this.deviceId}: alarm ${code}: ${alarmMeaning(code)}`, false, {
+      grbl_alarm: code,
+    });
+  }
+
+  private pause(ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        signal.removeEventListener("abort", onAbort);
+        resolve();
+      }, ms);
+      const onAbort = () => {
+        clearTimeout(timer);
+        this.stop()
+          .catch(() => undefined)
+          .finally(() =>
+            reject(new DeviceError("CANCELLED", `${this.deviceId}: the move was stopped`, false)),
+          );
+      };
+      if (signal.aborted) onAbort();
+      else signal.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+}
+
+const format = (p: { x: number; y: number; z: number }) =>
+  `X${p.x.toFixed(3)} Y${p.y.toFixed(3)} Z${p.z.toFixed(3)}`;

@@ -1,0 +1,137 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { DeviceError } from "../../src/drivers/device-error.js";
+import { grbl } from "../../src/drivers/grbl/definition.js";
+import type { Driver } from "../../src/drivers/types.js";
+import { GrblSimulator, type GrblSimulatorOptions } from "../support/serial/grbl-simulator.js";
+import { createPtyPair, type PtyPair } from "../support/serial/pty-pair.js";
+
+let pair: PtyPair | undefined;
+let sim: GrblSimulator | undefined;
+let driver: Driver | undefined;
+
+async function connect(options: GrblSimulatorOptions = {}) {
+  pair = await createPtyPair();
+  sim = await GrblSimulator.start(pair.devicePath, { homingMs: 50, ...options });
+  driver = grbl.create({
+    id: "cnc-1",
+    driver: "grbl",
+    capacity: 1,
+    path: pair.hostPath,
+    baudRate: 115200,
+    options: {},
+  });
+  await driver.open();
+  return { pair, sim, driver };
+}
+
+afterEach(async () => {
+  await driver?.close();
+  await sim?.close();
+  await pair?.unplug();
+  driver = sim = pair = undefined;
+});
+
+const run = (
+  d: Driver,
+  functionId: string,
+  params: Record<string, unknown> = {},
+  signal = new AbortController().signal,
+) => {
+  const progress: number[] = [];
+  const done = d.execute(functionId, params, { signal, progress: (fraction) => progress.push(fraction) });
+  return { done, progress };
+};
+
+async function failure(promise: Promise<unknown>): Promise<DeviceError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(DeviceError);
+  return error as DeviceError;
+}
+
+describe("the grbl driver against a simulated GRBL 1.1 on a pty", () => {
+  it("homes, and reports the position", async () => {
+    const { driver, sim } = await connect({ homingRequired: true });
+    expect(await run(driver, "home").done).toEqual({ homed: true, x: 0, y: 0, z: 0 });
+    expect(sim.commands.map((c) => c.line)).toContain("$H");
+    expect(await run(driver, "status").done).toMatchObject({ state: "Idle", homed: true, x: 0, y: 0, z: 0 });
+  });
+
+  it("finishes a move when GRBL reports Idle, not at its ok, with progress on the way", async () => {
+    const { driver, sim } = await connect({ rapidRate: 6000 });
+    const move = run(driver, "move", { x: 10, y: 5 });
+    expect(await move.done).toEqual({ x: 10, y: 5, z: 0 });
+    expect(sim.state).toBe("Idle");
+    expect(sim.position).toEqual({ x: 10, y: 5, z: 0 });
+    expect(move.progress.length).toBeGreaterThan(2);
+    expect(move.progress.at(-1)).toBe(1);
+    expect(sim.commands.at(-1)?.line).toBe("G90 G0 X10.000 Y5.000");
+  });
+
+  it("moves at a feed rate with G1", async () => {
+    const { driver, sim } = await connect();
+    expect(await run(driver, "move", { z: -1, feed: 3000 }).done).toEqual({ x: 0, y: 0, z: -1 });
+    expect(sim.commands.at(-1)?.line).toBe("G90 G1 F3000 Z-1.000");
+  });
+
+  it("fails on error:N with GRBL's meaning, naming the device", async () => {
+    const { driver, sim } = await connect();
+    sim.failNext(20);
+    const error = await failure(run(driver, "move", { x: 1 }).done);
+    expect(error.code).toBe("DEVICE_ERROR");
+    expect(error.message).toMatch(/^cnc-1: .*error 20: unsupported or invalid G-code/);
+  });
+
+  it("fails on an alarm during a move with the alarm's meaning", async () => {
+    const { driver, sim } = await connect({ rapidRate: 600 });
+    const move = run(driver, "move", { x: 50 });
+    await expect.poll(() => sim?.state, { timeout: 2000 }).toBe("Run");
+    sim.alarm(1);
+    const error = await failure(move.done);
+    expect(error.code).toBe("DEVICE_ERROR");
+    expect(error.message).toContain("alarm 1: hard limit");
+  });
+
+  it("fails on garbage, saying what the device said", async () => {
+    const { driver, sim } = await connect({ homingMs: 500 });
+    const home = run(driver, "home");
+    await expect.poll(() => sim?.commands.some((c) => c.line === "$H"), { timeout: 2000 }).toBe(true);
+    sim.garbage("%%noise%%");
+    const error = await failure(home.done);
+    expect(error.code).toBe("DEVICE_ERROR");
+    expect(error.message).toContain("%%noise%%");
+  });
+
+  it("times out a silent device", async () => {
+    const { driver, sim } = await connect();
+    sim.silence(true);
+    const error = await failure(run(driver, "status").done);
+    expect(error.code).toBe("DEVICE_TIMEOUT");
+  });
+
+  it("stops the stage when cancelled mid-move", async () => {
+    const { driver, sim } = await connect({ rapidRate: 600 });
+    const controller = new AbortController();
+    const move = run(driver, "move", { x: 50 }, controller.signal);
+    await expect.poll(() => sim?.state, { timeout: 2000 }).toBe("Run");
+    controller.abort();
+    const error = await failure(move.done);
+    expect(error.code).toBe("CANCELLED");
+    expect(sim.state).not.toBe("Run");
+    expect(sim.position.x).toBeLessThan(50);
+  });
+
+  it("fails a move in flight with DEVICE_DISCONNECTED within a second of an unplug", async () => {
+    const { driver, sim, pair } = await connect({ rapidRate: 600 });
+    const move = run(driver, "move", { x: 50 });
+    await expect.poll(() => sim?.state, { timeout: 2000 }).toBe("Run");
+    const failed = failure(move.done); // listened to before the unplug makes it fail
+    const start = Date.now();
+    await pair.unplug();
+    const error = await failed;
+    expect(error.code).toBe("DEVICE_DISCONNECTED");
+    expect(Date.now() - start).toBeLessThan(1000);
+  });
+});
