@@ -135,3 +135,21 @@ describe("the grbl driver against a simulated GRBL 1.1 on a pty", () => {
     expect(Date.now() - start).toBeLessThan(1000);
   });
 });
+
+describe("the grbl driver after an unplug", () => {
+  it("reconnects when the cable is back, redoes its handshake, and forgets its home", async () => {
+    const { driver, pair } = await connect();
+    await run(driver, "home").done;
+    await sim?.close();
+    await pair.unplug();
+    await pair.replug();
+    sim = await GrblSimulator.start(pair.devicePath, { homingMs: 50 });
+    await expect
+      .poll(() => run(driver, "status").done.catch((error: unknown) => (error as DeviceError).code), {
+        timeout: 5000,
+        interval: 100,
+      })
+      .toMatchObject({ state: "Idle", homed: false });
+    expect(sim.sent.some((sent) => sent.text.includes("Grbl 1.1"))).toBe(true);
+  });
+});

@@ -8,8 +8,10 @@ export interface PtyPair {
   hostPath: string;
   /** The end a device simulator opens. */
   devicePath: string;
-  /** Unplugs the cable: kills socat, so both ends close. */
+  /** Unplugs the cable: kills socat, so both ends close, and the paths go away. */
   unplug(): Promise<void>;
+  /** Plugs a new cable in at the same paths (after an unplug). */
+  replug(): Promise<void>;
 }
 
 /**
@@ -23,6 +25,23 @@ export async function createPtyPair(): Promise<PtyPair> {
   const dir = mkdtempSync(join(tmpdir(), "rigflow-pty-"));
   const hostPath = join(dir, "host");
   const devicePath = join(dir, "device");
+  let cable = await startSocat(hostPath, devicePath);
+  return {
+    hostPath,
+    devicePath,
+    async unplug() {
+      await cable.stop();
+      // socat killed outright leaves its links behind, pointing nowhere.
+      rmSync(hostPath, { force: true });
+      rmSync(devicePath, { force: true });
+    },
+    async replug() {
+      cable = await startSocat(hostPath, devicePath);
+    },
+  };
+}
+
+async function startSocat(hostPath: string, devicePath: string): Promise<{ stop(): Promise<void> }> {
   const child = spawn(
     "socat",
     ["-d", "-d", `pty,raw,echo=0,link=${hostPath}`, `pty,raw,echo=0,link=${devicePath}`],
@@ -30,15 +49,12 @@ export async function createPtyPair(): Promise<PtyPair> {
       stdio: ["ignore", "ignore", "pipe"],
     },
   );
-  await waitForLinks(child);
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  await waitForLinks(child);
   return {
-    hostPath,
-    devicePath,
-    async unplug() {
+    async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
       await exited;
-      rmSync(dir, { recursive: true, force: true });
     },
   };
 }
