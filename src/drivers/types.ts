@@ -14,6 +14,11 @@ import type { z } from "zod";
  */
 export interface Driver {
   readonly deviceId: string;
+  /**
+   * False while the device cannot be reached (a serial driver between a disconnect and its
+   * reconnect); drivers with nothing to lose, like the mock servo, leave it undefined.
+   */
+  readonly connected?: boolean;
   open(): Promise<void>;
   execute(functionId: string, params: Record<string, unknown>, context: CommandContext): Promise<Outputs>;
   close(): Promise<void>;

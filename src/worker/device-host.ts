@@ -6,18 +6,25 @@ import type { CommandRegistry } from "./command-registry.js";
 import type { PresentDevice } from "./device-presence.js";
 import { createNodeProcessor } from "./node-processor.js";
 
-/** One hosted device: its open driver, the BullMQ worker on its queue, and its activity. */
+/** How long to wait between attempts to open a device that was not there at start. */
+const openRetryMs = [500, 1000, 2000, 5000];
+
+/** One hosted device: its driver, the BullMQ worker on its queue, and what it is doing. */
 export interface HostedDevice {
   present: PresentDevice;
   worker: Worker<NodeJobData>;
   driver: Driver;
+  /** Opens the driver (retrying in the background while the device is missing), then consumes. */
+  start(): void;
+  stop(): Promise<void>;
 }
 
 /**
- * Opens a device's driver and creates (without starting) the worker that consumes only its queue,
- * at the device's capacity; `onActivity` hears of every command that starts or ends.
+ * Hosts one device: a driver and a worker that consumes only its queue, at the device's capacity.
+ * A device missing at start does not stop the worker's other devices: it shows offline, and its
+ * queue waits until it can be opened.
  */
-export async function hostDevice(deps: {
+export function hostDevice(deps: {
   device: DeviceConfig;
   definition: DriverDefinition;
   runtime: WorkerRuntime;
@@ -26,17 +33,19 @@ export async function hostDevice(deps: {
   prefix: string;
   log: Logger;
   onActivity(device: PresentDevice): void;
-}): Promise<HostedDevice> {
+}): HostedDevice {
   const { device, definition, log } = deps;
   const driver = definition.create(device);
-  await driver.open();
+  let opened = false;
+  let stopped = false;
+  let retry: NodeJS.Timeout | undefined;
   let active = 0;
   const present: PresentDevice = {
     id: device.id,
     driver: device.driver,
     capacity: device.capacity,
     active: () => active,
-    state: () => (active > 0 ? "busy" : "idle"),
+    state: () => (!opened || driver.connected === false ? "offline" : active > 0 ? "busy" : "idle"),
   };
   const processNode = createNodeProcessor({
     driver,
@@ -60,5 +69,35 @@ export async function hostDevice(deps: {
     { connection: deps.connection, prefix: deps.prefix, concurrency: device.capacity, autorun: false },
   );
   worker.on("error", (error) => log.warn({ err: error }, "device worker error"));
-  return { present, worker, driver };
+
+  const open = async (attempt: number): Promise<void> => {
+    try {
+      await driver.open();
+    } catch (error) {
+      if (attempt === 0) log.warn({ err: error }, "device not available; will keep trying");
+      if (!stopped) {
+        const delay = openRetryMs[Math.min(attempt, openRetryMs.length - 1)];
+        retry = setTimeout(() => void open(attempt + 1), delay);
+      }
+      return;
+    }
+    if (stopped) return;
+    opened = true;
+    deps.onActivity(present);
+    log.info("device open");
+    void worker.run().catch((error: unknown) => log.error({ err: error }, "device worker stopped"));
+  };
+
+  return {
+    present,
+    worker,
+    driver,
+    start: () => void open(0),
+    async stop() {
+      stopped = true;
+      clearTimeout(retry);
+      await worker.close();
+      await driver.close().catch(() => undefined);
+    },
+  };
 }

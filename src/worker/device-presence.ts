@@ -11,7 +11,7 @@ export interface PresentDevice {
   driver: string;
   capacity: number;
   active(): number;
-  state(): "idle" | "busy" | "error";
+  state(): "idle" | "busy" | "offline" | "error";
 }
 
 /**

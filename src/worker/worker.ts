@@ -51,9 +51,8 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
 
   const close = async () => {
     for (const timer of timers) clearInterval(timer);
-    await Promise.all(workers.map((worker) => worker.close()));
+    await Promise.all([...workers.map((worker) => worker.close()), ...hosted.map((host) => host.stop())]);
     await presence?.stop().catch(() => undefined);
-    await Promise.all(hosted.map(({ driver }) => driver.close().catch(() => undefined)));
     await runtime.close();
     subscriber.disconnect();
     await redis.quit().catch(() => undefined);
@@ -64,7 +63,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
       const definition = options.drivers.get(device.driver);
       if (!definition) throw new Error(`device '${device.id}': no driver '${device.driver}'`);
       const child = log.child({ deviceId: device.id });
-      const host = await hostDevice({
+      const host = hostDevice({
         device,
         definition,
         runtime,
@@ -75,7 +74,6 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
         onActivity,
       });
       hosted.push(host);
-      workers.push(host.worker);
     }
     presence = new DevicePresence(
       redis,
@@ -126,6 +124,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   for (const worker of workers) {
     void worker.run().catch((error: unknown) => log.error({ err: error }, "worker stopped"));
   }
+  for (const host of hosted) host.start();
   log.info({ workerId, devices: options.devices.map((device) => device.id) }, "worker ready");
   return {
     workerId,

@@ -48,6 +48,10 @@ export class GrblDriver implements Driver {
     });
   }
 
+  get connected(): boolean {
+    return this.lines.isOpen;
+  }
+
   async open(): Promise<void> {
     await this.lines.open();
     await this.handshake();
