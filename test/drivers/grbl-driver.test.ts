@@ -1,8 +1,9 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { DeviceError } from "../../src/drivers/device-error.js";
+import type { DeviceError } from "../../src/drivers/device-error.js";
 import { grbl } from "../../src/drivers/grbl/definition.js";
 import type { Driver } from "../../src/drivers/types.js";
 import { GrblSimulator, type GrblSimulatorOptions } from "../support/serial/grbl-simulator.js";
+import { failure, run } from "../support/serial/driver-calls.js";
 import { createPtyPair, type PtyPair } from "../support/serial/pty-pair.js";
 
 let pair: PtyPair | undefined;
@@ -30,26 +31,6 @@ afterEach(async () => {
   await pair?.unplug();
   driver = sim = pair = undefined;
 });
-
-const run = (
-  d: Driver,
-  functionId: string,
-  params: Record<string, unknown> = {},
-  signal = new AbortController().signal,
-) => {
-  const progress: number[] = [];
-  const done = d.execute(functionId, params, { signal, progress: (fraction) => progress.push(fraction) });
-  return { done, progress };
-};
-
-async function failure(promise: Promise<unknown>): Promise<DeviceError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(DeviceError);
-  return error as DeviceError;
-}
 
 describe("the grbl driver against a simulated GRBL 1.1 on a pty", () => {
   it("homes, and reports the position", async () => {

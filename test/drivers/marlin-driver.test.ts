@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { DeviceError } from "../../src/drivers/device-error.js";
+import type { DeviceError } from "../../src/drivers/device-error.js";
 import { marlin } from "../../src/drivers/marlin/definition.js";
 import type { Driver } from "../../src/drivers/types.js";
 import {
@@ -11,6 +11,7 @@ import {
   marlinChecksum,
   type MarlinSimulatorOptions,
 } from "../support/serial/marlin-simulator.js";
+import { failure, run } from "../support/serial/driver-calls.js";
 import { createPtyPair, type PtyPair } from "../support/serial/pty-pair.js";
 
 let pair: PtyPair | undefined;
@@ -72,26 +73,6 @@ async function unplugCable(child: ChildProcess): Promise<void> {
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   child.kill("SIGKILL");
   await exited;
-}
-
-const run = (
-  d: Driver,
-  functionId: string,
-  params: Record<string, unknown> = {},
-  signal = new AbortController().signal,
-) => {
-  const progress: number[] = [];
-  const done = d.execute(functionId, params, { signal, progress: (fraction) => progress.push(fraction) });
-  return { done, progress };
-};
-
-async function failure(promise: Promise<unknown>): Promise<DeviceError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(DeviceError);
-  return error as DeviceError;
 }
 
 /** The gcode of a numbered line whose checksum is right, else undefined. */

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { DeviceError } from "../../src/drivers/device-error.js";
 import { scpi } from "../../src/drivers/scpi/definition.js";
 import type { Driver } from "../../src/drivers/types.js";
+import { failure } from "../support/serial/driver-calls.js";
 import { createPtyPair, type PtyPair } from "../support/serial/pty-pair.js";
 import { ScpiSimulator, type ScpiSimulatorOptions } from "../support/serial/scpi-simulator.js";
 
@@ -44,15 +44,6 @@ const run = (
   params: Record<string, unknown> = {},
   signal = new AbortController().signal,
 ) => d.execute(functionId, params, { signal, progress: () => undefined });
-
-async function failure(promise: Promise<unknown>): Promise<DeviceError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(DeviceError);
-  return error as DeviceError;
-}
 
 const lines = (s: ScpiSimulator) => s.commands.map((c) => c.line);
 

@@ -1,4 +1,5 @@
 import { DeviceError } from "../device-error.js";
+import { Reconnector } from "../serial/reconnector.js";
 import { SerialLines } from "../serial/serial-lines.js";
 import type { CommandContext, DeviceConfig, Driver, Outputs } from "../types.js";
 import { alarmMeaning, errorMeaning } from "./grbl-codes.js";
@@ -8,7 +9,6 @@ const softReset = Buffer.from([0x18]);
 /** How often a move's progress is read (`?` status reports); GRBL has no "motion done" message. */
 const statusIntervalMs = 50;
 const answerTimeoutMs = 2000;
-const reconnectDelaysMs = [100, 250, 500, 1000, 2000];
 
 interface Axes {
   x?: number | undefined;
@@ -27,8 +27,8 @@ interface Axes {
  */
 export class GrblDriver implements Driver {
   private readonly lines: SerialLines;
+  private readonly reconnector: Reconnector;
   private homed = false;
-  private closed = false;
   /** The last ALARM:N GRBL sent on its own, to name the alarm when a status report shows one. */
   private lastAlarm: number | undefined;
 
@@ -38,13 +38,17 @@ export class GrblDriver implements Driver {
   ) {
     if (!device.path) throw new Error(`device '${deviceId}' (grbl) needs a "path" to its serial port`);
     this.lines = new SerialLines({ deviceId, path: device.path, baudRate: device.baudRate ?? 115200 });
+    this.reconnector = new Reconnector(
+      () => this.open(),
+      () => this.lines.close(),
+    );
     this.lines.on("unsolicited", (line) => {
       const alarm = /^ALARM:(\d+)/.exec(line);
       if (alarm) this.lastAlarm = Number(alarm[1]);
     });
     this.lines.on("disconnect", () => {
       this.homed = false;
-      void this.reconnect();
+      this.reconnector.start();
     });
   }
 
@@ -58,7 +62,7 @@ export class GrblDriver implements Driver {
   }
 
   async close(): Promise<void> {
-    this.closed = true;
+    this.reconnector.stop();
     await this.lines.close();
   }
 
@@ -222,21 +226,6 @@ export class GrblDriver implements Driver {
         reject(error instanceof Error ? error : new Error(String(error)));
       });
     });
-  }
-
-  private async reconnect(): Promise<void> {
-    for (let attempt = 0; !this.closed; attempt += 1) {
-      await new Promise((resolve) =>
-        setTimeout(resolve, reconnectDelaysMs[Math.min(attempt, reconnectDelaysMs.length - 1)]),
-      );
-      if (this.closed) return;
-      try {
-        await this.open();
-        return;
-      } catch {
-        await this.lines.close().catch(() => undefined);
-      }
-    }
   }
 
   private alarmError(code: number): DeviceError {

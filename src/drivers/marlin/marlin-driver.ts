@@ -1,4 +1,5 @@
 import { DeviceError } from "../device-error.js";
+import { Reconnector } from "../serial/reconnector.js";
 import { SerialLines } from "../serial/serial-lines.js";
 import type { CommandContext, DeviceConfig, Driver, Outputs } from "../types.js";
 import { isOk, numbered, parseError, parseResend, parseUnknownCommand } from "./marlin-lines.js";
@@ -15,7 +16,6 @@ const maxResends = 3;
 /** After a cancel: how long to wait for the `ok`s of the interrupted line and of M410. */
 const settleMs = 2000;
 const historySize = 16;
-const reconnectDelaysMs = [100, 250, 500, 1000, 2000];
 
 interface Axes {
   x?: number | undefined;
@@ -59,7 +59,7 @@ export class MarlinDriver implements Driver {
   private queue: Promise<void> = Promise.resolve();
   /** Set when the line numbering or the ok count may be off (a cancel, a timeout): redo M110 first. */
   private needsResync = false;
-  private wakeReconnect: (() => void) | undefined;
+  private readonly reconnector: Reconnector;
 
   constructor(
     readonly deviceId: string,
@@ -69,13 +69,22 @@ export class MarlinDriver implements Driver {
     const silence = device.options.silenceTimeoutMs;
     this.silenceMs = typeof silence === "number" && silence > 0 ? silence : defaultSilenceMs;
     this.lines = new SerialLines({ deviceId, path: device.path, baudRate: device.baudRate ?? 115200 });
+    this.reconnector = new Reconnector(
+      () =>
+        this.exclusive(async () => {
+          if (this.closed) return;
+          await this.connect();
+          if (this.closed) await this.lines.close();
+        }),
+      () => this.lines.close(),
+    );
     this.lines.on("unsolicited", (line) => {
       // Marlin reports a kill (thermal runaway, MINTEMP) on its own too: the position is lost.
       if (parseError(line) !== undefined) this.homed = false;
     });
     this.lines.on("disconnect", () => {
       this.homed = false;
-      void this.reconnect();
+      this.reconnector.start();
     });
   }
 
@@ -89,7 +98,7 @@ export class MarlinDriver implements Driver {
 
   async close(): Promise<void> {
     this.closed = true;
-    this.wakeReconnect?.();
+    this.reconnector.stop();
     await this.lines.close();
   }
 
@@ -342,27 +351,6 @@ export class MarlinDriver implements Driver {
     await this.send("M110 N0", { timeoutMs: answerTimeoutMs, silenceMs: answerTimeoutMs, signal });
     await this.send("G90", { timeoutMs: answerTimeoutMs, silenceMs: answerTimeoutMs, signal });
     this.needsResync = false;
-  }
-
-  private async reconnect(): Promise<void> {
-    for (let attempt = 0; !this.closed; attempt += 1) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, reconnectDelaysMs[Math.min(attempt, reconnectDelaysMs.length - 1)]);
-        this.wakeReconnect = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.wakeReconnect = undefined;
-      if (this.closed) return;
-      try {
-        await this.exclusive(() => (this.closed ? Promise.resolve() : this.connect()));
-        if (this.closed) await this.lines.close();
-        return;
-      } catch {
-        await this.lines.close().catch(() => undefined);
-      }
-    }
   }
 
   /**

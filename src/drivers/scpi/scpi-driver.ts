@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { DeviceError } from "../device-error.js";
+import { Reconnector } from "../serial/reconnector.js";
 import { SerialLines } from "../serial/serial-lines.js";
 import type { CommandContext, DeviceConfig, Driver, Outputs } from "../types.js";
 import { parseErrorEntry, parseIdentity, parseScpiNumber, SCPI_NAN, SCPI_OVERLOAD } from "./scpi-answers.js";
@@ -35,7 +36,6 @@ const handshakeTimeoutMs = 2000;
 const resetTimeoutMs = 5000;
 /** How many `SYST:ERR?` reads drain the error queue at most after one command. */
 const maxErrorReads = 10;
-const reconnectDelaysMs = [100, 250, 500, 1000, 2000];
 
 /**
  * An SCPI instrument (a bench multimeter, a power supply...) on an RS-232 line.
@@ -53,7 +53,6 @@ const reconnectDelaysMs = [100, 250, 500, 1000, 2000];
 export class ScpiDriver implements Driver {
   private readonly lines: SerialLines;
   private closed = false;
-  private reconnecting = false;
   /** The port is open and the instrument answered `*IDN?`. */
   private ready = false;
   /** The `*IDN?` answer of the handshake: the marker that resynchronizes after a lost answer. */
@@ -65,8 +64,7 @@ export class ScpiDriver implements Driver {
   private unsynced = false;
   /** The end of the last function (or handshake) to run: the next one starts after it. */
   private turn: Promise<void> = Promise.resolve();
-  /** Wakes the reconnect loop from its backoff sleep when the driver closes. */
-  private wake: (() => void) | undefined;
+  private readonly reconnector: Reconnector;
   /** Rejects the functions in flight when the driver closes. */
   private readonly inFlight = new Set<(error: DeviceError) => void>();
 
@@ -77,11 +75,18 @@ export class ScpiDriver implements Driver {
   ) {
     if (!device.path) throw new Error(`device '${deviceId}' (scpi) needs a "path" to its serial port`);
     this.lines = new SerialLines({ deviceId, path: device.path, baudRate: device.baudRate ?? 9600 });
+    this.reconnector = new Reconnector(
+      async () => {
+        await this.exclusive(() => this.connect());
+        if (this.closed) await this.lines.close();
+      },
+      () => this.lines.close(),
+    );
     // An instrument speaks only when asked: a line out of turn is a late answer, dropped.
     this.lines.on("unsolicited", () => undefined);
     this.lines.on("disconnect", () => {
       this.ready = false;
-      void this.reconnect();
+      this.reconnector.start();
     });
   }
 
@@ -98,7 +103,7 @@ export class ScpiDriver implements Driver {
   async close(): Promise<void> {
     this.closed = true;
     this.ready = false;
-    this.wake?.();
+    this.reconnector.stop();
     const gone = new DeviceError("DEVICE_DISCONNECTED", `${this.deviceId}: the driver was closed`, true);
     for (const reject of this.inFlight) reject(gone);
     await this.lines.close();
@@ -310,37 +315,6 @@ export class ScpiDriver implements Driver {
         );
       }
       throw error;
-    }
-  }
-
-  private async reconnect(): Promise<void> {
-    if (this.reconnecting) return;
-    this.reconnecting = true;
-    try {
-      await this.reconnectLoop();
-    } finally {
-      this.reconnecting = false;
-    }
-  }
-
-  private async reconnectLoop(): Promise<void> {
-    for (let attempt = 0; !this.closed; attempt += 1) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, reconnectDelaysMs[Math.min(attempt, reconnectDelaysMs.length - 1)]);
-        this.wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.wake = undefined;
-      if (this.closed) return;
-      try {
-        await this.exclusive(() => this.connect());
-        if (this.closed) await this.lines.close();
-        return;
-      } catch {
-        await this.lines.close().catch(() => undefined);
-      }
     }
   }
 
