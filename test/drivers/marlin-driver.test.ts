@@ -128,7 +128,10 @@ describe("the marlin driver against a simulated Marlin on a pty", () => {
   });
 
   it("waits through busy messages during a slow G28", async () => {
-    const { driver, sim } = await connect({ homingMs: 1500, busyIntervalMs: 100 }, { silenceTimeoutMs: 500 });
+    const { driver, sim } = await connect(
+      { homingMs: 1500, busyIntervalMs: 100 },
+      { silence_timeout_ms: 500 },
+    );
     expect(await run(driver, "home").done).toEqual({ homed: true, x: 0, y: 0, z: 0 });
     expect(sim.sent.filter((s) => s.text === "echo:busy: processing\n").length).toBeGreaterThan(5);
   });
@@ -205,7 +208,7 @@ describe("the marlin driver against a simulated Marlin on a pty", () => {
   });
 
   it("fails a long command when Marlin stays silent past the limit (no busy messages)", async () => {
-    const { driver } = await connect({ homingMs: 3000, busyIntervalMs: 10_000 }, { silenceTimeoutMs: 300 });
+    const { driver } = await connect({ homingMs: 3000, busyIntervalMs: 10_000 }, { silence_timeout_ms: 300 });
     const error = await failure(run(driver, "home").done);
     expect(error.code).toBe("DEVICE_TIMEOUT");
     expect(error.message).toContain("G28");

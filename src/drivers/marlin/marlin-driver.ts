@@ -41,7 +41,7 @@ interface SendOptions {
  *   it with DEVICE_TIMEOUT. Other `Error:` lines and unknown commands fail it with Marlin's words.
  * - A cancel sends M410 (quickstop, handled at once by Marlin's emergency parser).
  * - Functions run one at a time, whole (a move's G1, M400 and M114 never interleave with another's).
- * - Device option `silenceTimeoutMs` (default 10 s): how long Marlin may say nothing, busy lines
+ * - Device option `silence_timeout_ms` (default 10 s): how long Marlin may say nothing, busy lines
  *   included, before a command fails; raise it for a build without HOST_KEEPALIVE_FEATURE.
  * - After a disconnect it reconnects with backoff and redoes the handshake; the position is unknown
  *   until the next home.
@@ -66,7 +66,7 @@ export class MarlinDriver implements Driver {
     device: DeviceConfig,
   ) {
     if (!device.path) throw new Error(`device '${deviceId}' (marlin) needs a "path" to its serial port`);
-    const silence = device.options.silenceTimeoutMs;
+    const silence = device.options.silence_timeout_ms;
     this.silenceMs = typeof silence === "number" && silence > 0 ? silence : defaultSilenceMs;
     this.lines = new SerialLines({ deviceId, path: device.path, baudRate: device.baudRate ?? 115200 });
     this.reconnector = new Reconnector(
