@@ -19,7 +19,14 @@ export interface WorkerProcess {
 /** Writes a devices file in the contract's shape and returns its path. */
 export function writeDevicesFile(devices: DeviceConfig[]): string {
   const path = join(mkdtempSync(join(tmpdir(), "rigflow-devices-")), "devices.json");
-  const file = devices.map(({ id, driver, capacity, options }) => ({ id, driver, capacity, options }));
+  const file = devices.map(({ id, driver, capacity, path, baudRate, options }) => ({
+    id,
+    driver,
+    capacity,
+    ...(path !== undefined && { path }),
+    ...(baudRate !== undefined && { baud_rate: baudRate }),
+    options,
+  }));
   writeFileSync(path, JSON.stringify({ devices: file }));
   return path;
 }
