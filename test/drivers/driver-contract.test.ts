@@ -29,7 +29,22 @@ async function serialRig<S extends { close(): Promise<void>; commands: readonly 
   beforeSlow?: (simulator: S) => void,
 ): Promise<Rig> {
   const pair: PtyPair = await createPtyPair();
-  const simulator = await startSimulator(pair.devicePath);
+  try {
+    return await openRig(pair, driverName, await startSimulator(pair.devicePath), calls, options, beforeSlow);
+  } catch (error) {
+    await pair.unplug(); // a rig that failed to come up leaves no socat behind
+    throw error;
+  }
+}
+
+async function openRig<S extends { close(): Promise<void>; commands: readonly unknown[] }>(
+  pair: PtyPair,
+  driverName: string,
+  simulator: S,
+  calls: Pick<Rig, "quick" | "slow">,
+  options: Record<string, unknown>,
+  beforeSlow: ((simulator: S) => void) | undefined,
+): Promise<Rig> {
   const device: DeviceConfig = {
     id: `${driverName}-1`,
     driver: driverName,
@@ -39,7 +54,12 @@ async function serialRig<S extends { close(): Promise<void>; commands: readonly 
     options,
   };
   const driver = (drivers.get(driverName) ?? raise(driverName)).create(device);
-  await driver.open();
+  try {
+    await driver.open();
+  } catch (error) {
+    await simulator.close();
+    throw error;
+  }
   return {
     driver,
     ...calls,
