@@ -40,11 +40,13 @@ export function hostDevice(deps: {
   let stopped = false;
   let retry: NodeJS.Timeout | undefined;
   let active = 0;
+  const running = new Map<string, string>();
   const present: PresentDevice = {
     id: device.id,
     driver: device.driver,
     capacity: device.capacity,
     active: () => active,
+    current: () => [...running.values()],
     state: () => (!opened || driver.connected === false ? "offline" : active > 0 ? "busy" : "idle"),
   };
   const processNode = createNodeProcessor({
@@ -57,12 +59,15 @@ export function hostDevice(deps: {
   const worker = new Worker<NodeJobData>(
     deviceQueueName(device.id),
     async (job) => {
+      const key = job.id ?? "";
       active += 1;
+      running.set(key, `${job.data.runId}/${job.data.nodeId}: ${job.data.functionId}`);
       deps.onActivity(present);
       try {
         return await processNode(job);
       } finally {
         active -= 1;
+        running.delete(key);
         deps.onActivity(present);
       }
     },

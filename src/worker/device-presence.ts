@@ -11,6 +11,8 @@ export interface PresentDevice {
   driver: string;
   capacity: number;
   active(): number;
+  /** The commands running now, as "run/node: function". */
+  current(): string[];
   state(): "idle" | "busy" | "offline" | "error";
 }
 
@@ -81,6 +83,7 @@ export class DevicePresence {
             worker_id: this.workerId,
             status: device.state(),
             active: device.active(),
+            current: JSON.stringify(device.current()),
             capacity: device.capacity,
             last_seen_at: seenAt,
           }),

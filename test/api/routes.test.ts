@@ -147,6 +147,28 @@ describe("devices and functions", () => {
     );
   });
 
+  it("shows what a busy device is doing, within a second", async () => {
+    const slow = doc("busy", [
+      { id: "crawl", device_id: "servo-1", function_id: "move", params: { position: 150, speed: 20 } },
+    ]);
+    const { runId } = await api.engine.submitRun({ document: slow });
+    await vi.waitFor(
+      async () => {
+        const body = (await (await api.get("/api/devices")).json()) as {
+          devices: { device_id: string; status: string; current: string[] }[];
+        };
+        expect(body.devices[0]).toMatchObject({
+          device_id: "servo-1",
+          status: "busy",
+          current: [`${runId}/crawl: move`],
+        });
+      },
+      { timeout: 1000, interval: 50 },
+    );
+    await api.post(`/api/runs/${runId}/cancel`, {});
+    expect((await api.engine.waitForRun(runId, 5000)).status).toBe("cancelled");
+  });
+
   it("lists every function with its parameter schema, outputs, idempotency, timeout and retry", async () => {
     const body = (await (await api.get("/api/functions")).json()) as {
       drivers: { driver: string; functions: Record<string, unknown>[] }[];

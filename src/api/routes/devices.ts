@@ -14,6 +14,7 @@ export function deviceRoutes(engine: Engine) {
           status: d.status,
           capacity: d.capacity,
           active: d.active,
+          current: d.current,
           queue_depth: d.queueDepth,
           worker_id: d.workerId,
           last_seen_at: d.lastSeenAt,

@@ -9,6 +9,8 @@ export interface DeviceStatus {
   status: "idle" | "busy" | "offline" | "error";
   capacity: number;
   active: number;
+  /** What it is doing: "run/node: function" for each command running. */
+  current: string[];
   queueDepth: number;
   workerId: string | null;
   lastSeenAt: string | null;
@@ -38,6 +40,7 @@ export async function readDeviceStatuses(
       status: online ? (presence.status as DeviceStatus["status"]) : "offline",
       capacity: device.capacity,
       active: online ? Number(presence.active ?? 0) : 0,
+      current: online && presence.current ? (JSON.parse(presence.current) as string[]) : [],
       queueDepth: depths[index] ?? 0,
       workerId: presence.worker_id ?? null,
       lastSeenAt: presence.last_seen_at ?? null,
