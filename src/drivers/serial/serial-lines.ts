@@ -1,4 +1,5 @@
 import { EventEmitter } from "node:events";
+import { existsSync } from "node:fs";
 import { autoDetect } from "@serialport/bindings-cpp";
 import { ReadlineParser } from "@serialport/parser-readline";
 import { SerialPortStream } from "@serialport/stream";
@@ -37,6 +38,7 @@ export interface ExchangeOptions {
  *   CANCELLED when its signal aborts, and with DEVICE_DISCONNECTED when the port goes away; the
  *   exchanges waiting behind it reject the same way on a disconnect.
  * - `writeRealtime` sends bytes at once, past any exchange in flight (GRBL's `!`, `~`, 0x18).
+ * - A port whose device file disappears counts as disconnected within 200 ms (platform binding).
  * - Lines that arrive outside an exchange are emitted as "unsolicited"; a disconnect is emitted as
  *   "disconnect", once per open.
  */
@@ -45,6 +47,7 @@ export class SerialLines extends EventEmitter<{ unsolicited: [string]; disconnec
   private collector: ((line: string) => void) | undefined;
   private onGone: ((error: DeviceError) => void) | undefined;
   private turn: Promise<void> = Promise.resolve();
+  private watch: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: SerialLinesOptions) {
     super();
@@ -70,6 +73,13 @@ export class SerialLines extends EventEmitter<{ unsolicited: [string]; disconnec
       if (error?.disconnected) this.gone(error);
     });
     this.port = port;
+    // The heartbeat: a device file that is gone (a USB adapter pulled, a pty's other end closed)
+    // is a disconnect, even when the binding's poller never says so (bindings-cpp #162).
+    if (!this.options.binding) {
+      this.watch = setInterval(() => {
+        if (!existsSync(path)) this.gone(new Error(`${path} is gone`));
+      }, pathWatchMs);
+    }
   }
 
   exchange(line: string, collect: LineCollector, options: ExchangeOptions): Promise<string[]> {
@@ -86,6 +96,7 @@ export class SerialLines extends EventEmitter<{ unsolicited: [string]; disconnec
   }
 
   async close(): Promise<void> {
+    clearInterval(this.watch);
     const port = this.port;
     this.port = undefined;
     if (!port?.isOpen) return;
@@ -148,8 +159,11 @@ export class SerialLines extends EventEmitter<{ unsolicited: [string]; disconnec
   }
 
   private gone(error: Error): void {
-    if (!this.port) return;
+    clearInterval(this.watch);
+    const port = this.port;
+    if (!port) return;
     this.port = undefined;
+    if (port.isOpen) port.close(() => undefined); // frees the fd (and the lock) for a reconnect
     this.onGone?.(disconnected(this.options.deviceId, error.message));
     this.emit("disconnect", error);
   }
@@ -179,6 +193,9 @@ export class SerialLines extends EventEmitter<{ unsolicited: [string]; disconnec
     );
   }
 }
+
+/** How often the port's device file is looked for (see the heartbeat in open). */
+const pathWatchMs = 200;
 
 const disconnected = (deviceId: string, why: string) =>
   new DeviceError("DEVICE_DISCONNECTED", `${deviceId}: the device is disconnected (${why})`, true);
