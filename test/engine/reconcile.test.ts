@@ -1,4 +1,4 @@
-import { UnrecoverableError, Worker } from "bullmq";
+import { UnrecoverableError, Worker, type Job } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectRedis, deviceQueueName, redisKeys, type NodeJobData } from "../../src/engine/index.js";
 import { RunLedger } from "../../src/engine/redis/run-ledger.js";
@@ -23,22 +23,7 @@ beforeAll(async () => {
   crashing = new Worker<NodeJobData>(
     deviceQueueName("servo-1"),
     async (job) => {
-      const ref = {
-        runId: job.data.runId,
-        pipelineId: job.data.pipelineId,
-        nodeId: job.data.nodeId,
-        epoch: job.data.epoch,
-      };
-      const body = {
-        type: "node_executing",
-        node_id: ref.nodeId,
-        node_type: "device",
-        function_id: "move",
-        device_id: "servo-1",
-        attempt: 1,
-      } as const;
-      const skip = { code: "CANCELLED", message: "skip" };
-      await ledger.beginNode(ref, 1, body, { cancelled: skip, failed: skip }, []);
+      const ref = await beginByHand(ledger, job);
       const outputs = { complete: true, position: job.data.params.position };
       await ledger.completeNode(ref, outputs, 0.001, job.data.successors);
       return outputs; // ...and the successors' jobs are never added
@@ -110,22 +95,7 @@ describe("a node job that ends without a result", () => {
     const dying = new Worker<NodeJobData>(
       deviceQueueName("servo-9"),
       async (job) => {
-        const ref = {
-          runId: job.data.runId,
-          pipelineId: job.data.pipelineId,
-          nodeId: job.data.nodeId,
-          epoch: job.data.epoch,
-        };
-        const body = {
-          type: "node_executing",
-          node_id: ref.nodeId,
-          node_type: "device",
-          function_id: "move",
-          device_id: "servo-9",
-          attempt: 1,
-        } as const;
-        const skip = { code: "CANCELLED", message: "skip" };
-        await ledger.beginNode(ref, 1, body, { cancelled: skip, failed: skip }, []);
+        const ref = await beginByHand(ledger, job);
         // The ledger hears of a retry to come (the node is queued again)... and the job fails for good.
         await ledger.retryNode(ref, { code: "DEVICE_ERROR", message: "first try" }, 2, 0);
         throw new UnrecoverableError("lost");
@@ -150,3 +120,20 @@ describe("a node job that ends without a result", () => {
     }
   });
 });
+
+/** What a worker does to start a node, done by hand: the node is running in the ledger. */
+async function beginByHand(ledger: RunLedger, job: Job<NodeJobData>) {
+  const { runId, pipelineId, nodeId, epoch, functionId, deviceId } = job.data;
+  const ref = { runId, pipelineId, nodeId, epoch };
+  const body = {
+    type: "node_executing",
+    node_id: nodeId,
+    node_type: "device",
+    function_id: functionId,
+    device_id: deviceId,
+    attempt: 1,
+  } as const;
+  const skip = { code: "CANCELLED", message: "skip" };
+  await ledger.beginNode(ref, 1, body, { cancelled: skip, failed: skip }, []);
+  return ref;
+}

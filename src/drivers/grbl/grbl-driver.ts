@@ -1,6 +1,7 @@
 import { DeviceError } from "../device-error.js";
 import { Reconnector } from "../serial/reconnector.js";
 import { SerialLines } from "../serial/serial-lines.js";
+import { waitOrAbort } from "../wait-or-abort.js";
 import type { CommandContext, DeviceConfig, Driver, Outputs } from "../types.js";
 import { alarmMeaning, errorMeaning } from "./grbl-codes.js";
 import { parseStatus, type GrblStatus } from "./grbl-status.js";
@@ -235,23 +236,10 @@ export class GrblDriver implements Driver {
     });
   }
 
-  private pause(ms: number, signal: AbortSignal): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        signal.removeEventListener("abort", onAbort);
-        resolve();
-      }, ms);
-      const onAbort = () => {
-        clearTimeout(timer);
-        this.stop()
-          .catch(() => undefined)
-          .finally(() =>
-            reject(new DeviceError("CANCELLED", `${this.deviceId}: the move was stopped`, false)),
-          );
-      };
-      if (signal.aborted) onAbort();
-      else signal.addEventListener("abort", onAbort, { once: true });
-    });
+  private async pause(ms: number, signal: AbortSignal): Promise<void> {
+    if ((await waitOrAbort(ms, signal)) === "elapsed") return;
+    await this.stop().catch(() => undefined);
+    throw new DeviceError("CANCELLED", `${this.deviceId}: the move was stopped`, false);
   }
 }
 

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { DeviceError } from "../device-error.js";
+import { waitOrAbort } from "../wait-or-abort.js";
 import type { CommandContext, Driver, Outputs } from "../types.js";
 
 export const mockServoOptions = z.object({
@@ -107,21 +108,10 @@ export class MockServo implements Driver {
   }
 }
 
-function sleep(ms: number, signal: AbortSignal, where: () => number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const cancelled = () =>
-      new DeviceError("CANCELLED", `stopped at position ${where().toFixed(1)}: ${reason(signal)}`, false);
-    if (signal.aborted) return reject(cancelled());
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(cancelled());
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
+async function sleep(ms: number, signal: AbortSignal, where: () => number): Promise<void> {
+  if ((await waitOrAbort(ms, signal)) === "aborted") {
+    throw new DeviceError("CANCELLED", `stopped at position ${where().toFixed(1)}: ${reason(signal)}`, false);
+  }
 }
 
 function reason(signal: AbortSignal): string {
