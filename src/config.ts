@@ -9,6 +9,10 @@ const envSchema = z.object({
   API_TOKEN: z.string().min(1).optional(),
   DEVICES_FILE: z.string().default(fileURLToPath(new URL("../devices.demo.json", import.meta.url))),
   WORKER_DEVICES: z.string().optional(),
+  WORKER_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,100}$/, "letters, digits, '.', '_' and '-', at most 100")
+    .optional(),
   LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
   RIGFLOW_PREFIX: z
     .string()
@@ -48,6 +52,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env) {
     workerDevices: e.WORKER_DEVICES?.split(",")
       .map((id) => id.trim())
       .filter(Boolean),
+    workerId: e.WORKER_ID,
     logLevel: e.LOG_LEVEL,
     prefix: e.RIGFLOW_PREFIX,
     dataDir: e.RIGFLOW_DATA_DIR,

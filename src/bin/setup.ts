@@ -51,6 +51,7 @@ export function runWorker({ config, log, devices }: Setup, redisUrl: string): Pr
     devices: selectDevices(devices, config.workerDevices),
     drivers,
     log,
+    ...(config.workerId !== undefined && { workerId: config.workerId }),
   });
 }
 

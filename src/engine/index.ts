@@ -6,6 +6,7 @@ export { isRigflowError, RigflowError } from "./errors/rigflow-error.js";
 export { idSchema } from "./pipeline/document.js";
 export { defaultLimits, type Limits } from "./pipeline/plan.js";
 export { shapeError } from "./pipeline/validate.js";
+export type { DeviceLeaseStore, DeviceRecord } from "./redis/device-lease.js";
 export type { DeviceStatus } from "./redis/device-status.js";
 export { connectRedis } from "./redis/connection.js";
 export { redisKeys, type RedisKeys } from "./redis/keys.js";

@@ -1,30 +1,31 @@
 import { Worker, type ConnectionOptions } from "bullmq";
 import type { Logger } from "pino";
 import type { DeviceConfig, Driver, DriverDefinition } from "../drivers/types.js";
-import { deviceQueueName, type NodeJobData, type WorkerRuntime } from "../engine/index.js";
+import { deviceQueueName, type NodeError, type NodeJobData, type WorkerRuntime } from "../engine/index.js";
 import type { CommandRegistry } from "./command-registry.js";
-import type { PresentDevice } from "./device-presence.js";
+import type { LeasedDevice } from "./device-leases.js";
 import { createNodeProcessor } from "./node-processor.js";
 
-/** How long to wait between attempts to open a device that was not there at start. */
+/** How long to wait between attempts to open a device that was not there. */
 const openRetryMs = [500, 1000, 2000, 5000];
+/** Failures that mean the device itself is in trouble and may need a person (an alarm, silence). */
+const faultCodes = new Set(["DEVICE_ERROR", "DEVICE_TIMEOUT"]);
 
-/** One hosted device: its driver, the BullMQ worker on its queue, and what it is doing. */
+/** One device this worker is configured with: served while this worker holds its lease. */
 export interface HostedDevice {
-  present: PresentDevice;
-  worker: Worker<NodeJobData>;
-  driver: Driver;
-  /** Opens the driver (retrying in the background while the device is missing), then consumes. */
-  start(): void;
+  device: LeasedDevice;
+  /** Stops serving (the current command finishes) and closes the device. */
   stop(): Promise<void>;
 }
 
-/**
- * Hosts one device: a driver and a worker that consumes only its queue, at the device's capacity.
- * A device missing at start does not stop the worker's other devices: it shows offline, and its
- * queue waits until it can be opened.
- */
-export function hostDevice(deps: {
+/** One stretch of holding a device's lease: a fresh driver and a BullMQ worker on its queue. */
+interface Tenure {
+  driver: Driver;
+  opened: boolean;
+  end(): Promise<void>;
+}
+
+type HostDeps = {
   device: DeviceConfig;
   definition: DriverDefinition;
   runtime: WorkerRuntime;
@@ -32,23 +33,78 @@ export function hostDevice(deps: {
   connection: ConnectionOptions;
   prefix: string;
   log: Logger;
-  onActivity(device: PresentDevice): void;
-}): HostedDevice {
-  const { device, definition, log } = deps;
-  const driver = definition.create(device);
-  let opened = false;
+  onActivity(device: LeasedDevice): void;
+};
+
+/**
+ * Hosts one device. Nothing is opened until this worker holds the device's lease, so two workers
+ * never drive one device. Then a driver and a worker that consumes only this device's queue, at
+ * its capacity. A device missing when the lease comes does not stop the worker's other devices:
+ * it shows offline, and its queue waits until it can be opened.
+ */
+export function hostDevice(deps: HostDeps): HostedDevice {
+  const { device, log } = deps;
+  let tenure: Tenure | undefined;
   let stopped = false;
-  let retry: NodeJS.Timeout | undefined;
   let active = 0;
+  let fault = "";
   const running = new Map<string, string>();
-  const present: PresentDevice = {
+
+  const leased: LeasedDevice = {
     id: device.id,
     driver: device.driver,
     capacity: device.capacity,
     active: () => active,
     current: () => [...running.values()],
-    state: () => (!opened || driver.connected === false ? "offline" : active > 0 ? "busy" : "idle"),
+    state: () => {
+      if (!tenure?.opened || tenure.driver.connected === false) return "offline";
+      if (active > 0) return "busy";
+      return fault ? "error" : "idle";
+    },
+    fault: () => fault,
+    acquired() {
+      if (stopped || tenure) return;
+      tenure = serve(deps, leased, {
+        begin(key, label) {
+          active += 1;
+          running.set(key, label);
+          deps.onActivity(leased);
+        },
+        end(key, failure) {
+          active -= 1;
+          running.delete(key);
+          if (failure === null) fault = "";
+          else if (faultCodes.has(failure.code)) fault = failure.message;
+          deps.onActivity(leased);
+        },
+      });
+    },
+    lost() {
+      const ending = tenure;
+      tenure = undefined;
+      void ending?.end().catch((error: unknown) => log.warn({ err: error }, "could not close the device"));
+    },
   };
+
+  return {
+    device: leased,
+    async stop() {
+      stopped = true;
+      await tenure?.end();
+    },
+  };
+}
+
+/** Opens the device (retrying in the background while it is missing), then consumes its queue. */
+function serve(
+  deps: HostDeps,
+  leased: LeasedDevice,
+  track: { begin(key: string, label: string): void; end(key: string, failure: NodeError | null): void },
+): Tenure {
+  const { device, definition, log } = deps;
+  const driver = definition.create(device);
+  let ended = false;
+  let retry: NodeJS.Timeout | undefined;
   const processNode = createNodeProcessor({
     driver,
     functions: new Map(definition.functions.map((fn) => [fn.id, fn])),
@@ -58,51 +114,52 @@ export function hostDevice(deps: {
   });
   const worker = new Worker<NodeJobData>(
     deviceQueueName(device.id),
-    async (job) => {
+    async (job, token) => {
       const key = job.id ?? "";
-      active += 1;
-      running.set(key, `${job.data.runId}/${job.data.nodeId}: ${job.data.functionId}`);
-      deps.onActivity(present);
+      track.begin(key, `${job.data.runId}/${job.data.nodeId}: ${job.data.functionId}`);
+      let failure: NodeError | null = null;
       try {
-        return await processNode(job);
+        return await processNode(job, token, (error) => {
+          failure = error;
+        });
       } finally {
-        active -= 1;
-        running.delete(key);
-        deps.onActivity(present);
+        track.end(key, failure);
       }
     },
     { connection: deps.connection, prefix: deps.prefix, concurrency: device.capacity, autorun: false },
   );
   worker.on("error", (error) => log.warn({ err: error }, "device worker error"));
 
-  const open = async (attempt: number): Promise<void> => {
-    try {
-      await driver.open();
-    } catch (error) {
-      if (attempt === 0) log.warn({ err: error }, "device not available; will keep trying");
-      if (!stopped) {
-        const delay = openRetryMs[Math.min(attempt, openRetryMs.length - 1)];
-        retry = setTimeout(() => void open(attempt + 1), delay);
-      }
-      return;
-    }
-    if (stopped) return;
-    opened = true;
-    deps.onActivity(present);
-    log.info("device open");
-    void worker.run().catch((error: unknown) => log.error({ err: error }, "device worker stopped"));
-  };
-
-  return {
-    present,
-    worker,
+  const tenure: Tenure = {
     driver,
-    start: () => void open(0),
-    async stop() {
-      stopped = true;
+    opened: false,
+    async end() {
+      ended = true;
       clearTimeout(retry);
       await worker.close();
       await driver.close().catch(() => undefined);
     },
   };
+  const open = async (attempt: number): Promise<void> => {
+    try {
+      await driver.open();
+    } catch (error) {
+      if (attempt === 0) log.warn({ err: error }, "device not available; will keep trying");
+      if (!ended) {
+        const delay = openRetryMs[Math.min(attempt, openRetryMs.length - 1)];
+        retry = setTimeout(() => void open(attempt + 1), delay);
+      }
+      return;
+    }
+    if (ended) {
+      await driver.close().catch(() => undefined);
+      return;
+    }
+    tenure.opened = true;
+    deps.onActivity(leased);
+    log.info("device open");
+    void worker.run().catch((error: unknown) => log.error({ err: error }, "device worker stopped"));
+  };
+  void open(0);
+  return tenure;
 }

@@ -20,7 +20,12 @@ export function createNodeProcessor(deps: {
 }) {
   const { driver, functions, runtime, commands, log } = deps;
 
-  return async function processNode(job: Job<NodeJobData>): Promise<Record<string, unknown>> {
+  /** `onFailure` hears of a failed command, so the host can show a faulty device as such. */
+  return async function processNode(
+    job: Job<NodeJobData>,
+    _token: string | undefined,
+    onFailure: (error: NodeError) => void,
+  ): Promise<Record<string, unknown>> {
     const data = job.data;
     const command = commands.register(data.runId);
     try {
@@ -44,7 +49,9 @@ export function createNodeProcessor(deps: {
           clearTimeout(timer);
         }
       } catch (error) {
-        return await runtime.lifecycle.fail(job, describe(error, command.signal, data), seconds());
+        const failure = describe(error, command.signal, data);
+        onFailure(failure);
+        return await runtime.lifecycle.fail(job, failure, seconds());
       }
       await runtime.lifecycle.complete(job, outputs, seconds());
       return outputs;

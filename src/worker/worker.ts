@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { Worker, type ConnectionOptions } from "bullmq";
 import type { Logger } from "pino";
@@ -5,7 +6,7 @@ import type { DeviceConfig, DriverDefinition } from "../drivers/types.js";
 import { connectRedis, createWorkerRuntime, runsQueueName, type RunJobData } from "../engine/index.js";
 import { CommandRegistry } from "./command-registry.js";
 import { hostDevice, type HostedDevice } from "./device-host.js";
-import { DevicePresence, type PresentDevice } from "./device-presence.js";
+import { DeviceLeases, type LeasedDevice } from "./device-leases.js";
 
 export interface WorkerOptions {
   redisUrl: string;
@@ -20,6 +21,8 @@ export interface WorkerOptions {
 
 export interface WorkerHandle {
   workerId: string;
+  /** The configured devices another live worker hosts, with that worker's id (see DeviceLeases). */
+  refusedDevices(): Map<string, string>;
   close(): Promise<void>;
 }
 
@@ -35,7 +38,8 @@ const sweepIntervalMs = 30_000;
  */
 export async function startWorker(options: WorkerOptions): Promise<WorkerHandle> {
   const { log } = options;
-  const workerId = options.workerId ?? `${hostname()}-${process.pid}`;
+  // Unique even for two workers in one process: a lease names its holder.
+  const workerId = options.workerId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
   const redis = connectRedis(options.redisUrl, { blocking: true, name: `rigflow-worker-${workerId}` });
   redis.on("error", (error) => log.warn({ err: error }, "redis connection error"));
   const subscriber = redis.duplicate();
@@ -46,13 +50,14 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   const hosted: HostedDevice[] = [];
   const workers: Worker[] = [];
   const timers: NodeJS.Timeout[] = [];
-  let presence: DevicePresence | undefined;
-  const onActivity = (device: PresentDevice) => presence?.changedActivity(device);
+  let leases: DeviceLeases | undefined;
+  const onActivity = (device: LeasedDevice) => leases?.changedActivity(device);
 
   const close = async () => {
     for (const timer of timers) clearInterval(timer);
     await Promise.all([...workers.map((worker) => worker.close()), ...hosted.map((host) => host.stop())]);
-    await presence?.stop().catch(() => undefined);
+    // Only once the devices are closed may another worker take them.
+    await leases?.stop().catch(() => undefined);
     await runtime.close();
     subscriber.disconnect();
     await redis.quit().catch(() => undefined);
@@ -75,11 +80,11 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
       });
       hosted.push(host);
     }
-    presence = new DevicePresence(
-      redis,
-      runtime.keys,
+    leases = new DeviceLeases(
+      runtime.leases,
       workerId,
-      hosted.map((host) => host.present),
+      hosted.map((host) => host.device),
+      log,
     );
 
     const runConcurrency = options.runConcurrency ?? 50;
@@ -116,7 +121,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
       if (stopped > 0) log.info({ runId, stopped }, "cancelled running commands");
     });
 
-    await presence.start();
+    await leases.start();
   } catch (error) {
     await close();
     throw error;
@@ -124,10 +129,13 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   for (const worker of workers) {
     void worker.run().catch((error: unknown) => log.error({ err: error }, "worker stopped"));
   }
-  for (const host of hosted) host.start();
-  log.info({ workerId, devices: options.devices.map((device) => device.id) }, "worker ready");
+  const started = leases;
+  const refused = [...started.refused().keys()];
+  const devices = options.devices.map((device) => device.id).filter((id) => !refused.includes(id));
+  log.info({ workerId, devices, ...(refused.length > 0 && { refused }) }, "worker ready");
   return {
     workerId,
+    refusedDevices: () => started.refused(),
     async close() {
       await close();
       log.info({ workerId }, "worker stopped");

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { pino } from "pino";
+import { pino, type Logger } from "pino";
 import { inject } from "vitest";
 import { startApi, type ApiHandle } from "../../src/api/server.js";
 import { drivers } from "../../src/drivers/registry.js";
@@ -54,8 +54,19 @@ export function createTestApi(
   };
 }
 
-export function startTestWorker(prefix: string, devices: DeviceConfig[]): Promise<WorkerHandle> {
-  return startWorker({ redisUrl: redisUrl(), prefix, devices, drivers, log: quietLog });
+export function startTestWorker(
+  prefix: string,
+  devices: DeviceConfig[],
+  options: { workerId?: string; log?: Logger } = {},
+): Promise<WorkerHandle> {
+  return startWorker({ redisUrl: redisUrl(), prefix, devices, drivers, log: quietLog, ...options });
+}
+
+/** A logger that keeps what it is given, for tests of what a process tells its operator. */
+export function recordingLog(): { log: Logger; lines: () => Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const stream = { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) };
+  return { log: pino({ level: "info" }, stream), lines: () => lines };
 }
 
 export function startTestServer(prefix: string, devices: DeviceConfig[]): Promise<ApiHandle> {

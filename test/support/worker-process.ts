@@ -10,6 +10,8 @@ const root = fileURLToPath(new URL("../..", import.meta.url));
 
 export interface WorkerProcess {
   pid: number;
+  /** Everything the process has logged so far (pino JSON lines on stderr). */
+  log(): string;
   /** SIGTERM, and wait for the process to exit. */
   stop(): Promise<number | null>;
   /** SIGKILL, as a crash would, and wait for the exit. */
@@ -53,12 +55,12 @@ export function startWorkerProcess(
     let log = "";
     const onData = (chunk: Buffer) => {
       log += chunk.toString();
-      if (log.includes('"msg":"worker ready"')) {
-        child.stderr?.off("data", onData);
-        child.stderr?.resume();
-        resolve(handle(child));
+      if (!ready && log.includes('"msg":"worker ready"')) {
+        ready = true;
+        resolve(handle(child, () => log));
       }
     };
+    let ready = false;
     child.stderr?.on("data", onData);
     child.once("exit", (code) =>
       reject(new Error(`worker exited (${code}) before it was ready:\n${log.slice(-3000)}`)),
@@ -66,10 +68,11 @@ export function startWorkerProcess(
   });
 }
 
-function handle(child: ChildProcess): WorkerProcess {
+function handle(child: ChildProcess, log: () => string): WorkerProcess {
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   return {
     pid: child.pid as number,
+    log,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
       return exited;

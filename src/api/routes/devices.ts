@@ -12,6 +12,7 @@ export function deviceRoutes(engine: Engine) {
           device_id: d.deviceId,
           driver: d.driver,
           status: d.status,
+          error_message: d.errorMessage,
           capacity: d.capacity,
           active: d.active,
           current: d.current,

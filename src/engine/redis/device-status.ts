@@ -1,5 +1,6 @@
 import type { Redis } from "ioredis";
 import type { DeviceCatalog } from "../catalog.js";
+import type { DeviceRecord } from "./device-lease.js";
 import type { RedisKeys } from "./keys.js";
 import type { QueueSet } from "./queues.js";
 
@@ -7,6 +8,8 @@ export interface DeviceStatus {
   deviceId: string;
   driver: string;
   status: "idle" | "busy" | "offline" | "error";
+  /** While the status is "error": the device fault that put it there. */
+  errorMessage: string | null;
   capacity: number;
   active: number;
   /** What it is doing: "run/node: function" for each command running. */
@@ -17,7 +20,10 @@ export interface DeviceStatus {
   reservedBy: string | null;
 }
 
-/** Each device of the catalog as its hosting worker last reported it; no report means offline. */
+/**
+ * Each device of the catalog as its hosting worker last reported it; no report means offline. The
+ * report is the hosting worker's lease (device-lease.ts), so it lapses when the worker dies.
+ */
 export async function readDeviceStatuses(
   redis: Redis,
   keys: RedisKeys,
@@ -32,12 +38,14 @@ export async function readDeviceStatuses(
     devices.map((device) => queues.device(device.id).getJobCountByTypes("waiting", "delayed", "prioritized")),
   );
   return devices.map((device, index) => {
-    const presence = (rows[index]?.[1] ?? {}) as Record<string, string>;
+    const presence = (rows[index]?.[1] ?? {}) as Partial<Record<keyof DeviceRecord | "worker_id", string>>;
     const online = presence.worker_id !== undefined;
+    const status = online ? (presence.status as DeviceStatus["status"]) : "offline";
     return {
       deviceId: device.id,
       driver: device.driver,
-      status: online ? (presence.status as DeviceStatus["status"]) : "offline",
+      status,
+      errorMessage: status === "error" ? presence.fault || null : null,
       capacity: device.capacity,
       active: online ? Number(presence.active ?? 0) : 0,
       current: online && presence.current ? (JSON.parse(presence.current) as string[]) : [],

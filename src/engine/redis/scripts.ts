@@ -12,6 +12,8 @@ const scriptNames = [
   "node-fail",
   "nodes-release",
   "pipeline-save",
+  "device-lease-hold",
+  "device-lease-release",
 ] as const;
 export type ScriptName = (typeof scriptNames)[number];
 
@@ -37,7 +39,7 @@ const scripts = new Map<ScriptName, Script>(
 type ScriptRunner = (keys: string[], args: (string | number)[]) => Promise<unknown>;
 type Callable = Record<string, (...args: (string | number)[]) => Promise<unknown>>;
 
-/** The ledger's Lua scripts as functions, defined once per connection (EVALSHA, then EVAL). */
+/** Rigflow's Lua scripts as functions, defined once per connection (EVALSHA, then EVAL). */
 export function loadScripts(redis: Redis): Record<ScriptName, ScriptRunner> {
   const runners = {} as Record<ScriptName, ScriptRunner>;
   for (const [name, script] of scripts) {

@@ -1,6 +1,7 @@
 import type { Job } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
+import { DeviceLeaseStore } from "./device-lease.js";
 import { redisKeys, type RedisKeys } from "./keys.js";
 import { NodeLifecycle } from "./node-lifecycle.js";
 import { createRunProcessor } from "./orchestrator.js";
@@ -16,6 +17,7 @@ export interface WorkerRuntime {
   keys: RedisKeys;
   queues: QueueSet;
   lifecycle: NodeLifecycle;
+  leases: DeviceLeaseStore;
   processRun: ReturnType<typeof createRunProcessor>;
   progress(job: Job<NodeJobData>, fraction: number, message: string): Promise<void>;
   /** Repairs runs left without a live run job; returns how many. */
@@ -32,6 +34,7 @@ export function createWorkerRuntime(redis: Redis, prefix: string, log: Logger): 
     keys,
     queues,
     lifecycle: new NodeLifecycle(ledger, queues, new PlanCache(store)),
+    leases: new DeviceLeaseStore(redis, keys),
     processRun: createRunProcessor({ store, ledger, queues, log }),
     async progress(job, fraction, message) {
       const { runId, pipelineId, nodeId, epoch } = job.data;
