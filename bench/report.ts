@@ -1,5 +1,6 @@
 /** Prints the benchmark's results as a table and one verdict line per target. */
-import { median } from "./stats.js";
+import type { HandoverResult } from "./handover.js";
+import { median, percentile } from "./stats.js";
 
 export interface LatencyResult {
   workload: string;
@@ -18,6 +19,7 @@ export interface ThroughputResult {
 export interface Targets {
   maxRatio: number;
   minNodesPerSecond: number;
+  maxHandoverP99Ms: number;
 }
 
 const fixed = (value: number, digits = 2) => value.toFixed(digits);
@@ -32,7 +34,12 @@ function table(header: string[], rows: string[][]): string {
   return [line(header), widths.map((width) => "-".repeat(width)).join("  "), ...rows.map(line)].join("\n");
 }
 
-export function printReport(latency: LatencyResult[], throughput: ThroughputResult, targets: Targets): void {
+export function printReport(
+  latency: LatencyResult[],
+  throughput: ThroughputResult,
+  handover: HandoverResult[],
+  targets: Targets,
+): void {
   const verdicts: string[] = [];
   const latencyRows = latency.map((result) => {
     const rigflow = median(result.rigflowMs);
@@ -97,6 +104,31 @@ export function printReport(latency: LatencyResult[], throughput: ThroughputResu
   verdicts.push(
     `throughput: ${fixed(rigflowRate, 0)} nodes/s ${met ? ">=" : "<"} ${targets.minNodesPerSecond}: ${met ? "met" : "NOT met"}`,
   );
+  verdicts.push(...printHandover(handover, targets.maxHandoverP99Ms));
   console.log("\nVerdicts:");
   for (const verdict of verdicts) console.log(`  ${verdict}`);
+}
+
+/** Prints the hand-over table and returns its verdicts. */
+function printHandover(handover: HandoverResult[], maxP99Ms: number): string[] {
+  console.log("\nLock hand-over: one command's end -> the next command's start (Rigflow only)\n");
+  console.log(
+    table(
+      ["case", "samples", "p50 ms", "p99 ms", "max ms"],
+      handover.map((result) => [
+        result.name,
+        String(result.samplesMs.length),
+        fixed(percentile(result.samplesMs, 50)),
+        fixed(percentile(result.samplesMs, 99)),
+        fixed(Math.max(...result.samplesMs)),
+      ]),
+    ),
+  );
+  console.log("\nCases:");
+  for (const result of handover) console.log(`  ${result.name}: ${result.detail}`);
+  return handover.map((result) => {
+    const p99 = percentile(result.samplesMs, 99);
+    const met = p99 < maxP99Ms;
+    return `hand-over, ${result.name}: p99 ${fixed(p99)} ms ${met ? "<" : ">="} ${maxP99Ms} ms: ${met ? "met" : "NOT met"}`;
+  });
 }

@@ -1,7 +1,7 @@
 /** Rigflow as the benchmark drives it: one Engine and one in-process worker on a private prefix. */
 import { pino } from "pino";
 import { drivers } from "../src/drivers/registry.js";
-import type { DeviceConfig } from "../src/drivers/types.js";
+import type { DeviceConfig, DriverDefinition } from "../src/drivers/types.js";
 import { connectRedis, createCatalog, defaultLimits, Engine } from "../src/engine/index.js";
 import { startWorker } from "../src/worker/worker.js";
 import { timings } from "./stats.js";
@@ -15,43 +15,66 @@ export interface RigflowHarness {
   close(): Promise<void>;
 }
 
+export interface InProcessRigflow {
+  engine: Engine;
+  /** Submits the document as a run and resolves once it has completed; any other end throws. */
+  run(document: Record<string, unknown>): Promise<void>;
+  close(): Promise<void>;
+}
+
 const runTimeoutMs = 60_000;
 
 export const mockServos = (ids: readonly string[]): DeviceConfig[] =>
   ids.map((id) => ({ id, driver: "mock-servo", capacity: 1, options: {} }));
+
+export async function openRigflow(
+  redisUrl: string,
+  prefix: string,
+  devices: readonly DeviceConfig[],
+  definitions: ReadonlyMap<string, DriverDefinition>,
+): Promise<InProcessRigflow> {
+  const redis = connectRedis(redisUrl, { blocking: false, name: "bench-engine" });
+  const engine = new Engine(redis, prefix, createCatalog(devices, definitions.values()), defaultLimits);
+  const worker = await startWorker({
+    redisUrl,
+    prefix,
+    devices,
+    drivers: definitions,
+    log: pino({ level: "silent" }),
+  });
+  return {
+    engine,
+    async run(document) {
+      const { runId } = await engine.submitRun({ document });
+      const state = await engine.waitForRun(runId, runTimeoutMs);
+      if (state.status !== "completed") {
+        const stuck = state.nodes.filter((node) => node.status !== "completed").slice(0, 5);
+        throw new Error(
+          `Rigflow run ${runId} (${String(document.id)}) ended ${state.status} (waited up to ${runTimeoutMs} ms); ` +
+            `error: ${JSON.stringify(state.error)}; first unfinished nodes: ${JSON.stringify(stuck)}`,
+        );
+      }
+    },
+    async close() {
+      await worker.close();
+      await engine.close();
+      await redis.quit();
+    },
+  };
+}
 
 export async function startRigflow(
   redisUrl: string,
   prefix: string,
   deviceIds: readonly string[],
 ): Promise<RigflowHarness> {
-  const devices = mockServos(deviceIds);
-  const redis = connectRedis(redisUrl, { blocking: false, name: "bench-engine" });
-  const engine = new Engine(redis, prefix, createCatalog(devices, drivers.values()), defaultLimits);
-  const worker = await startWorker({ redisUrl, prefix, devices, drivers, log: pino({ level: "silent" }) });
+  const rigflow = await openRigflow(redisUrl, prefix, mockServos(deviceIds), drivers);
   let sequence = 0;
-
-  /** Submits one run and resolves once it has completed; anything but "completed" throws. */
-  async function runOnce(workload: Workload): Promise<void> {
-    sequence += 1;
-    const document = toDocument(`bench-${workload.name}-${sequence}`, workload);
-    const { runId } = await engine.submitRun({ document });
-    const state = await engine.waitForRun(runId, runTimeoutMs);
-    if (state.status !== "completed") {
-      const stuck = state.nodes.filter((node) => node.status !== "completed").slice(0, 5);
-      throw new Error(
-        `Rigflow run ${runId} (${workload.name}) ended ${state.status} (waited up to ${runTimeoutMs} ms); ` +
-          `error: ${JSON.stringify(state.error)}; first unfinished nodes: ${JSON.stringify(stuck)}`,
-      );
-    }
-  }
-
   return {
-    ...timings(runOnce),
-    async close() {
-      await worker.close();
-      await engine.close();
-      await redis.quit();
-    },
+    ...timings((workload: Workload) => {
+      sequence += 1;
+      return rigflow.run(toDocument(`bench-${workload.name}-${sequence}`, workload));
+    }),
+    close: () => rigflow.close(),
   };
 }

@@ -1,10 +1,11 @@
 /**
  * `npm run bench`: Rigflow against raw BullMQ on one private redis-server, zero-duration nodes on 4
- * mock-servo devices of capacity 1. A report, not a test: a missed target still exits 0, a failed
- * or hung run exits non-zero.
+ * mock-servo devices of capacity 1, then Rigflow's lock hand-over on probe devices. A report, not a
+ * test: a missed target still exits 0, a failed or hung run exits non-zero.
  */
 import { startRedisServer } from "../src/infra/redis-server.js";
 import { startBaseline } from "./baseline.js";
+import { measureHandover } from "./handover.js";
 import { printReport, type LatencyResult, type ThroughputResult } from "./report.js";
 import { startRigflow } from "./rigflow.js";
 import { repeat, withTimeout } from "./stats.js";
@@ -16,7 +17,9 @@ const warmups = 3;
 const concurrentRuns = Number(process.env.BENCH_CONCURRENT_RUNS ?? 40);
 const nodesPerConcurrentRun = Number(process.env.BENCH_NODES_PER_RUN ?? 25);
 const throughputRepetitions = 5;
-const targets = { maxRatio: 1.5, minNodesPerSecond: 1000 };
+/** Per hand-over case: enough for a p99 that is not just the worst sample or two. */
+const handoverSamples = Number(process.env.BENCH_HANDOVER_SAMPLES ?? 500);
+const targets = { maxRatio: 1.5, minNodesPerSecond: 1000, maxHandoverP99Ms: 20 };
 const deviceIds = ["servo-1", "servo-2", "servo-3", "servo-4"];
 
 interface Harness {
@@ -59,6 +62,10 @@ async function main(): Promise<void> {
   try {
     const rigflow = await measure("rigflow", await startRigflow(redis.url, "bench-rigflow", deviceIds));
     const baseline = await measure("baseline", await startBaseline(redis.url, "bench-baseline", deviceIds));
+    const handover = await measureHandover(redis.url, "bench-handover", {
+      samples: handoverSamples,
+      warmups,
+    });
     const latency: LatencyResult[] = latencyWorkloads.map((workload, i) => ({
       workload: workload.name,
       nodes: workload.nodes.length,
@@ -77,7 +84,7 @@ async function main(): Promise<void> {
     console.log(
       `median of ${repetitions} timed runs after ${warmups} warm-up runs; baseline = raw BullMQ on the same redis-server.`,
     );
-    printReport(latency, throughput, targets);
+    printReport(latency, throughput, handover, targets);
   } finally {
     await redis.stop();
   }

@@ -11,6 +11,14 @@ export function median(values: readonly number[]): number {
     : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
+/** The nearest-rank percentile: the smallest value with at least `p` % of the values at or below it. */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) throw new Error("percentile of no values");
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
+  return sorted[rank - 1] as number;
+}
+
 /** Runs `once` `warmups` times untimed, then `repetitions` times, and returns each timed result. */
 export async function repeat(
   warmups: number,
@@ -33,6 +41,15 @@ export async function withTimeout<T>(promise: Promise<T>, ms: number, what: stri
     return await Promise.race([promise, timeout]);
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/** Resolves once `condition` holds, checking every few ms; rejects after `ms`. */
+export async function waitUntil(condition: () => Promise<boolean>, ms: number, what: string): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!(await condition())) {
+    if (performance.now() > deadline) throw new Error(`${what}: still not so after ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 2));
   }
 }
 

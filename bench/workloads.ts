@@ -48,15 +48,15 @@ export function independent(count: number, devices: readonly string[]): Workload
   return { name: `independent-${count}`, nodes };
 }
 
-/** The workload as a Rigflow pipeline document: every node is mock-servo's zero-duration "status". */
-export function toDocument(id: string, workload: Workload): Record<string, unknown> {
+/** The workload as a Rigflow pipeline document; by default every node is mock-servo's instant "status". */
+export function toDocument(id: string, workload: Workload, functionId = "status"): Record<string, unknown> {
   return {
     id,
     name: id,
     nodes: workload.nodes.map((node) => ({
       id: node.id,
       device_id: node.device,
-      function_id: "status",
+      function_id: functionId,
       params: {},
     })),
     edges: workload.nodes.flatMap((node) => node.preds.map((source) => ({ source, target: node.id }))),
