@@ -20,6 +20,8 @@ export interface RunRequest {
   pipelineId?: string;
   document?: unknown;
   params?: Record<string, Record<string, unknown>>;
+  /** Overrides the pipeline's own `reserve_devices` for this run. */
+  reserveDevices?: boolean;
 }
 
 export interface SubmittedRun {
@@ -196,14 +198,14 @@ export class Engine {
       const stored = await this.getPipeline(request.pipelineId);
       const { pipeline } = parsePipelineDocument(stored.document);
       return {
-        plan: compilePipeline(pipeline, this.catalog, this.limits, request.params),
+        plan: compilePipeline(pipeline, this.catalog, this.limits, request.params, request.reserveDevices),
         version: stored.version,
         document: stored.document,
       };
     }
     const { document, pipeline } = parsePipelineDocument(request.document);
     return {
-      plan: compilePipeline(pipeline, this.catalog, this.limits, request.params),
+      plan: compilePipeline(pipeline, this.catalog, this.limits, request.params, request.reserveDevices),
       version: null,
       document,
     };

@@ -70,11 +70,11 @@ export function hostDevice(deps: HostDeps): HostedDevice {
           running.set(key, label);
           deps.onActivity(leased);
         },
-        end(key, failure) {
+        end(key, outcome) {
           active -= 1;
           running.delete(key);
-          if (failure === null) fault = "";
-          else if (faultCodes.has(failure.code)) fault = failure.message;
+          if (outcome === null) fault = "";
+          else if (outcome && faultCodes.has(outcome.code)) fault = outcome.message;
           deps.onActivity(leased);
         },
       });
@@ -99,7 +99,11 @@ export function hostDevice(deps: HostDeps): HostedDevice {
 function serve(
   deps: HostDeps,
   leased: LeasedDevice,
-  track: { begin(key: string, label: string): void; end(key: string, failure: NodeError | null): void },
+  track: {
+    begin(key: string, label: string): void;
+    /** `outcome`: null if the command succeeded, undefined if none ran (a skip, a wait). */
+    end(key: string, outcome: NodeError | null | undefined): void;
+  },
 ): Tenure {
   const { device, definition, log } = deps;
   const driver = definition.create(device);
@@ -117,13 +121,13 @@ function serve(
     async (job, token) => {
       const key = job.id ?? "";
       track.begin(key, `${job.data.runId}/${job.data.nodeId}: ${job.data.functionId}`);
-      let failure: NodeError | null = null;
+      let outcome: NodeError | null | undefined;
       try {
         return await processNode(job, token, (error) => {
-          failure = error;
+          outcome = error;
         });
       } finally {
-        track.end(key, failure);
+        track.end(key, outcome);
       }
     },
     { connection: deps.connection, prefix: deps.prefix, concurrency: device.capacity, autorun: false },

@@ -1,4 +1,4 @@
-import type { Job } from "bullmq";
+import { DelayedError, type Job } from "bullmq";
 import type { Logger } from "pino";
 import { DeviceError } from "../drivers/device-error.js";
 import type { Driver, FunctionSpec } from "../drivers/types.js";
@@ -6,6 +6,11 @@ import { shapeError, type NodeError, type NodeJobData, type WorkerRuntime } from
 import type { CommandRegistry } from "./command-registry.js";
 
 const progressIntervalMs = 100;
+/**
+ * How long a job set aside for another run's reservation waits before it looks again on its own.
+ * The reservation's end wakes it sooner; this covers a wake-up lost to a crash or a race.
+ */
+const reservationRecheckMs = 2000;
 
 /**
  * Runs one node job on one device: begin the attempt in the ledger, check the inputs in full, run
@@ -20,17 +25,23 @@ export function createNodeProcessor(deps: {
 }) {
   const { driver, functions, runtime, commands, log } = deps;
 
-  /** `onFailure` hears of a failed command, so the host can show a faulty device as such. */
+  /** `onOutcome` hears how a command on the device ended (null: it succeeded), if one ran. */
   return async function processNode(
     job: Job<NodeJobData>,
-    _token: string | undefined,
-    onFailure: (error: NodeError) => void,
+    token: string | undefined,
+    onOutcome: (error: NodeError | null) => void,
   ): Promise<Record<string, unknown>> {
     const data = job.data;
     const command = commands.register(data.runId);
     try {
       const start = await runtime.lifecycle.begin(job);
       if (start.kind === "skip") return { skipped: true };
+      if (start.kind === "wait") {
+        // Set aside without using up an attempt (moveToDelayed skips the attempt count).
+        log.debug({ jobId: job.id, reservedBy: start.holder }, `waiting for ${start.deviceId}'s reservation`);
+        await job.moveToDelayed(Date.now() + reservationRecheckMs, token);
+        throw new DelayedError();
+      }
       const startedAt = performance.now();
       const seconds = () => Math.round(performance.now() - startedAt) / 1000;
       let outputs: Record<string, unknown>;
@@ -50,9 +61,10 @@ export function createNodeProcessor(deps: {
         }
       } catch (error) {
         const failure = describe(error, command.signal, data);
-        onFailure(failure);
+        onOutcome(failure);
         return await runtime.lifecycle.fail(job, failure, seconds());
       }
+      onOutcome(null);
       await runtime.lifecycle.complete(job, outputs, seconds());
       return outputs;
     } finally {

@@ -124,7 +124,7 @@ describe("a node job that ends without a result", () => {
 /** What a worker does to start a node, done by hand: the node is running in the ledger. */
 async function beginByHand(ledger: RunLedger, job: Job<NodeJobData>) {
   const { runId, pipelineId, nodeId, epoch, functionId, deviceId } = job.data;
-  const ref = { runId, pipelineId, nodeId, epoch };
+  const ref = { runId, pipelineId, nodeId, epoch, deviceId, jobId: job.id ?? "" };
   const body = {
     type: "node_executing",
     node_id: nodeId,
@@ -134,6 +134,6 @@ async function beginByHand(ledger: RunLedger, job: Job<NodeJobData>) {
     attempt: 1,
   } as const;
   const skip = { code: "CANCELLED", message: "skip" };
-  await ledger.beginNode(ref, 1, body, { cancelled: skip, failed: skip }, []);
+  await ledger.beginNode(ref, 1, body, { cancelled: skip, failed: skip }, [], null);
   return ref;
 }

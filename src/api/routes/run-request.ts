@@ -5,7 +5,12 @@ import { parseWith } from "../validation.js";
 const paramsSchema = z.record(idSchema, z.record(z.string(), z.unknown())).optional();
 
 const runBodySchema = z
-  .object({ pipeline_id: idSchema.optional(), pipeline: z.unknown().optional(), params: paramsSchema })
+  .object({
+    pipeline_id: idSchema.optional(),
+    pipeline: z.unknown().optional(),
+    params: paramsSchema,
+    reserve_devices: z.boolean().optional(),
+  })
   .strict()
   .refine((body) => (body.pipeline_id === undefined) !== (body.pipeline === undefined), {
     message: "give exactly one of pipeline_id (a saved pipeline) or pipeline (a pipeline document)",
@@ -18,6 +23,7 @@ export function parseRunBody(body: unknown): RunRequest {
     ...(parsed.pipeline_id !== undefined && { pipelineId: parsed.pipeline_id }),
     ...(parsed.pipeline !== undefined && { document: parsed.pipeline }),
     ...(parsed.params && { params: parsed.params }),
+    ...(parsed.reserve_devices !== undefined && { reserveDevices: parsed.reserve_devices }),
   };
 }
 

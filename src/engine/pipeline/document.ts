@@ -36,6 +36,8 @@ export const pipelineDocumentSchema = z.looseObject({
   name: z.string().max(256).default(""),
   nodes: z.array(nodeSchema).min(1, "a pipeline needs at least one node"),
   edges: z.array(edgeSchema).default([]),
+  /** Hold each device the run uses from its first node there to its last: no other run interleaves. */
+  reserve_devices: z.boolean().default(false),
 });
 
 export type PipelineDocument = z.input<typeof pipelineDocumentSchema>;
@@ -62,6 +64,7 @@ export interface Pipeline {
   name: string;
   nodes: PipelineNode[];
   edges: PipelineEdge[];
+  reserveDevices: boolean;
 }
 
 /** The one place the document's snake_case fields become the domain's camelCase. */
@@ -69,6 +72,7 @@ export function toPipeline(document: ParsedDocument): Pipeline {
   return {
     id: document.id,
     name: document.name,
+    reserveDevices: document.reserve_devices,
     nodes: document.nodes.map((node) => ({
       id: node.id,
       deviceId: node.device_id,

@@ -19,6 +19,8 @@ export interface Plan {
   pipelineName: string;
   /** Nodes in a topological order. */
   nodes: PlanNode[];
+  /** The run holds its devices while it has nodes left on them (see node-begin.lua). */
+  reserveDevices: boolean;
 }
 
 export interface Limits {

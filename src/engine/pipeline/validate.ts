@@ -35,6 +35,7 @@ export function compilePipeline(
   catalog: DeviceCatalog,
   limits: Limits,
   overrides: Record<string, Record<string, unknown>> = {},
+  reserveDevices = pipeline.reserveDevices,
 ): Plan {
   if (pipeline.nodes.length > limits.maxNodes) {
     throw new RigflowError(
@@ -93,7 +94,12 @@ export function compilePipeline(
   for (const node of planNodes.values()) {
     checkParams(node, (functions.get(node.id) as { fn: FunctionContract }).fn, limits);
   }
-  return { pipelineId: pipeline.id, pipelineName: pipeline.name, nodes: [...planNodes.values()] };
+  return {
+    pipelineId: pipeline.id,
+    pipelineName: pipeline.name,
+    nodes: [...planNodes.values()],
+    reserveDevices,
+  };
 }
 
 function checkEdgeEndpoints(pipeline: Pipeline, nodes: Map<string, PipelineNode>): void {

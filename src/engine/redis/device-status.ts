@@ -33,7 +33,9 @@ export async function readDeviceStatuses(
   const devices = catalog.devices();
   const pipeline = redis.pipeline();
   for (const device of devices) pipeline.hgetall(keys.device(device.id));
+  if (devices.length > 0) pipeline.hmget(keys.deviceReservations, ...devices.map((device) => device.id));
   const rows = (await pipeline.exec()) ?? [];
+  const reservedBy = (rows[devices.length]?.[1] ?? []) as (string | null)[];
   const depths = await Promise.all(
     devices.map((device) => queues.device(device.id).getJobCountByTypes("waiting", "delayed", "prioritized")),
   );
@@ -52,7 +54,7 @@ export async function readDeviceStatuses(
       queueDepth: depths[index] ?? 0,
       workerId: presence.worker_id ?? null,
       lastSeenAt: presence.last_seen_at ?? null,
-      reservedBy: null,
+      reservedBy: reservedBy[index] ?? null,
     };
   });
 }

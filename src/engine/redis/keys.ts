@@ -12,6 +12,12 @@ export function redisKeys(prefix: string) {
     runNodes: (runId: string) => `${ns}:run:${runId}:nodes`,
     runOutputs: (runId: string) => `${ns}:run:${runId}:outputs`,
     runEvents: (runId: string) => `${ns}:run:${runId}:events`,
+    /** The devices a reserving run holds, with how many of its nodes are left on each. */
+    runReservations: (runId: string) => `${ns}:run:${runId}:reserved`,
+    /** Which run holds each reserved device. */
+    deviceReservations: `${ns}:device-reservations`,
+    /** Node jobs set aside because a device was reserved, as "<device>|<job id>": woken when one ends. */
+    reservationWaiters: `${ns}:reservation-waiters`,
     runs: `${ns}:runs`,
     activeRuns: `${ns}:active-runs`,
     runSequence: `${ns}:run-sequence`,

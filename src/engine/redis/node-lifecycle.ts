@@ -5,7 +5,11 @@ import type { PlanCache } from "./plan-cache.js";
 import { nodeJobData, type NodeJobData, type QueueSet } from "./queues.js";
 import type { NodeRef, RunLedger } from "./run-ledger.js";
 
-export type NodeStart = { kind: "run"; inputs: Record<string, unknown>; attempt: number } | { kind: "skip" };
+export type NodeStart =
+  | { kind: "run"; inputs: Record<string, unknown>; attempt: number }
+  | { kind: "skip" }
+  /** Another run has reserved a device this node needs: set the job aside until it ends. */
+  | { kind: "wait"; deviceId: string; holder: string };
 
 const skipErrors = {
   cancelled: { code: "CANCELLED", message: "not started: the run was cancelled" },
@@ -28,7 +32,7 @@ export class NodeLifecycle {
     const attempt = job.attemptsMade + 1;
     const upstream = [...new Set(data.inputs.map((input) => input.sourceNode))];
     const result = await this.ledger.beginNode(
-      ref(data),
+      { ...ref(data), jobId: job.id ?? "" },
       attempt,
       {
         type: "node_executing",
@@ -40,7 +44,9 @@ export class NodeLifecycle {
       },
       skipErrors,
       upstream,
+      await this.plans.reservation(data.runId),
     );
+    if (result.kind === "wait") return result;
     // "done": it completed before a crash; successors it released but whose jobs were lost with
     // the crash are stranded, and the run job adds them when it wakes.
     if (result.kind !== "run") return { kind: "skip" };
@@ -71,9 +77,12 @@ export class NodeLifecycle {
     const direct = data.successors.filter((id) => nodes.get(id)?.predecessors.length === 1);
     const completed = this.ledger.completeNode(ref(data), outputs, executionTime, data.successors);
     const addedDirect = this.enqueue(data.runId, data.pipelineId, data.epoch, direct);
-    const [released] = await Promise.all([completed, addedDirect]);
-    const rest = (released ?? []).filter((id) => !direct.includes(id));
-    await this.enqueue(data.runId, data.pipelineId, data.epoch, rest);
+    const [completion] = await Promise.all([completed, addedDirect]);
+    const rest = (completion?.released ?? []).filter((id) => !direct.includes(id));
+    await Promise.all([
+      this.enqueue(data.runId, data.pipelineId, data.epoch, rest),
+      this.queues.promoteWaiters(completion?.woken ?? []),
+    ]);
   }
 
   /**
@@ -119,9 +128,10 @@ export class NodeLifecycle {
   }
 }
 
-const ref = (data: NodeJobData): NodeRef => ({
+const ref = (data: NodeJobData): NodeRef & { deviceId: string } => ({
   runId: data.runId,
   pipelineId: data.pipelineId,
   nodeId: data.nodeId,
   epoch: data.epoch,
+  deviceId: data.deviceId,
 });

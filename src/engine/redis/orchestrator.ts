@@ -150,7 +150,15 @@ export function createRunProcessor(deps: {
     startedAt: string | null,
     body: RunEventBody,
   ): Promise<void> {
-    await ledger.finishRun(run.runId, run.pipelineId, status, elapsed(startedAt), error, body);
+    const { woken } = await ledger.finishRun(
+      run.runId,
+      run.pipelineId,
+      status,
+      elapsed(startedAt),
+      error,
+      body,
+    );
+    await queues.promoteWaiters(woken);
     log.info({ runId: run.runId, status }, "run ended");
   }
 }

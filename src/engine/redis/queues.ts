@@ -106,6 +106,20 @@ export class QueueSet {
     );
   }
 
+  /**
+   * Brings forward node jobs set aside while a device was reserved ("<device>|<job id>"), so they
+   * look again at once; one that is no longer delayed has come up already.
+   */
+  async promoteWaiters(waiters: readonly string[]): Promise<void> {
+    await Promise.all(
+      waiters.map(async (waiter) => {
+        const [deviceId = "", jobId = ""] = waiter.split("|");
+        const job = await this.device(deviceId).getJob(jobId);
+        await job?.promote().catch(() => undefined);
+      }),
+    );
+  }
+
   /** The run job: retried on transient errors (a Redis blip), kept a week once done. */
   addRunJob(runId: string, pipelineId: string): Promise<unknown> {
     return this.runs().add(

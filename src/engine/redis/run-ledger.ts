@@ -16,7 +16,17 @@ export type BeginResult =
   | { kind: "run"; upstreamOutputs: (Record<string, unknown> | null)[] }
   | { kind: "done" }
   | { kind: "skip" }
-  | { kind: "stale" };
+  | { kind: "stale" }
+  | { kind: "wait"; deviceId: string; holder: string };
+
+/** A reserving run's nodes, by device: what node-begin.lua needs to take the run's devices. */
+export type ReservationSpec = readonly (readonly [deviceId: string, nodeIds: readonly string[]])[];
+
+/** A node's completion: the successors it released, and jobs to wake if it ended a reservation. */
+export interface Completion {
+  released: string[];
+  woken: string[];
+}
 
 /** How many entries the all-runs event stream keeps (approximately; XADD MAXLEN ~). */
 export const globalEventStreamLength = 10_000;
@@ -48,11 +58,12 @@ export class RunLedger {
   }
 
   async beginNode(
-    ref: NodeRef,
+    ref: NodeRef & { deviceId: string; jobId: string },
     attempt: number,
     body: RunEventBody,
     skipErrors: { cancelled: NodeError; failed: NodeError },
     upstream: readonly string[],
+    reservation: ReservationSpec | null,
   ): Promise<BeginResult> {
     const result = (await this.scripts["node-begin"](this.nodeKeys(ref.runId), [
       ref.nodeId,
@@ -63,24 +74,29 @@ export class RunLedger {
       globalEventStreamLength,
       JSON.stringify(skipErrors.cancelled),
       JSON.stringify(skipErrors.failed),
+      ref.deviceId,
+      `${ref.deviceId}|${ref.jobId}`,
+      upstream.length,
       ...upstream,
+      ...(reservation ?? []).flatMap(([deviceId, nodeIds]) => [deviceId, nodeIds.length, ...nodeIds]),
     ])) as string[];
-    const [kind, ...outputs] = result;
+    const [kind, ...rest] = result;
     if (kind === "run") {
       return {
         kind,
-        upstreamOutputs: outputs.map((json) => JSON.parse(json) as Record<string, unknown> | null),
+        upstreamOutputs: rest.map((json) => JSON.parse(json) as Record<string, unknown> | null),
       };
     }
+    if (kind === "wait") return { kind, deviceId: rest[0] ?? "", holder: rest[1] ?? "" };
     return { kind: kind as "done" | "skip" | "stale" };
   }
 
   async completeNode(
-    ref: NodeRef,
+    ref: NodeRef & { deviceId: string },
     outputs: Record<string, unknown>,
     executionTime: number,
     successors: readonly string[],
-  ): Promise<string[] | null> {
+  ): Promise<Completion | null> {
     const body: RunEventBody = {
       type: "node_completed",
       node_id: ref.nodeId,
@@ -95,9 +111,11 @@ export class RunLedger {
       executionTime,
       this.event(ref.runId, ref.pipelineId, body),
       globalEventStreamLength,
+      ref.deviceId,
       ...successors,
-    ])) as string[] | number;
-    return result === -1 ? null : (result as string[]);
+    ])) as [string[], string[]] | number;
+    if (typeof result === "number") return null;
+    return { released: result[0], woken: result[1] };
   }
 
   async retryNode(ref: NodeRef, error: NodeError, attempt: number, delayMs: number): Promise<void> {
@@ -175,15 +193,23 @@ export class RunLedger {
   async finishRun(
     runId: string,
     pipelineId: string,
-    status: "completed" | "failed" | "cancelled",
+    ending: "completed" | "failed" | "cancelled",
     executionTime: number,
     error: (NodeError & { node_id: string | null }) | null,
     body: RunEventBody,
-  ): Promise<string> {
-    return (await this.scripts["run-finish"](
-      [this.keys.run(runId), this.keys.runEvents(runId), this.keys.events, this.keys.activeRuns],
+  ): Promise<{ status: string; woken: string[] }> {
+    const [status, ...woken] = (await this.scripts["run-finish"](
       [
-        status,
+        this.keys.run(runId),
+        this.keys.runEvents(runId),
+        this.keys.events,
+        this.keys.activeRuns,
+        this.keys.deviceReservations,
+        this.keys.runReservations(runId),
+        this.keys.reservationWaiters,
+      ],
+      [
+        ending,
         now(),
         executionTime,
         error ? JSON.stringify(error) : "",
@@ -191,7 +217,8 @@ export class RunLedger {
         globalEventStreamLength,
         this.keys.runEndedChannel,
       ],
-    )) as string;
+    )) as string[];
+    return { status: status ?? "", woken };
   }
 
   /** Returns the run's status before the call; only a running or queued run is asked to halt. */
@@ -226,6 +253,9 @@ export class RunLedger {
       this.keys.runOutputs(runId),
       this.keys.runEvents(runId),
       this.keys.events,
+      this.keys.deviceReservations,
+      this.keys.runReservations(runId),
+      this.keys.reservationWaiters,
     ];
   }
 

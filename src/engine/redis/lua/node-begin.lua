@@ -1,16 +1,21 @@
--- Starts one attempt of a node, unless the run is halting or the job is not the node's current one.
+-- Starts one attempt of a node, unless the run is halting, the job is not the node's current one,
+-- or another run has reserved the device.
 -- KEYS[1] run hash, KEYS[2] run nodes hash, KEYS[3] run outputs hash,
--- KEYS[4] run event stream, KEYS[5] global event stream
+-- KEYS[4] run event stream, KEYS[5] global event stream,
+-- KEYS[6] device reservations hash (device -> run), KEYS[7] this run's reservations (device -> nodes
+-- left there), KEYS[8] set of jobs waiting for a reservation to end
 -- ARGV[1] node id, ARGV[2] the job's epoch, ARGV[3] now (ISO), ARGV[4] attempt,
 -- ARGV[5] node_executing JSON, ARGV[6] global stream max length,
 -- ARGV[7] error JSON if the run was cancelled, ARGV[8] error JSON if another node failed,
--- ARGV[9..] predecessors whose outputs feed this node
--- Returns {'run', outputs...} | {'done'} | {'skip'} | {'stale'}
+-- ARGV[9] the node's device, ARGV[10] this job as a waiter ("<device>|<job id>"),
+-- ARGV[11] n, ARGV[12..11+n] predecessors whose outputs feed this node,
+-- then, for a run that reserves its devices: per device, its id, k, and its k node ids
+-- Returns {'run', outputs...} | {'done'} | {'skip'} | {'stale'} | {'wait', device, holder run}
 -- A job of an older epoch (from before a resume), or one added for a node that was never released
 -- (successors are added in the same round trip as their predecessor's completion, before it is
 -- known whether they are released), is stale: it ends without touching the device.
 local node = ARGV[1]
-local run = redis.call('HMGET', KEYS[1], 'epoch', 'halt')
+local run = redis.call('HMGET', KEYS[1], 'epoch', 'halt', 'run_id')
 if run[1] ~= ARGV[2] then return {'stale'} end
 local status = redis.call('HGET', KEYS[2], node .. ':status')
 if status == 'completed' then return {'done'} end
@@ -22,12 +27,47 @@ if halt ~= '' then
   redis.call('HSET', KEYS[2], node .. ':status', 'cancelled', node .. ':error', err, node .. ':finished_at', ARGV[3])
   return {'skip'}
 end
+
+local runId = run[3]
+local spec = 12 + tonumber(ARGV[11])
+if spec <= #ARGV and redis.call('EXISTS', KEYS[7]) == 0 then
+  -- A reserving run's first node (in this epoch) takes every device the run has nodes left on, all
+  -- at once or none: two runs taking devices one at a time, in different orders, could deadlock.
+  local wanted = {}
+  local i = spec
+  while i <= #ARGV do
+    local device, count, left = ARGV[i], tonumber(ARGV[i + 1]), 0
+    for j = i + 2, i + 1 + count do
+      if redis.call('HGET', KEYS[2], ARGV[j] .. ':status') ~= 'completed' then left = left + 1 end
+    end
+    if left > 0 then
+      local holder = redis.call('HGET', KEYS[6], device)
+      if holder and holder ~= runId then
+        redis.call('SADD', KEYS[8], ARGV[10])
+        return {'wait', device, holder}
+      end
+      wanted[#wanted + 1] = device
+      wanted[#wanted + 1] = left
+    end
+    i = i + 2 + count
+  end
+  for w = 1, #wanted, 2 do
+    redis.call('HSET', KEYS[6], wanted[w], runId)
+    redis.call('HSET', KEYS[7], wanted[w], wanted[w + 1])
+  end
+end
+local holder = redis.call('HGET', KEYS[6], ARGV[9])
+if holder and holder ~= runId then
+  redis.call('SADD', KEYS[8], ARGV[10])
+  return {'wait', ARGV[9], holder}
+end
+
 redis.call('HSET', KEYS[2], node .. ':status', 'running', node .. ':attempts', ARGV[4],
   node .. ':started_at', ARGV[3], node .. ':finished_at', '', node .. ':error', '')
 redis.call('XADD', KEYS[4], '*', 'e', ARGV[5])
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], '*', 'e', ARGV[5])
 local result = {'run'}
-for i = 9, #ARGV do
+for i = 12, spec - 1 do
   result[#result + 1] = redis.call('HGET', KEYS[3], ARGV[i]) or 'null'
 end
 return result

@@ -1,15 +1,27 @@
--- Ends a run, once: a run already ended keeps its status.
--- KEYS[1] run hash, KEYS[2] run event stream, KEYS[3] global event stream, KEYS[4] active runs set
+-- Ends a run, once: a run already ended keeps its status. Ends the run's device reservations.
+-- KEYS[1] run hash, KEYS[2] run event stream, KEYS[3] global event stream, KEYS[4] active runs set,
+-- KEYS[5] device reservations hash (device -> run), KEYS[6] this run's reservations,
+-- KEYS[7] set of jobs waiting for a reservation to end
 -- ARGV[1] 'completed' | 'failed' | 'cancelled', ARGV[2] now (ISO), ARGV[3] execution time (s),
 -- ARGV[4] error JSON or '', ARGV[5] event JSON, ARGV[6] global stream max length,
 -- ARGV[7] channel on which the run's id is published, for those waiting for it to end
--- Returns the run's status after the call.
+-- Returns {the run's status after the call, waiting jobs to wake...}.
 local status = redis.call('HGET', KEYS[1], 'status')
-if status == 'completed' or status == 'failed' or status == 'cancelled' then return status end
+if status == 'completed' or status == 'failed' or status == 'cancelled' then return {status} end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'finished_at', ARGV[2], 'execution_time', ARGV[3], 'error', ARGV[4])
 redis.call('XADD', KEYS[2], '*', 'e', ARGV[5])
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'e', ARGV[5])
 local runId = redis.call('HGET', KEYS[1], 'run_id')
 redis.call('SREM', KEYS[4], runId)
 redis.call('PUBLISH', ARGV[7], runId)
-return ARGV[1]
+local result = {ARGV[1]}
+local reserved = redis.call('HKEYS', KEYS[6])
+if #reserved > 0 then
+  for _, device in ipairs(reserved) do
+    if redis.call('HGET', KEYS[5], device) == runId then redis.call('HDEL', KEYS[5], device) end
+  end
+  redis.call('DEL', KEYS[6])
+  for _, waiter in ipairs(redis.call('SMEMBERS', KEYS[7])) do result[#result + 1] = waiter end
+  redis.call('DEL', KEYS[7])
+end
+return result
