@@ -40,6 +40,16 @@ export interface ReceivedLine {
   at: number;
 }
 
+/** A command line that arrived while the machine was still busy with an earlier one. */
+export interface OverlappingLine extends ReceivedLine {
+  /** The state a status report would have given when the line arrived. */
+  state: GrblState;
+  /** Moves in the planner then, the running one included. */
+  plannedMoves: number;
+  /** The command line before it (the one, or one of those, still being carried out). */
+  after: ReceivedLine | undefined;
+}
+
 export const BANNER = "\r\nGrbl 1.1h ['$' for help]\r\n";
 const UNLOCK_HINT = "[MSG:'$H'|'$X' to unlock]\r\n";
 
@@ -58,6 +68,13 @@ export class GrblMachine {
   readonly commands: ReceivedLine[] = [];
   /** Bytes lost because the receive buffer was full. */
   droppedBytes = 0;
+  /**
+   * Command lines (any non-empty line) whose end arrived while an earlier command was not finished
+   * as a host waiting for it would see: a move queued or running, homing, a dwell, or a line still
+   * blocked unanswered (full planner, M0). A host that sends one command at a time and waits for
+   * Idle, as the driver does, never causes one. `?` and other realtime bytes are not lines.
+   */
+  readonly overlapping: OverlappingLine[] = [];
 
   private readonly opts: Required<GrblMachineOptions>;
   private readonly settings: Map<number, number>;
@@ -75,6 +92,7 @@ export class GrblMachine {
   private logLine = "";
   private logLastWasCr = false;
   private failures: number[] = [];
+  private lastCommand: ReceivedLine | undefined;
   private wcoCounter = 0;
   private ovrCounter = 0;
 
@@ -233,8 +251,24 @@ export class GrblMachine {
     }
     const skip = byte === 0x0a && this.logLastWasCr && !this.opts.strictLineEnds;
     this.logLastWasCr = byte === 0x0d;
-    if (!skip) this.commands.push({ line: this.logLine, at: now });
+    if (!skip) this.logLineEnd({ line: this.logLine, at: now });
     this.logLine = "";
+  }
+
+  /** A line has arrived (it has not been run yet): logs it, and notes it if it overlaps. */
+  private logLineEnd(received: ReceivedLine): void {
+    this.commands.push(received);
+    if (received.line.trim() === "") return;
+    const busy = this.active !== undefined || this.motion.queued > 0 || this.motion.homingActive;
+    if (busy) {
+      this.overlapping.push({
+        ...received,
+        state: this.state,
+        plannedMoves: this.motion.queued,
+        after: this.lastCommand,
+      });
+    }
+    this.lastCommand = received;
   }
 
   /** GRBL's protocol_main_loop: reads the receive buffer while no line is blocking. */

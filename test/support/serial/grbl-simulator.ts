@@ -6,12 +6,25 @@
 // - realtime bytes `?` (status report), `!` (feed hold), `~` (resume), 0x18 (soft reset: banner,
 //   ALARM:3 if it stopped a move), feed and rapid overrides 0x90-0x97;
 // - `$H` `$X` `$$` `$#` `$G` `$I` `$N` `$n=v`, G0 G1 G4 G17-19 G20 G21 G54 G90 G91 G94, F S T N, M0-M9 M30.
+// - `overlaps`: command lines that arrived while an earlier move, homing or dwell was unfinished.
 // Not simulated: arcs, jogging, check mode, sleep, probing, work offsets (WCO stays 0).
 import { SerialPort } from "serialport";
-import { GrblMachine, type GrblMachineOptions, type GrblState, type ReceivedLine } from "./grbl-machine.js";
+import {
+  GrblMachine,
+  type GrblMachineOptions,
+  type GrblState,
+  type OverlappingLine,
+  type ReceivedLine,
+} from "./grbl-machine.js";
 
 export { GrblError } from "./grbl-gcode.js";
-export { BANNER, type GrblMachineOptions, type GrblState, type ReceivedLine } from "./grbl-machine.js";
+export {
+  BANNER,
+  type GrblMachineOptions,
+  type GrblState,
+  type OverlappingLine,
+  type ReceivedLine,
+} from "./grbl-machine.js";
 
 export interface GrblSimulatorOptions extends GrblMachineOptions {
   /** How often simulated time moves on while nothing arrives, in ms. Default 5. */
@@ -69,6 +82,19 @@ export class GrblSimulator {
   /** Every line received, realtime bytes left out, with the time its end arrived. */
   get commands(): readonly ReceivedLine[] {
     return this.machine.commands;
+  }
+
+  /**
+   * How many command lines arrived while an earlier one was still being carried out (a move
+   * running or queued, homing, a dwell): what a controller driven from two places at once sees.
+   */
+  get overlaps(): number {
+    return this.machine.overlapping.length;
+  }
+
+  /** The overlapping lines, each with the state it arrived in and the command before it. */
+  get overlapping(): readonly OverlappingLine[] {
+    return this.machine.overlapping;
   }
 
   /** `Idle`, `Run`, `Hold:0`, `Home` or `Alarm`, as a status report would say now. */

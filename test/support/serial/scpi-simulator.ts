@@ -9,6 +9,8 @@
 // - as a real instrument, it answers nothing to a bad line: an unknown header queues
 //   `-113,"Undefined header"`, a bad parameter `-224,"Illegal parameter value"`; the queue holds 20
 //   entries, the last then becoming `-350,"Queue overflow"`.
+// - `overlaps`: lines that arrived while the answer to an earlier query was still to be sent (during
+//   a delayAnswers() delay, as during a slow measurement).
 // Not simulated: compound messages (`;`), status registers, triggering, binary blocks.
 import { SerialPort } from "serialport";
 
@@ -24,6 +26,14 @@ export interface ScpiSimulatorOptions {
 export interface ReceivedLine {
   line: string;
   at: number;
+}
+
+/** A line that arrived while the answer to an earlier query had not been sent yet. */
+export interface OverlappingLine extends ReceivedLine {
+  /** The query still waiting for its answer (the oldest, if several). */
+  after: ReceivedLine;
+  /** How many answers were still to be sent. */
+  pendingAnswers: number;
 }
 
 export interface ScpiErrorEntry {
@@ -108,6 +118,11 @@ export class ScpiSimulator {
   readonly sent: { text: string; at: number }[] = [];
   /** The last error the port reported (a write after an unplug, for instance). */
   lastError: Error | undefined;
+  /**
+   * Lines (any non-empty line) that arrived while an earlier query's answer was still to be sent:
+   * a host that waits for each answer, as the driver does, never causes one.
+   */
+  readonly overlapping: OverlappingLine[] = [];
   /** What `READ?` measures; set by `CONF:...`, voltage_dc after `*RST`. */
   configured: DmmQuantity = "voltage_dc";
 
@@ -115,6 +130,10 @@ export class ScpiSimulator {
   private readonly values: Record<DmmQuantity, number>;
   private readonly identity: string;
   private readonly timers = new Set<NodeJS.Timeout>();
+  /** Queries whose answers are delayed and not sent yet, oldest first. */
+  private readonly unanswered: ReceivedLine[] = [];
+  /** The line being run, which an answer answers. */
+  private current: ReceivedLine | undefined;
   private received = "";
   private silent = false;
   private junk: string | undefined;
@@ -158,6 +177,11 @@ export class ScpiSimulator {
       ).join("");
   }
 
+  /** How many lines arrived while an earlier query's answer was still to be sent. */
+  get overlaps(): number {
+    return this.overlapping.length;
+  }
+
   /** Answers to queries come this late (0: at once), as a slow measurement would. */
   delayAnswers(ms: number): void {
     this.answerDelayMs = ms;
@@ -199,8 +223,14 @@ export class ScpiSimulator {
     for (let end = this.received.indexOf("\n"); end >= 0; end = this.received.indexOf("\n")) {
       const line = this.received.slice(0, end).replace(/\r$/, "");
       this.received = this.received.slice(end + 1);
-      this.commands.push({ line, at: clock() });
+      const received = { line, at: clock() };
+      this.commands.push(received);
+      const [after] = this.unanswered;
+      if (after && line.trim() !== "")
+        this.overlapping.push({ ...received, after, pendingAnswers: this.unanswered.length });
+      this.current = received;
       this.run(line.trim());
+      this.current = undefined;
     }
   }
 
@@ -250,8 +280,12 @@ export class ScpiSimulator {
     const line = `${this.junk ?? text}\r\n`;
     this.junk = undefined;
     if (this.answerDelayMs <= 0) return this.write(line, false);
+    const query = this.current;
+    if (query) this.unanswered.push(query);
     const timer = setTimeout(() => {
       this.timers.delete(timer);
+      const index = query ? this.unanswered.indexOf(query) : -1;
+      if (index >= 0) this.unanswered.splice(index, 1);
       this.write(line, false);
     }, this.answerDelayMs);
     this.timers.add(timer);
@@ -268,6 +302,7 @@ export class ScpiSimulator {
   private clearTimers(): void {
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
+    this.unanswered.length = 0;
   }
 }
 
