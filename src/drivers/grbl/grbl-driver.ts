@@ -1,4 +1,5 @@
 import { DeviceError } from "../device-error.js";
+import { OneAtATime } from "../one-at-a-time.js";
 import { Reconnector } from "../serial/reconnector.js";
 import { SerialLines } from "../serial/serial-lines.js";
 import { waitOrAbort } from "../wait-or-abort.js";
@@ -22,6 +23,8 @@ interface Axes {
  * - Lines are answered `ok` or `error:N`; `ok` to a move only means it was queued, so a move is
  *   finished when a status report says Idle, and its position is reported as progress meanwhile.
  * - `error:N` and `ALARM:N` fail the command with GRBL's own words for the code.
+ * - Functions run one at a time, whole (a move's G0 and its status polls never interleave with
+ *   another function's lines); `stop` does not wait its turn, and neither does a cancel.
  * - A cancel sends feed hold (`!`) and a soft reset (0x18) past anything queued: the stage stops.
  * - After a disconnect it reconnects with backoff and redoes its handshake (a soft reset, then the
  *   banner); the position is unknown until the next home.
@@ -32,6 +35,7 @@ export class GrblDriver implements Driver {
   private homed = false;
   /** The last ALARM:N GRBL sent on its own, to name the alarm when a status report shows one. */
   private lastAlarm: number | undefined;
+  private readonly turns: OneAtATime;
 
   constructor(
     readonly deviceId: string,
@@ -39,6 +43,7 @@ export class GrblDriver implements Driver {
   ) {
     if (!device.path) throw new Error(`device '${deviceId}' (grbl) needs a "path" to its serial port`);
     this.lines = new SerialLines({ deviceId, path: device.path, baudRate: device.baudRate ?? 115200 });
+    this.turns = new OneAtATime(deviceId, "the machine");
     this.reconnector = new Reconnector(
       () => this.open(),
       () => this.lines.close(),
@@ -72,6 +77,14 @@ export class GrblDriver implements Driver {
     params: Record<string, unknown>,
     context: CommandContext,
   ): Promise<Outputs> {
+    if (functionId === "stop") {
+      await this.stop();
+      return { stopped: true };
+    }
+    return this.turns.run(() => this.run(functionId, params, context), context.signal);
+  }
+
+  private async run(functionId: string, params: Record<string, unknown>, context: CommandContext) {
     switch (functionId) {
       case "home":
         await this.command("$H", 120_000, context.signal);
@@ -86,9 +99,6 @@ export class GrblDriver implements Driver {
       case "unlock":
         await this.command("$X", answerTimeoutMs, context.signal);
         return { unlocked: true };
-      case "stop":
-        await this.stop();
-        return { stopped: true };
       default:
         throw new DeviceError(
           "FUNCTION_UNKNOWN",

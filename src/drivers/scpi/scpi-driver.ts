@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { DeviceError } from "../device-error.js";
+import { OneAtATime } from "../one-at-a-time.js";
 import { Reconnector } from "../serial/reconnector.js";
 import { SerialLines } from "../serial/serial-lines.js";
 import type { CommandContext, DeviceConfig, Driver, Outputs } from "../types.js";
@@ -62,8 +63,8 @@ export class ScpiDriver implements Driver {
    * answer to the next one. The next function first resynchronizes (see {@link resync}).
    */
   private unsynced = false;
-  /** The end of the last function (or handshake) to run: the next one starts after it. */
-  private turn: Promise<void> = Promise.resolve();
+  /** Functions and handshakes take turns: the next starts when the last has ended. */
+  private readonly turns: OneAtATime;
   private readonly reconnector: Reconnector;
   /** Rejects the functions in flight when the driver closes. */
   private readonly inFlight = new Set<(error: DeviceError) => void>();
@@ -74,10 +75,11 @@ export class ScpiDriver implements Driver {
     private readonly options: ScpiOptions = scpiOptions.parse({}),
   ) {
     if (!device.path) throw new Error(`device '${deviceId}' (scpi) needs a "path" to its serial port`);
+    this.turns = new OneAtATime(deviceId, "the instrument");
     this.lines = new SerialLines({ deviceId, path: device.path, baudRate: device.baudRate ?? 9600 });
     this.reconnector = new Reconnector(
       async () => {
-        await this.exclusive(() => this.connect());
+        await this.turns.run(() => this.connect());
         if (this.closed) await this.lines.close();
       },
       () => this.lines.close(),
@@ -97,7 +99,7 @@ export class ScpiDriver implements Driver {
 
   async open(): Promise<void> {
     this.closed = false;
-    await this.exclusive(() => this.connect());
+    await this.turns.run(() => this.connect());
   }
 
   async close(): Promise<void> {
@@ -112,7 +114,8 @@ export class ScpiDriver implements Driver {
   execute(functionId: string, params: Record<string, unknown>, context: CommandContext): Promise<Outputs> {
     return new Promise<Outputs>((resolve, reject) => {
       this.inFlight.add(reject);
-      this.exclusive(() => this.run(functionId, params, context), context.signal)
+      this.turns
+        .run(() => this.run(functionId, params, context), context.signal)
         .then(resolve, reject)
         .finally(() => this.inFlight.delete(reject));
     });
@@ -316,32 +319,6 @@ export class ScpiDriver implements Driver {
       }
       throw error;
     }
-  }
-
-  /**
-   * Runs `task` once every task before it has finished: a promise-chain mutex. A signal that aborts
-   * while waiting rejects at once with CANCELLED, and the task never runs.
-   */
-  private exclusive<T>(task: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-    let release!: () => void;
-    const mine = new Promise<void>((resolve) => (release = resolve));
-    const before = this.turn;
-    this.turn = before.then(() => mine);
-    return new Promise<T>((resolve, reject) => {
-      const onAbort = () => {
-        release();
-        reject(
-          new DeviceError("CANCELLED", `${this.deviceId}: cancelled while waiting for the instrument`, false),
-        );
-      };
-      if (signal?.aborted) return onAbort();
-      signal?.addEventListener("abort", onAbort, { once: true });
-      void before.then(() => {
-        signal?.removeEventListener("abort", onAbort);
-        if (signal?.aborted) return;
-        void task().then(resolve, reject).finally(release);
-      });
-    });
   }
 
   private unexpected(what: string, answer: string): DeviceError {
