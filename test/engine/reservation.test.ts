@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from "vitest";
 import { redisKeys } from "../../src/engine/index.js";
-import type { createTestApi} from "../support/context.js";
+import type { createTestApi } from "../support/context.js";
 import { servo, withRig } from "../support/context.js";
 import { doc, move } from "../support/pipelines.js";
 
