@@ -13,6 +13,7 @@ const envSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9_.-]{1,100}$/, "letters, digits, '.', '_' and '-', at most 100")
     .optional(),
+  SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(3_600_000).default(30_000),
   LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
   RIGFLOW_PREFIX: z
     .string()
@@ -53,6 +54,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env) {
       .map((id) => id.trim())
       .filter(Boolean),
     workerId: e.WORKER_ID,
+    shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     logLevel: e.LOG_LEVEL,
     prefix: e.RIGFLOW_PREFIX,
     dataDir: e.RIGFLOW_DATA_DIR,

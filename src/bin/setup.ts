@@ -52,6 +52,7 @@ export function runWorker({ config, log, devices }: Setup, redisUrl: string): Pr
     drivers,
     log,
     ...(config.workerId !== undefined && { workerId: config.workerId }),
+    shutdownGraceMs: config.shutdownGraceMs,
   });
 }
 

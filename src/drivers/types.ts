@@ -33,9 +33,20 @@ export interface CommandContext {
   progress(fraction: number, message: string): void;
 }
 
+/**
+ * A function's default retry policy, which a node's `retry` replaces as a whole. Every retry waits
+ * `backoffMs` ("fixed", the default), or `backoffMs` doubled after each failed attempt up to
+ * `maxBackoffMs` ("exponential"); `jitter` draws each delay between half of it and all of it.
+ * Failures the driver marks not retryable (an alarm, bad params) are never retried.
+ */
 export interface RetryDefaults {
+  /** Attempts in all, the first one included. */
   attempts: number;
   backoffMs: number;
+  backoff?: "fixed" | "exponential";
+  /** Exponential only: the longest delay (default one hour). At least backoffMs. */
+  maxBackoffMs?: number;
+  jitter?: boolean;
 }
 
 /** What a driver function declares about itself: checked before anything is enqueued. */

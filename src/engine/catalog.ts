@@ -1,4 +1,5 @@
 import type { z } from "zod";
+import type { RetryPolicy } from "./pipeline/retry.js";
 
 /** What the engine needs to know of a driver function; drivers' own specs satisfy it. */
 export interface FunctionContract {
@@ -8,7 +9,7 @@ export interface FunctionContract {
   outputs: Record<string, string>;
   idempotent: boolean;
   timeoutMs: number;
-  retry: { attempts: number; backoffMs: number };
+  retry: RetryPolicy;
 }
 
 export interface DeviceEntry {

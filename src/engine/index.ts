@@ -1,14 +1,16 @@
 // The engine's public surface: the API and the worker import from here, never from its files.
 export { createCatalog, type DeviceCatalog, type DeviceEntry, type FunctionContract } from "./catalog.js";
 export { Engine, type RunRequest, type SubmittedRun } from "./engine.js";
-export { errorCodes, type ErrorCode, type ErrorKind } from "./errors/codes.js";
+export { errorCodes, neverRetriedCodes, type ErrorCode, type ErrorKind } from "./errors/codes.js";
 export { isRigflowError, RigflowError } from "./errors/rigflow-error.js";
 export { idSchema } from "./pipeline/document.js";
 export { defaultLimits, type Limits } from "./pipeline/plan.js";
+export { retryDelayMs, retryPolicyProblem, type RetryPolicy } from "./pipeline/retry.js";
 export { shapeError } from "./pipeline/validate.js";
 export type { DeviceLeaseStore, DeviceRecord } from "./redis/device-lease.js";
 export type { DeviceStatus } from "./redis/device-status.js";
 export { connectRedis } from "./redis/connection.js";
+export { nodeBackoffStrategy } from "./redis/node-backoff.js";
 export { redisKeys, type RedisKeys } from "./redis/keys.js";
 export { deviceQueueName, runsQueueName, type NodeJobData, type RunJobData } from "./redis/queues.js";
 export { createWorkerRuntime, type WorkerRuntime } from "./redis/worker-runtime.js";

@@ -26,6 +26,18 @@ export class CommandRegistry {
     if (set?.size === 0) this.byRun.delete(runId);
   }
 
+  /** Aborts every command in this process with `reason` (a worker stopping past its grace period). */
+  abortAll(reason: DeviceError): number {
+    let count = 0;
+    for (const set of this.byRun.values()) {
+      for (const controller of set) {
+        controller.abort(reason);
+        count += 1;
+      }
+    }
+    return count;
+  }
+
   cancelRun(runId: string): number {
     const set = this.byRun.get(runId);
     for (const controller of set ?? [])

@@ -1,9 +1,16 @@
 import { Worker, type ConnectionOptions } from "bullmq";
 import type { Logger } from "pino";
 import type { DeviceConfig, Driver, DriverDefinition } from "../drivers/types.js";
-import { deviceQueueName, type NodeError, type NodeJobData, type WorkerRuntime } from "../engine/index.js";
+import {
+  deviceQueueName,
+  nodeBackoffStrategy,
+  type NodeError,
+  type NodeJobData,
+  type WorkerRuntime,
+} from "../engine/index.js";
 import type { CommandRegistry } from "./command-registry.js";
 import type { LeasedDevice } from "./device-leases.js";
+import { jobLockOptions } from "./job-locks.js";
 import { createNodeProcessor } from "./node-processor.js";
 
 /** How long to wait between attempts to open a device that was not there. */
@@ -130,7 +137,14 @@ function serve(
         track.end(key, outcome);
       }
     },
-    { connection: deps.connection, prefix: deps.prefix, concurrency: device.capacity, autorun: false },
+    {
+      connection: deps.connection,
+      prefix: deps.prefix,
+      concurrency: device.capacity,
+      autorun: false,
+      settings: { backoffStrategy: nodeBackoffStrategy }, // the delay node_retrying announced
+      ...jobLockOptions,
+    },
   );
   worker.on("error", (error) => log.warn({ err: error }, "device worker error"));
 

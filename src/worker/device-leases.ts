@@ -4,7 +4,7 @@ import type { DeviceLeaseStore, DeviceRecord } from "../engine/index.js";
 /** How often a held lease is renewed, and a refused one asked for again. */
 export const leaseRenewMs = 1000;
 /** A lease not renewed for this long lapses: a dead worker's devices are free again after it. */
-export const leaseMs = 5000;
+export const leaseMs = 4000;
 /** A change of activity is written within this time; changes in between are written once. */
 const changeFlushMs = 100;
 

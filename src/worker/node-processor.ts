@@ -6,6 +6,13 @@ import { shapeError, type NodeError, type NodeJobData, type WorkerRuntime } from
 import type { CommandRegistry } from "./command-registry.js";
 
 const progressIntervalMs = 100;
+
+/** The abort reason of commands stopped because their worker is shutting down. */
+export const shutdownStop = new DeviceError(
+  "NODE_INTERRUPTED",
+  "the worker shut down before the command finished, and told the device to stop; check the device, then retry the run",
+  false,
+);
 /**
  * How long a job set aside for another run's reservation waits before it looks again on its own.
  * The reservation's end wakes it sooner; this covers a wake-up lost to a crash or a race.
@@ -36,6 +43,12 @@ export function createNodeProcessor(deps: {
     try {
       const start = await runtime.lifecycle.begin(job);
       if (start.kind === "skip") return { skipped: true };
+      if (start.kind === "interrupted") {
+        const message =
+          `${data.deviceId}: '${data.functionId}' was interrupted (its worker stopped mid-command) and ` +
+          "is not idempotent, so it is not repeated by itself: check the device, then retry the run";
+        return await runtime.lifecycle.fail(job, { code: "NODE_INTERRUPTED", message, retryable: false }, 0);
+      }
       if (start.kind === "wait") {
         // Set aside without using up an attempt (moveToDelayed skips the attempt count).
         log.debug({ jobId: job.id, reservedBy: start.holder }, `waiting for ${start.deviceId}'s reservation`);
@@ -62,6 +75,11 @@ export function createNodeProcessor(deps: {
       } catch (error) {
         const failure = describe(error, command.signal, data);
         onOutcome(failure);
+        // Stopped by a shutdown past its grace period: an idempotent command is simply run again by
+        // another worker; a non-idempotent one stopped part-way needs a person (NODE_INTERRUPTED).
+        if (command.signal.reason === shutdownStop && data.idempotent) {
+          return await runtime.lifecycle.requeue(job, failure, token);
+        }
         return await runtime.lifecycle.fail(job, failure, seconds());
       }
       onOutcome(null);

@@ -7,6 +7,8 @@ import { connectRedis, createWorkerRuntime, runsQueueName, type RunJobData } fro
 import { CommandRegistry } from "./command-registry.js";
 import { hostDevice, type HostedDevice } from "./device-host.js";
 import { DeviceLeases, type LeasedDevice } from "./device-leases.js";
+import { jobLockOptions } from "./job-locks.js";
+import { shutdownStop } from "./node-processor.js";
 
 export interface WorkerOptions {
   redisUrl: string;
@@ -15,6 +17,11 @@ export interface WorkerOptions {
   drivers: ReadonlyMap<string, DriverDefinition>;
   log: Logger;
   workerId?: string;
+  /**
+   * On close, how long running commands may take to finish before they are told to stop (an
+   * idempotent one then runs again elsewhere; a non-idempotent one fails NODE_INTERRUPTED).
+   */
+  shutdownGraceMs?: number;
   /** How many runs this process orchestrates at once; 0 leaves orchestration to other workers. */
   runConcurrency?: number;
 }
@@ -28,6 +35,7 @@ export interface WorkerHandle {
 
 /** Someone (Bull-board, another tool) may change a queue's global concurrency: put it back often. */
 const reassertConcurrencyMs = 30_000;
+export const defaultShutdownGraceMs = 30_000;
 /** How often a worker that orchestrates runs looks for runs that lost their run job. */
 const sweepIntervalMs = 30_000;
 
@@ -94,6 +102,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
         prefix: options.prefix,
         concurrency: runConcurrency,
         autorun: false,
+        ...jobLockOptions,
       });
       runWorker.on("error", (error) => log.warn({ err: error }, "run worker error"));
       workers.push(runWorker);
@@ -137,7 +146,15 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     workerId,
     refusedDevices: () => started.refused(),
     async close() {
+      // BullMQ's close takes no new jobs and waits for the running ones; past the grace period
+      // their commands are told to stop, so they end soon after.
+      const graceMs = options.shutdownGraceMs ?? defaultShutdownGraceMs;
+      const stopping = setTimeout(() => {
+        const stopped = commands.abortAll(shutdownStop);
+        if (stopped > 0) log.warn({ stopped, graceMs }, "grace period over: stopping running commands");
+      }, graceMs);
       await close();
+      clearTimeout(stopping);
       log.info({ workerId }, "worker stopped");
     },
   };

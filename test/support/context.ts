@@ -57,7 +57,7 @@ export function createTestApi(
 export function startTestWorker(
   prefix: string,
   devices: DeviceConfig[],
-  options: { workerId?: string; log?: Logger } = {},
+  options: { workerId?: string; log?: Logger; shutdownGraceMs?: number } = {},
 ): Promise<WorkerHandle> {
   return startWorker({ redisUrl: redisUrl(), prefix, devices, drivers, log: quietLog, ...options });
 }

@@ -27,6 +27,18 @@ const move: FunctionSpec = {
   retry: { attempts: 1, backoffMs: 500 },
 };
 
+const step: FunctionSpec = {
+  id: "step",
+  description:
+    "Move by `delta` from wherever the servo is (a relative move, like a dispense): not idempotent, " +
+    "so it is never repeated by itself after a crash.",
+  params: z.object({ delta: z.number().describe("how far to move, either way") }).strict(),
+  outputs: { complete: "true once the servo has moved", position: "the position reached" },
+  idempotent: false,
+  timeoutMs: 60_000,
+  retry: { attempts: 1, backoffMs: 500 },
+};
+
 const status: FunctionSpec = {
   id: "status",
   description: "Report the current position at once, without moving.",
@@ -40,6 +52,6 @@ const status: FunctionSpec = {
 export const mockServo: DriverDefinition = {
   name: "mock-servo",
   description: "A simulated servo: positions in a range, moves that take time, for demos and tests.",
-  functions: [home, move, status],
+  functions: [home, move, step, status],
   create: (device) => new MockServo(device.id, device.capacity, mockServoOptions.parse(device.options)),
 };

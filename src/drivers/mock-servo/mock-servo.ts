@@ -1,3 +1,4 @@
+import { appendFileSync } from "node:fs";
 import { z } from "zod";
 import { DeviceError } from "../device-error.js";
 import { waitOrAbort } from "../wait-or-abort.js";
@@ -9,6 +10,11 @@ export const mockServoOptions = z.object({
   max_position: z.number().default(180),
   /** Fault injection for demos and tests: the first N calls of a function fail, retryably. */
   fail_first: z.record(z.string(), z.number().int().min(0)).default({}),
+  /**
+   * For tests across processes: a file to which every command appends a JSON line when it starts
+   * and when it ends, so a test can count executions and overlaps even across a worker's crash.
+   */
+  journal: z.string().optional(),
 });
 export type MockServoOptions = z.infer<typeof mockServoOptions>;
 
@@ -24,6 +30,7 @@ export class MockServo implements Driver {
   private homed = false;
   private inFlight = 0;
   private readonly calls = new Map<string, number>();
+  private commands = 0;
 
   constructor(
     readonly deviceId: string,
@@ -52,10 +59,16 @@ export class MockServo implements Driver {
       );
     }
     this.inFlight += 1;
+    const id = `${process.pid}-${this.deviceId}-${(this.commands += 1)}`;
+    this.note({ id, at: Date.now(), event: "start", function: functionId, params });
+    let outcome = "failed";
     try {
-      return await this.run(functionId, params, context);
+      const outputs = await this.run(functionId, params, context);
+      outcome = "completed";
+      return outputs;
     } finally {
       this.inFlight -= 1;
+      this.note({ id, at: Date.now(), event: "end", outcome });
     }
   }
 
@@ -76,22 +89,38 @@ export class MockServo implements Driver {
         return { complete: true, position: 0.0 };
       case "move": {
         const target = params.position as number;
-        const { min_position: min, max_position: max } = this.options;
-        if (target < min || target > max) {
-          throw new DeviceError(
-            "DEVICE_ERROR",
-            `${this.deviceId}: position ${target} is outside the servo's range [${min}, ${max}]`,
-            false,
-            { position: target, min_position: min, max_position: max },
-          );
-        }
+        this.checkRange(target);
         await this.travelTo(target, (params.speed as number | undefined) ?? this.options.speed, context);
+        return { complete: true, position: target };
+      }
+      case "step": {
+        const target = this.position + (params.delta as number);
+        this.checkRange(target);
+        await this.travelTo(target, this.options.speed, context);
         return { complete: true, position: target };
       }
       case "status":
         return { position: this.position, homed: this.homed };
       default:
         throw new DeviceError("FUNCTION_UNKNOWN", `${this.deviceId}: no function '${functionId}'`, false);
+    }
+  }
+
+  private note(entry: Record<string, unknown>): void {
+    if (this.options.journal) {
+      appendFileSync(this.options.journal, `${JSON.stringify({ device: this.deviceId, ...entry })}\n`);
+    }
+  }
+
+  private checkRange(target: number): void {
+    const { min_position: min, max_position: max } = this.options;
+    if (target < min || target > max) {
+      throw new DeviceError(
+        "DEVICE_ERROR",
+        `${this.deviceId}: position ${target} is outside the servo's range [${min}, ${max}]`,
+        false,
+        { position: target, min_position: min, max_position: max },
+      );
     }
   }
 

@@ -48,7 +48,8 @@ export const errorCodes = {
   SKIPPED_AFTER_FAILURE: { kind: "node", meaning: "the node did not start because another node failed" },
   NODE_INTERRUPTED: {
     kind: "node",
-    meaning: "the node's job ended without a result (its worker died); resume the run to go on",
+    meaning:
+      "its worker died mid-command and the function is not idempotent (or its job ended without a result); check the device, then resume the run",
   },
   INTERNAL_ERROR: { kind: "internal", meaning: "a fault in Rigflow itself; the logs have the stack" },
 } as const satisfies Record<string, { kind: ErrorKind; meaning: string }>;
@@ -65,3 +66,17 @@ export type ErrorKind =
   | "internal";
 
 export type ErrorCode = keyof typeof errorCodes;
+
+/**
+ * Failures no retry can help, whatever the node's `retry` says and whatever the driver marked: a
+ * node failing with one of these fails at once. Beyond these, a driver marks a failure not
+ * retryable when the device refused the command itself (an alarm, a move out of range, a G-code or
+ * SCPI error); the README's retry section lists both.
+ */
+export const neverRetriedCodes: ReadonlySet<string> = new Set<ErrorCode>([
+  "PARAMS_INVALID",
+  "FUNCTION_UNKNOWN",
+  "CANCELLED",
+  "DEVICE_BUSY",
+  "NODE_INTERRUPTED",
+]);

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { maxDelayMs, retryPolicyProblem, type RetryPolicy } from "./retry.js";
 
 /** Ids clients choose (pipeline, node, device): safe in Redis keys and BullMQ job ids. */
 export const idSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1-64 letters, digits, '_' or '-'");
@@ -6,9 +7,26 @@ export const idSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1-64 
 const retrySchema = z
   .object({
     attempts: z.number().int().min(1).max(100),
-    backoff_ms: z.number().int().min(0).max(3_600_000).default(0),
+    backoff_ms: z.number().int().min(0).max(maxDelayMs).default(0),
+    backoff: z.enum(["fixed", "exponential"]).default("fixed"),
+    max_backoff_ms: z.number().int().min(1).max(maxDelayMs).optional(),
+    jitter: z.boolean().default(false),
   })
-  .strict();
+  .strict()
+  .superRefine((retry, ctx) => {
+    const problem = retryPolicyProblem(toRetryPolicy(retry));
+    if (problem) ctx.addIssue({ code: "custom", path: [problem.field], message: problem.message });
+  });
+
+function toRetryPolicy(retry: z.output<typeof retrySchema>): RetryPolicy {
+  return {
+    attempts: retry.attempts,
+    backoffMs: retry.backoff_ms,
+    backoff: retry.backoff,
+    ...(retry.max_backoff_ms !== undefined && { maxBackoffMs: retry.max_backoff_ms }),
+    jitter: retry.jitter,
+  };
+}
 
 const nodeSchema = z.looseObject({
   id: idSchema,
@@ -48,7 +66,7 @@ export interface PipelineNode {
   deviceId: string;
   functionId: string;
   params: Record<string, unknown>;
-  retry?: { attempts: number; backoffMs: number };
+  retry?: RetryPolicy;
   timeoutMs?: number;
 }
 
@@ -78,7 +96,7 @@ export function toPipeline(document: ParsedDocument): Pipeline {
       deviceId: node.device_id,
       functionId: node.function_id,
       params: node.params,
-      ...(node.retry && { retry: { attempts: node.retry.attempts, backoffMs: node.retry.backoff_ms } }),
+      ...(node.retry && { retry: toRetryPolicy(node.retry) }),
       ...(node.timeout_ms !== undefined && { timeoutMs: node.timeout_ms }),
     })),
     edges: document.edges.map((edge) => ({

@@ -1,3 +1,5 @@
+import type { RetryPolicy } from "./retry.js";
+
 /** A validated pipeline compiled for running: what each node needs, by node id. Stored with a run. */
 export interface PlanNode {
   id: string;
@@ -9,7 +11,7 @@ export interface PlanNode {
   inputs: { input: string; sourceNode: string; sourceOutput: string }[];
   predecessors: string[];
   successors: string[];
-  retry: { attempts: number; backoffMs: number };
+  retry: RetryPolicy;
   timeoutMs: number;
   idempotent: boolean;
 }

@@ -21,6 +21,15 @@ export function parsePipelineDocument(value: unknown): {
         { node_id: node?.id, type: node?.type },
       );
     }
+    if (first?.path[0] === "nodes" && typeof first.path[1] === "number" && first.path[2] === "retry") {
+      const node = (value as { nodes: Record<string, unknown>[] }).nodes[first.path[1]];
+      const error = shapeError("PIPELINE_INVALID", parsed.error, "pipeline");
+      throw new RigflowError(
+        "PIPELINE_INVALID",
+        `node '${String(node?.id)}': ${formatPath(first.path.slice(2))}: ${first.message}`,
+        { node_id: node?.id, ...error.details },
+      );
+    }
     throw shapeError("PIPELINE_INVALID", parsed.error, "pipeline");
   }
   return { document: value as Record<string, unknown>, pipeline: toPipeline(parsed.data) };

@@ -1,5 +1,8 @@
-import { UnrecoverableError, type Job } from "bullmq";
+import { DelayedError, UnrecoverableError, type Job } from "bullmq";
+import { neverRetriedCodes } from "../errors/codes.js";
 import type { PlanNode } from "../pipeline/plan.js";
+import { retryDelayMs, type RetryPolicy } from "../pipeline/retry.js";
+import { NodeRetryError } from "./node-backoff.js";
 import type { NodeError } from "../run/types.js";
 import type { PlanCache } from "./plan-cache.js";
 import { nodeJobData, type NodeJobData, type QueueSet } from "./queues.js";
@@ -9,7 +12,9 @@ export type NodeStart =
   | { kind: "run"; inputs: Record<string, unknown>; attempt: number }
   | { kind: "skip" }
   /** Another run has reserved a device this node needs: set the job aside until it ends. */
-  | { kind: "wait"; deviceId: string; holder: string };
+  | { kind: "wait"; deviceId: string; holder: string }
+  /** An attempt of this non-idempotent node began and its worker died: never repeat it by itself. */
+  | { kind: "interrupted" };
 
 const skipErrors = {
   cancelled: { code: "CANCELLED", message: "not started: the run was cancelled" },
@@ -32,7 +37,7 @@ export class NodeLifecycle {
     const attempt = job.attemptsMade + 1;
     const upstream = [...new Set(data.inputs.map((input) => input.sourceNode))];
     const result = await this.ledger.beginNode(
-      { ...ref(data), jobId: job.id ?? "" },
+      { ...ref(data), jobId: job.id ?? "", idempotent: data.idempotent },
       attempt,
       {
         type: "node_executing",
@@ -46,7 +51,7 @@ export class NodeLifecycle {
       upstream,
       await this.plans.reservation(data.runId),
     );
-    if (result.kind === "wait") return result;
+    if (result.kind === "wait" || result.kind === "interrupted") return result;
     // "done": it completed before a crash; successors it released but whose jobs were lost with
     // the crash are stranded, and the run job adds them when it wakes.
     if (result.kind !== "run") return { kind: "skip" };
@@ -102,14 +107,25 @@ export class NodeLifecycle {
       await this.ledger.failNode(ref(data), "cancelled", recorded, executionTime);
       throw new UnrecoverableError(error.message);
     }
-    if (!retryable || attempt >= attempts) {
+    if (!retryable || neverRetriedCodes.has(error.code) || attempt >= attempts) {
       await this.ledger.failNode(ref(data), "failed", recorded, executionTime);
       throw new UnrecoverableError(error.message);
     }
-    const backoff = job.opts.backoff;
-    const delayMs = typeof backoff === "number" ? backoff : (backoff?.delay ?? 0);
+    // Decided once, here: node_retrying tells the delay BullMQ then applies (node-backoff.ts).
+    const delayMs = retryDelayMs(data.retry ?? legacyRetry(job), attempt);
     await this.ledger.retryNode(ref(data), recorded, attempt + 1, delayMs);
-    throw new Error(error.message);
+    throw new NodeRetryError(error.message, delayMs);
+  }
+
+  /**
+   * Puts a node whose command was stopped because its worker is shutting down back in its queue,
+   * for another worker, without using up an attempt. Only for idempotent functions: running one
+   * again from the start is safe.
+   */
+  async requeue(job: Job<NodeJobData>, error: NodeError, token: string | undefined): Promise<never> {
+    await this.ledger.retryNode(ref(job.data), error, job.attemptsMade + 1, 0);
+    await job.moveToDelayed(Date.now(), token);
+    throw new DelayedError();
   }
 
   private async enqueue(
@@ -135,3 +151,10 @@ const ref = (data: NodeJobData): NodeRef & { deviceId: string } => ({
   epoch: data.epoch,
   deviceId: data.deviceId,
 });
+
+/** A job added before jobs carried their retry policy: its fixed backoff, as BullMQ applies it. */
+function legacyRetry(job: Job<NodeJobData>): RetryPolicy {
+  const backoff = job.opts.backoff;
+  const backoffMs = typeof backoff === "number" ? backoff : (backoff?.delay ?? 0);
+  return { attempts: job.opts.attempts ?? 1, backoffMs };
+}

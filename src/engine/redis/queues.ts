@@ -1,6 +1,8 @@
 import { Queue, type JobsOptions } from "bullmq";
 import type { Redis } from "ioredis";
 import type { PlanNode } from "../pipeline/plan.js";
+import type { RetryPolicy } from "../pipeline/retry.js";
+import { nodeBackoff } from "./node-backoff.js";
 
 /** The queue whose jobs are runs: each run job is the parent of its node jobs. */
 export const runsQueueName = "runs";
@@ -27,6 +29,8 @@ export interface NodeJobData {
   successors: string[];
   timeoutMs: number;
   idempotent: boolean;
+  /** How long to wait before each retry; absent on jobs added before it was (a fixed backoff). */
+  retry?: RetryPolicy;
 }
 
 export interface RunJobData {
@@ -79,7 +83,7 @@ export class QueueSet {
           jobId: nodeJobId(runId, node.id, data.epoch),
           parent,
           attempts: node.retry.attempts,
-          backoff: { type: "fixed", delay: node.retry.backoffMs },
+          backoff: nodeBackoff(node.retry),
           ignoreDependencyOnFailure: true,
           ...nodeJobRetention,
         },
@@ -153,5 +157,6 @@ export function nodeJobData(runId: string, pipelineId: string, node: PlanNode, e
     successors: node.successors,
     timeoutMs: node.timeoutMs,
     idempotent: node.idempotent,
+    retry: node.retry,
   };
 }

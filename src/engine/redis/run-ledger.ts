@@ -17,7 +17,8 @@ export type BeginResult =
   | { kind: "done" }
   | { kind: "skip" }
   | { kind: "stale" }
-  | { kind: "wait"; deviceId: string; holder: string };
+  | { kind: "wait"; deviceId: string; holder: string }
+  | { kind: "interrupted" };
 
 /** A reserving run's nodes, by device: what node-begin.lua needs to take the run's devices. */
 export type ReservationSpec = readonly (readonly [deviceId: string, nodeIds: readonly string[]])[];
@@ -58,7 +59,7 @@ export class RunLedger {
   }
 
   async beginNode(
-    ref: NodeRef & { deviceId: string; jobId: string },
+    ref: NodeRef & { deviceId: string; jobId: string; idempotent: boolean },
     attempt: number,
     body: RunEventBody,
     skipErrors: { cancelled: NodeError; failed: NodeError },
@@ -76,6 +77,7 @@ export class RunLedger {
       JSON.stringify(skipErrors.failed),
       ref.deviceId,
       `${ref.deviceId}|${ref.jobId}`,
+      ref.idempotent ? "1" : "0",
       upstream.length,
       ...upstream,
       ...(reservation ?? []).flatMap(([deviceId, nodeIds]) => [deviceId, nodeIds.length, ...nodeIds]),
@@ -88,7 +90,7 @@ export class RunLedger {
       };
     }
     if (kind === "wait") return { kind, deviceId: rest[0] ?? "", holder: rest[1] ?? "" };
-    return { kind: kind as "done" | "skip" | "stale" };
+    return { kind: kind as "done" | "skip" | "stale" | "interrupted" };
   }
 
   async completeNode(

@@ -8,9 +8,12 @@
 -- ARGV[5] node_executing JSON, ARGV[6] global stream max length,
 -- ARGV[7] error JSON if the run was cancelled, ARGV[8] error JSON if another node failed,
 -- ARGV[9] the node's device, ARGV[10] this job as a waiter ("<device>|<job id>"),
--- ARGV[11] n, ARGV[12..11+n] predecessors whose outputs feed this node,
+-- ARGV[11] '1' if the node's function is idempotent,
+-- ARGV[12] n, ARGV[13..12+n] predecessors whose outputs feed this node,
 -- then, for a run that reserves its devices: per device, its id, k, and its k node ids
 -- Returns {'run', outputs...} | {'done'} | {'skip'} | {'stale'} | {'wait', device, holder run}
+--   | {'interrupted'}: an attempt of this non-idempotent node began and never ended (its worker
+--   died); it must not be repeated by itself.
 -- A job of an older epoch (from before a resume), or one added for a node that was never released
 -- (successors are added in the same round trip as their predecessor's completion, before it is
 -- known whether they are released), is stale: it ends without touching the device.
@@ -29,7 +32,9 @@ if halt ~= '' then
 end
 
 local runId = run[3]
-local spec = 12 + tonumber(ARGV[11])
+if status == 'running' and ARGV[11] ~= '1' then return {'interrupted'} end
+
+local spec = 13 + tonumber(ARGV[12])
 if spec <= #ARGV and redis.call('EXISTS', KEYS[7]) == 0 then
   -- A reserving run's first node (in this epoch) takes every device the run has nodes left on, all
   -- at once or none: two runs taking devices one at a time, in different orders, could deadlock.
@@ -67,7 +72,7 @@ redis.call('HSET', KEYS[2], node .. ':status', 'running', node .. ':attempts', A
 redis.call('XADD', KEYS[4], '*', 'e', ARGV[5])
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], '*', 'e', ARGV[5])
 local result = {'run'}
-for i = 12, spec - 1 do
+for i = 13, spec - 1 do
   result[#result + 1] = redis.call('HGET', KEYS[3], ARGV[i]) or 'null'
 end
 return result
