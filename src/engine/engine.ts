@@ -140,10 +140,18 @@ export class Engine {
       });
     }
     await this.redis.publish(this.keys.cancelChannel, runId);
-    // A node waiting out a retry's backoff would hold the run open until then: bring it forward,
-    // so that it comes up now and ends cancelled without touching its device.
+    // Nodes that have not begun (queued behind another run's long command, waiting out a backoff)
+    // would hold the run open until they came up: take them out of their queues now.
     const run = await this.runs.loadRun(runId);
-    if (run) await this.queues.promoteDelayedNodeJobs(runId, run.plan.nodes, await this.runs.epoch(runId));
+    if (run) {
+      const epoch = await this.runs.epoch(runId);
+      await this.queues.removeQueuedNodeJobs(runId, run.plan.nodes, epoch, (nodeIds) =>
+        this.ledger.cancelQueuedNodes(runId, epoch, nodeIds, {
+          code: "CANCELLED",
+          message: "not started: the run was cancelled",
+        }),
+      );
+    }
     return before as RunStatus;
   }
 

@@ -8,6 +8,8 @@ export interface RedisServerOptions {
   /** Where AOF files live; without it the server keeps nothing on disk (tests). */
   dataDir?: string;
   port?: number;
+  /** How often the AOF is fsynced (with a data dir): every second (the default), or every write. */
+  appendfsync?: "everysec" | "always";
   /** Install redis-server from Debian's packages when it is missing (the start command does). */
   install?: boolean;
 }
@@ -32,7 +34,8 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   args.push("--maxmemory-policy", "noeviction");
   if (options.dataDir) {
     mkdirSync(options.dataDir, { recursive: true });
-    args.push("--dir", options.dataDir, "--appendonly", "yes", "--appendfsync", "everysec");
+    const fsync = options.appendfsync ?? "everysec";
+    args.push("--dir", options.dataDir, "--appendonly", "yes", "--appendfsync", fsync);
   } else {
     args.push("--appendonly", "no");
   }

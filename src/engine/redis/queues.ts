@@ -43,6 +43,8 @@ const week = 7 * 24 * 3600;
 /** Node jobs are kept a week after they end, so Bull-board can show a run's tree. */
 export const nodeJobRetention = { removeOnComplete: { age: week }, removeOnFail: { age: 4 * week } };
 
+const queuedStates = new Set(["waiting", "delayed", "prioritized"]);
+
 /** One Queue object per queue name, sharing one connection. */
 export class QueueSet {
   private readonly queues = new Map<string, Queue>();
@@ -100,13 +102,30 @@ export class QueueSet {
     );
   }
 
-  /** Moves the run's node jobs that wait out a backoff to waiting, so they come up at once. */
-  async promoteDelayedNodeJobs(runId: string, nodes: readonly PlanNode[], epoch: number): Promise<void> {
-    await Promise.all(
+  /**
+   * Takes the run's node jobs that have not begun (waiting behind another run's command, out a
+   * backoff, or set aside for a reservation) out of their queues; returns their node ids. A job
+   * that comes up meanwhile is locked, stays, and ends itself when it sees the run halted. Removing
+   * a run job's last child wakes the run job (BullMQ moves a parent whose children are all gone).
+   */
+  async removeQueuedNodeJobs(
+    runId: string,
+    nodes: readonly PlanNode[],
+    epoch: number,
+    beforeRemove: (nodeIds: string[]) => Promise<unknown>,
+  ): Promise<void> {
+    const found = await Promise.all(
       nodes.map(async (node) => {
         const job = await this.device(node.deviceId).getJob(nodeJobId(runId, node.id, epoch));
-        if (job && (await job.isDelayed())) await job.promote().catch(() => undefined); // it may have just come up
+        return job && queuedStates.has(await job.getState()) ? [{ nodeId: node.id, job }] : [];
       }),
+    );
+    const queued = found.flat();
+    if (queued.length === 0) return;
+    // The ledger first: once a job is gone, the run job may wake and must find its node ended.
+    await beforeRemove(queued.map(({ nodeId }) => nodeId));
+    await Promise.all(
+      queued.map(({ job }) => job.remove().catch(() => undefined)), // one that came up ends itself
     );
   }
 

@@ -228,6 +228,15 @@ export class RunLedger {
     return (await this.scripts["run-cancel"]([this.keys.run(runId)], [])) as string;
   }
 
+  /** Ends the given queued nodes `cancelled` (their jobs were removed before they began). */
+  async cancelQueuedNodes(runId: string, epoch: number, nodeIds: readonly string[], error: NodeError) {
+    if (nodeIds.length === 0) return 0;
+    return (await this.scripts["nodes-cancel"](
+      [this.keys.run(runId), this.keys.runNodes(runId)],
+      [epoch, JSON.stringify(error), now(), ...nodeIds],
+    )) as number;
+  }
+
   /** The run's status before and after the call; only a failed or cancelled run is resumed. */
   async resumeRun(
     runId: string,

@@ -11,6 +11,7 @@ const scriptNames = [
   "node-retry",
   "node-fail",
   "nodes-release",
+  "nodes-cancel",
   "pipeline-save",
   "device-lease-hold",
   "device-lease-release",
