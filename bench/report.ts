@@ -1,5 +1,6 @@
 /** Prints the benchmark's results as a table and one verdict line per target. */
 import type { HandoverResult } from "./handover.js";
+import type { RecoveryResult } from "./recovery.js";
 import { median, percentile } from "./stats.js";
 
 export interface LatencyResult {
@@ -20,6 +21,8 @@ export interface Targets {
   maxRatio: number;
   minNodesPerSecond: number;
   maxHandoverP99Ms: number;
+  /** The issue's "at most": held by the slowest repetition, not the median. */
+  maxRecoverySeconds: number;
 }
 
 const fixed = (value: number, digits = 2) => value.toFixed(digits);
@@ -38,6 +41,7 @@ export function printReport(
   latency: LatencyResult[],
   throughput: ThroughputResult,
   handover: HandoverResult[],
+  recovery: RecoveryResult[],
   targets: Targets,
 ): void {
   const verdicts: string[] = [];
@@ -105,6 +109,7 @@ export function printReport(
     `throughput: ${fixed(rigflowRate, 0)} nodes/s ${met ? ">=" : "<"} ${targets.minNodesPerSecond}: ${met ? "met" : "NOT met"}`,
   );
   verdicts.push(...printHandover(handover, targets.maxHandoverP99Ms));
+  verdicts.push(...printRecovery(recovery, targets.maxRecoverySeconds));
   console.log("\nVerdicts:");
   for (const verdict of verdicts) console.log(`  ${verdict}`);
 }
@@ -130,5 +135,38 @@ function printHandover(handover: HandoverResult[], maxP99Ms: number): string[] {
     const p99 = percentile(result.samplesMs, 99);
     const met = p99 < maxP99Ms;
     return `hand-over, ${result.name}: p99 ${fixed(p99)} ms ${met ? "<" : ">="} ${maxP99Ms} ms: ${met ? "met" : "NOT met"}`;
+  });
+}
+
+/** Prints the crash-recovery table and returns its verdicts. */
+function printRecovery(recovery: RecoveryResult[], maxSeconds: number): string[] {
+  const seconds = (values: readonly number[]) => values.map((value) => fixed(value)).join(" ");
+  console.log(
+    "\nCrash recovery: kill -9 of the worker running a command on a device -> the next command on it, " +
+      "under another worker process (Rigflow only)\n",
+  );
+  console.log(
+    table(
+      ["case", "kills", "min s", "median s", "max s", "device reopened s (median)"],
+      recovery.map((result) => [
+        result.name,
+        String(result.recoverySeconds.length),
+        fixed(Math.min(...result.recoverySeconds)),
+        fixed(median(result.recoverySeconds)),
+        fixed(Math.max(...result.recoverySeconds)),
+        fixed(median(result.openedSeconds)),
+      ]),
+    ),
+  );
+  console.log("\nSamples (s): kill -> next command start [kill -> device opened by the new worker]");
+  for (const result of recovery) {
+    console.log(`  ${result.name}: ${seconds(result.recoverySeconds)} [${seconds(result.openedSeconds)}]`);
+  }
+  console.log("\nCases:");
+  for (const result of recovery) console.log(`  ${result.name}: ${result.detail}`);
+  return recovery.map((result) => {
+    const max = Math.max(...result.recoverySeconds);
+    const met = max <= maxSeconds;
+    return `recovery, ${result.name}: max ${fixed(max)} s ${met ? "<=" : ">"} ${maxSeconds} s: ${met ? "met" : "NOT met"}`;
   });
 }

@@ -1,11 +1,13 @@
 /**
  * `npm run bench`: Rigflow against raw BullMQ on one private redis-server, zero-duration nodes on 4
- * mock-servo devices of capacity 1, then Rigflow's lock hand-over on probe devices. A report, not a
- * test: a missed target still exits 0, a failed or hung run exits non-zero.
+ * mock-servo devices of capacity 1, then Rigflow's lock hand-over on probe devices, then its recovery
+ * from a worker process killed mid-command. A report, not a test: a missed target still exits 0, a
+ * failed or hung run exits non-zero.
  */
 import { startRedisServer } from "../src/infra/redis-server.js";
 import { startBaseline } from "./baseline.js";
 import { measureHandover } from "./handover.js";
+import { measureRecovery } from "./recovery.js";
 import { printReport, type LatencyResult, type ThroughputResult } from "./report.js";
 import { startRigflow } from "./rigflow.js";
 import { repeat, withTimeout } from "./stats.js";
@@ -19,7 +21,9 @@ const nodesPerConcurrentRun = Number(process.env.BENCH_NODES_PER_RUN ?? 25);
 const throughputRepetitions = 5;
 /** Per hand-over case: enough for a p99 that is not just the worst sample or two. */
 const handoverSamples = Number(process.env.BENCH_HANDOVER_SAMPLES ?? 500);
-const targets = { maxRatio: 1.5, minNodesPerSecond: 1000, maxHandoverP99Ms: 20 };
+/** Kills per recovery case: each costs about 10 s (worker start, the lapse of the dead one's locks, a 3 s move). */
+const recoveryRepetitions = Number(process.env.BENCH_RECOVERY_REPETITIONS ?? 5);
+const targets = { maxRatio: 1.5, minNodesPerSecond: 1000, maxHandoverP99Ms: 20, maxRecoverySeconds: 10 };
 const deviceIds = ["servo-1", "servo-2", "servo-3", "servo-4"];
 
 interface Harness {
@@ -66,6 +70,7 @@ async function main(): Promise<void> {
       samples: handoverSamples,
       warmups,
     });
+    const recovery = await measureRecovery(redis.url, "bench-recovery", recoveryRepetitions);
     const latency: LatencyResult[] = latencyWorkloads.map((workload, i) => ({
       workload: workload.name,
       nodes: workload.nodes.length,
@@ -84,7 +89,7 @@ async function main(): Promise<void> {
     console.log(
       `median of ${repetitions} timed runs after ${warmups} warm-up runs; baseline = raw BullMQ on the same redis-server.`,
     );
-    printReport(latency, throughput, handover, targets);
+    printReport(latency, throughput, handover, recovery, targets);
   } finally {
     await redis.stop();
   }

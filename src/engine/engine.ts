@@ -8,6 +8,7 @@ import { compilePipeline, parsePipelineDocument } from "./pipeline/validate.js";
 import { redisKeys, type RedisKeys } from "./redis/keys.js";
 import { RedisPipelineRepository } from "./redis/pipeline-repository.js";
 import { QueueSet } from "./redis/queues.js";
+import { haltRun } from "./redis/run-halt.js";
 import { RunLedger } from "./redis/run-ledger.js";
 import { newRunId, RunStore } from "./redis/run-store.js";
 import { readDeviceStatuses, type DeviceStatus } from "./redis/device-status.js";
@@ -22,6 +23,8 @@ export interface RunRequest {
   params?: Record<string, Record<string, unknown>>;
   /** Overrides the pipeline's own `reserve_devices` for this run. */
   reserveDevices?: boolean;
+  /** Overrides the pipeline's own run `timeout_ms` for this run. */
+  timeoutMs?: number;
 }
 
 export interface SubmittedRun {
@@ -132,25 +135,18 @@ export class Engine {
    * status before the cancel (it ends cancelled once its running commands have stopped).
    */
   async cancelRun(runId: string): Promise<RunStatus> {
-    const before = await this.ledger.cancelRun(runId).catch(rethrowNotFound(runId));
+    const run = await this.runs.loadRun(runId);
+    if (!run) throw runNotFound(runId);
+    const before = await haltRun(
+      { redis: this.redis, keys: this.keys, ledger: this.ledger, queues: this.queues },
+      { runId, plan: run.plan, epoch: await this.runs.epoch(runId) },
+      "cancelled",
+    ).catch(rethrowNotFound(runId));
     if (endedRunStatuses.has(before as RunStatus)) {
       throw new RigflowError("RUN_ALREADY_ENDED", `run ${runId} has already ended (${before})`, {
         run_id: runId,
         status: before,
       });
-    }
-    await this.redis.publish(this.keys.cancelChannel, runId);
-    // Nodes that have not begun (queued behind another run's long command, waiting out a backoff)
-    // would hold the run open until they came up: take them out of their queues now.
-    const run = await this.runs.loadRun(runId);
-    if (run) {
-      const epoch = await this.runs.epoch(runId);
-      await this.queues.removeQueuedNodeJobs(runId, run.plan.nodes, epoch, (nodeIds) =>
-        this.ledger.cancelQueuedNodes(runId, epoch, nodeIds, {
-          code: "CANCELLED",
-          message: "not started: the run was cancelled",
-        }),
-      );
     }
     return before as RunStatus;
   }
@@ -176,6 +172,11 @@ export class Engine {
     }
     // If this fails, the ledger says running and the sweeper wakes the run job within 30 s.
     await wakeRunJob(this.queues, runId, run.pipelineId);
+    if (run.plan.timeoutMs !== undefined) {
+      // A resumed run gets its full time again.
+      const epoch = await this.runs.epoch(runId);
+      await this.queues.addRunTimeout(runId, run.pipelineId, epoch, run.plan.timeoutMs);
+    }
     return after as RunStatus;
   }
 
@@ -202,21 +203,17 @@ export class Engine {
   private async planFor(
     request: RunRequest,
   ): Promise<{ plan: Plan; version: number | null; document: Record<string, unknown> }> {
-    if (request.pipelineId !== undefined) {
-      const stored = await this.getPipeline(request.pipelineId);
-      const { pipeline } = parsePipelineDocument(stored.document);
-      return {
-        plan: compilePipeline(pipeline, this.catalog, this.limits, request.params, request.reserveDevices),
-        version: stored.version,
-        document: stored.document,
-      };
-    }
-    const { document, pipeline } = parsePipelineDocument(request.document);
-    return {
-      plan: compilePipeline(pipeline, this.catalog, this.limits, request.params, request.reserveDevices),
-      version: null,
-      document,
-    };
+    const stored = request.pipelineId === undefined ? null : await this.getPipeline(request.pipelineId);
+    const { document, pipeline } = parsePipelineDocument(stored ? stored.document : request.document);
+    const plan = compilePipeline(
+      pipeline,
+      this.catalog,
+      this.limits,
+      request.params,
+      request.reserveDevices,
+      request.timeoutMs,
+    );
+    return { plan, version: stored?.version ?? null, document: stored?.document ?? document };
   }
 
   private async enqueueRun(
@@ -228,6 +225,8 @@ export class Engine {
     await this.runs.create(runId, plan, version, document);
     try {
       await this.queues.addRunJob(runId, plan.pipelineId);
+      if (plan.timeoutMs !== undefined)
+        await this.queues.addRunTimeout(runId, plan.pipelineId, 0, plan.timeoutMs);
     } catch (error) {
       await this.runs.discard(runId).catch(() => undefined);
       throw error;

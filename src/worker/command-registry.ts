@@ -38,10 +38,14 @@ export class CommandRegistry {
     return count;
   }
 
-  cancelRun(runId: string): number {
+  /** Stops the run's commands: it was cancelled, or ran past its timeout. */
+  cancelRun(runId: string, reason: "cancelled" | "timeout" = "cancelled"): number {
     const set = this.byRun.get(runId);
-    for (const controller of set ?? [])
-      controller.abort(new DeviceError("CANCELLED", "the run was cancelled", false));
+    const error =
+      reason === "timeout"
+        ? new DeviceError("RUN_TIMEOUT", "stopped: the run ran past its timeout_ms", false)
+        : new DeviceError("CANCELLED", "the run was cancelled", false);
+    for (const controller of set ?? []) controller.abort(error);
     return set?.size ?? 0;
   }
 }

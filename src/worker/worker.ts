@@ -125,8 +125,10 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     timers.push(setInterval(() => void assertConcurrency().catch(() => undefined), reassertConcurrencyMs));
 
     await subscriber.subscribe(runtime.keys.cancelChannel);
-    subscriber.on("message", (_channel: string, runId: string) => {
-      const stopped = commands.cancelRun(runId);
+    subscriber.on("message", (_channel: string, message: string) => {
+      // "<run id>" for a cancel, "<run id> timeout" for a run past its timeout (run-halt.ts).
+      const [runId = "", reason] = message.split(" ");
+      const stopped = commands.cancelRun(runId, reason === "timeout" ? "timeout" : "cancelled");
       if (stopped > 0) log.info({ runId, stopped }, "cancelled running commands");
     });
 

@@ -134,6 +134,6 @@ async function beginByHand(ledger: RunLedger, job: Job<NodeJobData>) {
     attempt: 1,
   } as const;
   const skip = { code: "CANCELLED", message: "skip" };
-  await ledger.beginNode(ref, 1, body, { cancelled: skip, failed: skip }, [], null);
+  await ledger.beginNode(ref, 1, body, { cancelled: skip, failed: skip, timeout: skip }, [], null);
   return ref;
 }

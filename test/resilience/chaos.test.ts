@@ -154,8 +154,8 @@ describe("chaos: the worker is killed three times mid-run", () => {
       expect(overlaps, `seed ${seed}: ${device}`).toEqual([]);
     }
 
-    // A non-idempotent command cut short by a kill (on the device, or between the device's answer
-    // and the ledger) was not started again by itself: it ran once before the resume, once after.
+    // A non-idempotent command cut short by a kill (on the device, or between the ledger and the
+    // device) was not started again by itself: at most once before the resume.
     const cutShort = starts.filter((start) => !ends.has(start.id));
     expect(cutShort.length, `seed ${seed}: the kills hit commands in flight`).toBeGreaterThan(0);
     const stepsStartedTwice = [
@@ -167,7 +167,8 @@ describe("chaos: the worker is killed three times mid-run", () => {
       const planned = documents[r]?.nodes.find((n) => n.id === run.error?.nodeId);
       const key = `${planned?.device_id}:${planned?.function_id}:${JSON.stringify(planned?.params)}`;
       const before = starts.filter((start) => nodeOf(start) === key && start.at < resumedAt);
-      expect(before.length, `seed ${seed}: ${key} ran again by itself`).toBe(1);
+      // 0 if the kill came between the ledger's begin and the device: Rigflow cannot know which.
+      expect(before.length, `seed ${seed}: ${key} ran again by itself`).toBeLessThanOrEqual(1);
     }
   }, 150_000);
 });

@@ -12,6 +12,8 @@ export interface WorkerProcess {
   pid: number;
   /** Everything the process has logged so far (pino JSON lines on stderr). */
   log(): string;
+  /** Whether the process has not exited yet. */
+  alive(): boolean;
   /** SIGTERM, and wait for the process to exit. */
   stop(): Promise<number | null>;
   /** SIGKILL, as a crash would, and wait for the exit. */
@@ -33,11 +35,16 @@ export function writeDevicesFile(devices: DeviceConfig[]): string {
   return path;
 }
 
-/** Starts `src/bin/worker.ts` as a real process and resolves once it says it is ready. */
+/**
+ * Starts `src/bin/worker.ts` as a real process and resolves once it says it is ready. Its handle is
+ * pushed onto `started` (if given) as soon as it is spawned, so a test can stop it even if it never
+ * gets ready. Pass `REDIS_URL` in `env` to point it at another Redis than the tests' own.
+ */
 export function startWorkerProcess(
   prefix: string,
   devicesFile: string,
   env: Record<string, string> = {},
+  started?: WorkerProcess[],
 ): Promise<WorkerProcess> {
   const child = spawn(process.execPath, ["--import", "tsx", "src/bin/worker.ts"], {
     cwd: root,
@@ -51,13 +58,15 @@ export function startWorkerProcess(
     },
     stdio: ["ignore", "ignore", "pipe"],
   });
+  let log = "";
+  const worker = handle(child, () => log);
+  started?.push(worker);
   return new Promise((resolve, reject) => {
-    let log = "";
     const onData = (chunk: Buffer) => {
       log += chunk.toString();
       if (!ready && log.includes('"msg":"worker ready"')) {
         ready = true;
-        resolve(handle(child, () => log));
+        resolve(worker);
       }
     };
     let ready = false;
@@ -73,6 +82,7 @@ function handle(child: ChildProcess, log: () => string): WorkerProcess {
   return {
     pid: child.pid as number,
     log,
+    alive: () => child.exitCode === null && child.signalCode === null,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
       return exited;

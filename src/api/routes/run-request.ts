@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { idSchema, type RunRequest } from "../../engine/index.js";
+import { idSchema, runTimeoutSchema, type RunRequest } from "../../engine/index.js";
 import { parseWith } from "../validation.js";
 
 const paramsSchema = z.record(idSchema, z.record(z.string(), z.unknown())).optional();
@@ -10,6 +10,7 @@ const runBodySchema = z
     pipeline: z.unknown().optional(),
     params: paramsSchema,
     reserve_devices: z.boolean().optional(),
+    timeout_ms: runTimeoutSchema.optional(),
   })
   .strict()
   .refine((body) => (body.pipeline_id === undefined) !== (body.pipeline === undefined), {
@@ -24,6 +25,7 @@ export function parseRunBody(body: unknown): RunRequest {
     ...(parsed.pipeline !== undefined && { document: parsed.pipeline }),
     ...(parsed.params && { params: parsed.params }),
     ...(parsed.reserve_devices !== undefined && { reserveDevices: parsed.reserve_devices }),
+    ...(parsed.timeout_ms !== undefined && { timeoutMs: parsed.timeout_ms }),
   };
 }
 

@@ -51,6 +51,10 @@ export const errorCodes = {
     meaning:
       "its worker died mid-command and the function is not idempotent (or its job ended without a result); check the device, then resume the run",
   },
+  RUN_TIMEOUT: {
+    kind: "node",
+    meaning: "the run ran past its timeout_ms: its running commands were stopped and nothing else started",
+  },
   INTERNAL_ERROR: { kind: "internal", meaning: "a fault in Rigflow itself; the logs have the stack" },
 } as const satisfies Record<string, { kind: ErrorKind; meaning: string }>;
 

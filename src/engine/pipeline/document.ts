@@ -45,6 +45,13 @@ const edgeSchema = z.looseObject({
   target_input: z.string().min(1).max(128).optional(),
 });
 
+/** The whole run's time limit, from submission (or resume): past it the run fails RUN_TIMEOUT. */
+export const runTimeoutSchema = z
+  .number()
+  .int()
+  .min(1)
+  .max(7 * 86_400_000);
+
 /**
  * The pipeline document as clients send and get it. Unknown fields (an editor's node positions,
  * say) are kept as they are: the document is stored as sent.
@@ -56,6 +63,7 @@ export const pipelineDocumentSchema = z.looseObject({
   edges: z.array(edgeSchema).default([]),
   /** Hold each device the run uses from its first node there to its last: no other run interleaves. */
   reserve_devices: z.boolean().default(false),
+  timeout_ms: runTimeoutSchema.optional(),
 });
 
 export type PipelineDocument = z.input<typeof pipelineDocumentSchema>;
@@ -83,6 +91,7 @@ export interface Pipeline {
   nodes: PipelineNode[];
   edges: PipelineEdge[];
   reserveDevices: boolean;
+  timeoutMs?: number;
 }
 
 /** The one place the document's snake_case fields become the domain's camelCase. */
@@ -91,6 +100,7 @@ export function toPipeline(document: ParsedDocument): Pipeline {
     id: document.id,
     name: document.name,
     reserveDevices: document.reserve_devices,
+    ...(document.timeout_ms !== undefined && { timeoutMs: document.timeout_ms }),
     nodes: document.nodes.map((node) => ({
       id: node.id,
       deviceId: node.device_id,

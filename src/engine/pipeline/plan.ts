@@ -23,6 +23,8 @@ export interface Plan {
   nodes: PlanNode[];
   /** The run holds its devices while it has nodes left on them (see node-begin.lua). */
   reserveDevices: boolean;
+  /** The run is stopped, and fails RUN_TIMEOUT, this long after it is submitted (or resumed). */
+  timeoutMs?: number;
 }
 
 export interface Limits {

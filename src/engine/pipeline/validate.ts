@@ -45,6 +45,7 @@ export function compilePipeline(
   limits: Limits,
   overrides: Record<string, Record<string, unknown>> = {},
   reserveDevices = pipeline.reserveDevices,
+  timeoutMs = pipeline.timeoutMs,
 ): Plan {
   if (pipeline.nodes.length > limits.maxNodes) {
     throw new RigflowError(
@@ -108,6 +109,7 @@ export function compilePipeline(
     pipelineName: pipeline.name,
     nodes: [...planNodes.values()],
     reserveDevices,
+    ...(timeoutMs !== undefined && { timeoutMs }),
   };
 }
 

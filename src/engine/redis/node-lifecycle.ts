@@ -1,6 +1,7 @@
 import { DelayedError, UnrecoverableError, type Job } from "bullmq";
 import { neverRetriedCodes } from "../errors/codes.js";
 import type { PlanNode } from "../pipeline/plan.js";
+import { haltedNodeError } from "./run-halt.js";
 import { retryDelayMs, type RetryPolicy } from "../pipeline/retry.js";
 import { NodeRetryError } from "./node-backoff.js";
 import type { NodeError } from "../run/types.js";
@@ -17,7 +18,8 @@ export type NodeStart =
   | { kind: "interrupted" };
 
 const skipErrors = {
-  cancelled: { code: "CANCELLED", message: "not started: the run was cancelled" },
+  cancelled: haltedNodeError("cancelled"),
+  timeout: haltedNodeError("timeout"),
   failed: { code: "SKIPPED_AFTER_FAILURE", message: "not started: another node of the run failed" },
 };
 

@@ -1,9 +1,12 @@
 import { UnrecoverableError, WaitingChildrenError, type Job } from "bullmq";
+import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { PlanNode } from "../pipeline/plan.js";
 import type { RunEventBody } from "../run/events.js";
 import type { NodeState } from "../run/types.js";
 import { nodeJobData, nodeJobId, type QueueSet, type RunJobData } from "./queues.js";
+import type { RedisKeys } from "./keys.js";
+import { haltRun } from "./run-halt.js";
 import type { RunLedger } from "./run-ledger.js";
 import type { RunStore, StoredRun } from "./run-store.js";
 
@@ -17,6 +20,8 @@ const maxRounds = 10;
  * job), and ends the run once nothing is left to run.
  */
 export function createRunProcessor(deps: {
+  redis: Redis;
+  keys: RedisKeys;
   store: RunStore;
   ledger: RunLedger;
   queues: QueueSet;
@@ -28,6 +33,7 @@ export function createRunProcessor(deps: {
     const { runId } = job.data;
     const run = await store.loadRun(runId);
     if (!run) throw new UnrecoverableError(`run ${runId} has no ledger`);
+    if (job.name === "timeout") return timeOut(run, job.data.epoch ?? 0);
     const nodes = new Map(run.plan.nodes.map((node) => [node.id, node]));
     await ledger.startRun(runId, run.pipelineId, {
       type: "pipeline_started",
@@ -55,6 +61,14 @@ export function createRunProcessor(deps: {
     }
     throw new Error(`run ${runId} did not settle in ${maxRounds} rounds; will try again`);
   };
+
+  /** A run's time is up: stop it, unless it has ended or been resumed (a new epoch, a new limit). */
+  async function timeOut(run: StoredRun, epoch: number): Promise<{ status: string }> {
+    if ((await store.epoch(run.runId)) !== epoch) return { status: "stale" };
+    const before = await haltRun(deps, { runId: run.runId, plan: run.plan, epoch }, "timeout");
+    if (before === "queued" || before === "running") log.warn({ runId: run.runId }, "run timed out");
+    return { status: before };
+  }
 
   function addJobs(run: StoredRun, epoch: number, toAdd: readonly PlanNode[]): Promise<void> {
     if (toAdd.length === 0) return Promise.resolve();
@@ -129,6 +143,14 @@ export function createRunProcessor(deps: {
           node_id: null,
         },
       );
+    } else if (control.halt === "timeout") {
+      const message = `the run ran past its timeout_ms (${run.plan.timeoutMs ?? "?"} ms) and was stopped`;
+      await finish(run, "failed", { code: "RUN_TIMEOUT", message, node_id: null }, started, {
+        type: "pipeline_error",
+        error_message: message,
+        node_id: null,
+        error_type: "RUN_TIMEOUT",
+      });
     } else {
       const haltNode = states.find((node) => node.nodeId === control.haltNode);
       const error = haltNode?.error ?? { code: "INTERNAL_ERROR", message: "a node failed" };

@@ -36,6 +36,8 @@ export interface NodeJobData {
 export interface RunJobData {
   runId: string;
   pipelineId: string;
+  /** A run's timeout job only: the epoch whose time it limits (a resume starts a new one). */
+  epoch?: number;
 }
 
 const week = 7 * 24 * 3600;
@@ -140,6 +142,22 @@ export class QueueSet {
         const job = await this.device(deviceId).getJob(jobId);
         await job?.promote().catch(() => undefined);
       }),
+    );
+  }
+
+  /** A delayed job in the runs queue that stops the run when its time is up (orchestrator.ts). */
+  addRunTimeout(runId: string, pipelineId: string, epoch: number, delayMs: number): Promise<unknown> {
+    return this.runs().add(
+      "timeout",
+      { runId, pipelineId, epoch },
+      {
+        jobId: `${runId}__timeout__${epoch}`,
+        delay: delayMs,
+        attempts: 5,
+        backoff: { type: "exponential", delay: 500 },
+        removeOnComplete: true,
+        removeOnFail: { age: week },
+      },
     );
   }
 

@@ -62,7 +62,7 @@ export class RunLedger {
     ref: NodeRef & { deviceId: string; jobId: string; idempotent: boolean },
     attempt: number,
     body: RunEventBody,
-    skipErrors: { cancelled: NodeError; failed: NodeError },
+    skipErrors: { cancelled: NodeError; failed: NodeError; timeout: NodeError },
     upstream: readonly string[],
     reservation: ReservationSpec | null,
   ): Promise<BeginResult> {
@@ -75,6 +75,7 @@ export class RunLedger {
       globalEventStreamLength,
       JSON.stringify(skipErrors.cancelled),
       JSON.stringify(skipErrors.failed),
+      JSON.stringify(skipErrors.timeout),
       ref.deviceId,
       `${ref.deviceId}|${ref.jobId}`,
       ref.idempotent ? "1" : "0",
@@ -224,8 +225,8 @@ export class RunLedger {
   }
 
   /** Returns the run's status before the call; only a running or queued run is asked to halt. */
-  async cancelRun(runId: string): Promise<string> {
-    return (await this.scripts["run-cancel"]([this.keys.run(runId)], [])) as string;
+  async cancelRun(runId: string, reason: "cancelled" | "timeout" = "cancelled"): Promise<string> {
+    return (await this.scripts["run-cancel"]([this.keys.run(runId)], [reason])) as string;
   }
 
   /** Ends the given queued nodes `cancelled` (their jobs were removed before they began). */

@@ -35,7 +35,7 @@ export function createWorkerRuntime(redis: Redis, prefix: string, log: Logger): 
     queues,
     lifecycle: new NodeLifecycle(ledger, queues, new PlanCache(store)),
     leases: new DeviceLeaseStore(redis, keys),
-    processRun: createRunProcessor({ store, ledger, queues, log }),
+    processRun: createRunProcessor({ redis, keys, store, ledger, queues, log }),
     async progress(job, fraction, message) {
       const { runId, pipelineId, nodeId, epoch } = job.data;
       await Promise.all([

@@ -7,9 +7,10 @@
 -- ARGV[1] node id, ARGV[2] the job's epoch, ARGV[3] now (ISO), ARGV[4] attempt,
 -- ARGV[5] node_executing JSON, ARGV[6] global stream max length,
 -- ARGV[7] error JSON if the run was cancelled, ARGV[8] error JSON if another node failed,
--- ARGV[9] the node's device, ARGV[10] this job as a waiter ("<device>|<job id>"),
--- ARGV[11] '1' if the node's function is idempotent,
--- ARGV[12] n, ARGV[13..12+n] predecessors whose outputs feed this node,
+-- ARGV[9] error JSON if the run timed out,
+-- ARGV[10] the node's device, ARGV[11] this job as a waiter ("<device>|<job id>"),
+-- ARGV[12] '1' if the node's function is idempotent,
+-- ARGV[13] n, ARGV[14..13+n] predecessors whose outputs feed this node,
 -- then, for a run that reserves its devices: per device, its id, k, and its k node ids
 -- Returns {'run', outputs...} | {'done'} | {'skip'} | {'stale'} | {'wait', device, holder run}
 --   | {'interrupted'}: an attempt of this non-idempotent node began and never ended (its worker
@@ -27,14 +28,18 @@ local halt = run[2] or ''
 if halt ~= '' then
   local err = ARGV[8]
   if halt == 'cancelled' then err = ARGV[7] end
+  if halt == 'timeout' then err = ARGV[9] end
   redis.call('HSET', KEYS[2], node .. ':status', 'cancelled', node .. ':error', err, node .. ':finished_at', ARGV[3])
   return {'skip'}
 end
 
 local runId = run[3]
-if status == 'running' and ARGV[11] ~= '1' then return {'interrupted'} end
+-- This very begin again (same arguments, so the same started_at): ioredis resends a command whose
+-- reply a dropped connection lost, e.g. when Redis restarts. Answer as the first time did.
+local resent = status == 'running' and redis.call('HGET', KEYS[2], node .. ':started_at') == ARGV[3]
+if status == 'running' and not resent and ARGV[12] ~= '1' then return {'interrupted'} end
 
-local spec = 13 + tonumber(ARGV[12])
+local spec = 14 + tonumber(ARGV[13])
 if spec <= #ARGV and redis.call('EXISTS', KEYS[7]) == 0 then
   -- A reserving run's first node (in this epoch) takes every device the run has nodes left on, all
   -- at once or none: two runs taking devices one at a time, in different orders, could deadlock.
@@ -48,7 +53,7 @@ if spec <= #ARGV and redis.call('EXISTS', KEYS[7]) == 0 then
     if left > 0 then
       local holder = redis.call('HGET', KEYS[6], device)
       if holder and holder ~= runId then
-        redis.call('SADD', KEYS[8], ARGV[10])
+        redis.call('SADD', KEYS[8], ARGV[11])
         return {'wait', device, holder}
       end
       wanted[#wanted + 1] = device
@@ -61,18 +66,20 @@ if spec <= #ARGV and redis.call('EXISTS', KEYS[7]) == 0 then
     redis.call('HSET', KEYS[7], wanted[w], wanted[w + 1])
   end
 end
-local holder = redis.call('HGET', KEYS[6], ARGV[9])
+local holder = redis.call('HGET', KEYS[6], ARGV[10])
 if holder and holder ~= runId then
-  redis.call('SADD', KEYS[8], ARGV[10])
-  return {'wait', ARGV[9], holder}
+  redis.call('SADD', KEYS[8], ARGV[11])
+  return {'wait', ARGV[10], holder}
 end
 
-redis.call('HSET', KEYS[2], node .. ':status', 'running', node .. ':attempts', ARGV[4],
-  node .. ':started_at', ARGV[3], node .. ':finished_at', '', node .. ':error', '')
-redis.call('XADD', KEYS[4], '*', 'e', ARGV[5])
-redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], '*', 'e', ARGV[5])
+if not resent then
+  redis.call('HSET', KEYS[2], node .. ':status', 'running', node .. ':attempts', ARGV[4],
+    node .. ':started_at', ARGV[3], node .. ':finished_at', '', node .. ':error', '')
+  redis.call('XADD', KEYS[4], '*', 'e', ARGV[5])
+  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], '*', 'e', ARGV[5])
+end
 local result = {'run'}
-for i = 13, spec - 1 do
+for i = 14, spec - 1 do
   result[#result + 1] = redis.call('HGET', KEYS[3], ARGV[i]) or 'null'
 end
 return result
