@@ -54,7 +54,17 @@ export async function startApi(options: ApiOptions): Promise<ApiHandle> {
     port,
     engine,
     async close() {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      // Drain: no new connections; a request waiting for a run to end (the seed's execute) is
+      // answered 202 with the run id now rather than holding the shutdown for up to its timeout.
+      engine.stopWaiting();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // A keep-alive connection busy when close() began would otherwise stay open until its idle
+      // timeout: close each as soon as its last response is out.
+      const sweep = setInterval(() => {
+        if ("closeIdleConnections" in server) server.closeIdleConnections();
+      }, 50);
+      await closed;
+      clearInterval(sweep);
       await engine.close();
       await redis.quit().catch(() => undefined);
     },

@@ -195,6 +195,11 @@ export class Engine {
     return (await this.redis.ping().catch(() => "")) === "PONG";
   }
 
+  /** Before a shutdown: requests waiting for a run to end are answered now, with its status so far. */
+  stopWaiting(): void {
+    this.watcher.stopWaiting();
+  }
+
   async close(): Promise<void> {
     this.watcher.close();
     await this.queues.close();

@@ -13,6 +13,7 @@ export class RunWatcher {
   private subscriber: Redis | undefined;
   private subscribed: Promise<unknown> | undefined;
   private readonly waiters = new Map<string, Set<() => void>>();
+  private draining = false;
 
   constructor(
     private readonly redis: Redis,
@@ -34,6 +35,7 @@ export class RunWatcher {
         });
         // Subscribed before looking: an end that comes after this look is published to us.
         if (await this.ended(runId)) return true;
+        if (this.draining) return false;
         const left = deadline - Date.now();
         if (left <= 0) return false;
         let timer: NodeJS.Timeout | undefined;
@@ -48,6 +50,12 @@ export class RunWatcher {
       waiters.delete(wake);
       if (waiters.size === 0) this.waiters.delete(runId);
     }
+  }
+
+  /** The process is shutting down: every waiter, now and to come, is answered "not yet" at once. */
+  stopWaiting(): void {
+    this.draining = true;
+    for (const waiters of this.waiters.values()) for (const wake of waiters) wake();
   }
 
   close(): void {
