@@ -31,3 +31,14 @@ export type RunEvent = RunEventDraft & { event_id: string };
 export function eventJson(base: EventBase, body: RunEventBody): string {
   return JSON.stringify({ ...body, ...base });
 }
+
+/** An event_id is a Redis stream id, "<ms>-<seq>". */
+export const eventIdPattern = /^\d{1,20}-\d{1,20}$/;
+
+/** Orders two event ids as stream ids (numerically, ms then seq): negative, zero or positive. */
+export function compareEventIds(a: string, b: string): number {
+  const [aMs = 0n, aSeq = 0n] = a.split("-").map(BigInt);
+  const [bMs = 0n, bSeq = 0n] = b.split("-").map(BigInt);
+  if (aMs !== bMs) return aMs < bMs ? -1 : 1;
+  return aSeq === bSeq ? 0 : aSeq < bSeq ? -1 : 1;
+}

@@ -12,6 +12,7 @@
 -- ARGV[12] '1' if the node's function is idempotent,
 -- ARGV[13] n, ARGV[14..13+n] predecessors whose outputs feed this node,
 -- then, for a run that reserves its devices: per device, its id, k, and its k node ids
+-- The event is added to the run stream first; the global entry carries that entry's id as 'id'.
 -- Returns {'run', outputs...} | {'done'} | {'skip'} | {'stale'} | {'wait', device, holder run}
 --   | {'interrupted'}: an attempt of this non-idempotent node began and never ended (its worker
 --   died); it must not be repeated by itself.
@@ -75,8 +76,8 @@ end
 if not resent then
   redis.call('HSET', KEYS[2], node .. ':status', 'running', node .. ':attempts', ARGV[4],
     node .. ':started_at', ARGV[3], node .. ':finished_at', '', node .. ':error', '')
-  redis.call('XADD', KEYS[4], '*', 'e', ARGV[5])
-  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], '*', 'e', ARGV[5])
+  local eventId = redis.call('XADD', KEYS[4], '*', 'e', ARGV[5])
+  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], '*', 'e', ARGV[5], 'id', eventId)
 end
 local result = {'run'}
 for i = 14, spec - 1 do
