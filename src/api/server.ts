@@ -1,15 +1,18 @@
 import type { ServerType } from "@hono/node-server";
 import { serve } from "@hono/node-server";
+import type { Server } from "node:http";
 import type { Logger } from "pino";
 import {
   connectRedis,
   createCatalog,
   Engine,
+  EventTail,
   type DeviceEntry,
   type FunctionContract,
   type Limits,
 } from "../engine/index.js";
 import { createApp } from "./app.js";
+import { defaultHubTuning, EventHub, type HubTuning } from "./ws/hub.js";
 
 export interface ApiOptions {
   redisUrl: string;
@@ -22,6 +25,8 @@ export interface ApiOptions {
   devices: readonly DeviceEntry[];
   drivers: Iterable<{ name: string; description: string; functions: readonly FunctionContract[] }>;
   log: Logger;
+  /** WebSocket heartbeat and limits; the defaults suit production. */
+  ws?: Partial<HubTuning>;
 }
 
 export interface ApiHandle {
@@ -42,11 +47,27 @@ export async function startApi(options: ApiOptions): Promise<ApiHandle> {
     options.limits,
   );
   const app = createApp({ engine, log, apiToken: options.apiToken, maxBodyBytes: options.maxBodyBytes });
+  // Live events: one reader of the global stream per process, on a connection of its own.
+  const hub = new EventHub(engine, {
+    apiToken: options.apiToken,
+    log,
+    tuning: { ...defaultHubTuning, ...options.ws },
+  });
+  const tailRedis = connectRedis(options.redisUrl, { blocking: true, name: "rigflow-api-events" });
+  tailRedis.on("error", (error) => log.warn({ err: error }, "redis connection error (event tail)"));
+  const tail = new EventTail(
+    tailRedis,
+    engine.keys,
+    (event) => hub.deliver(event),
+    (error) => log.warn({ err: error }, "reading the event stream failed; retrying"),
+  );
+  await tail.start();
   const server = await new Promise<ServerType>((resolve) => {
     const s = serve({ fetch: app.fetch, port: options.port, hostname: options.host ?? "0.0.0.0" }, () =>
       resolve(s),
     );
   });
+  hub.attach(server as Server);
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : options.port;
   log.info({ port }, "api listening");
@@ -57,6 +78,7 @@ export async function startApi(options: ApiOptions): Promise<ApiHandle> {
       // Drain: no new connections; a request waiting for a run to end (the seed's execute) is
       // answered 202 with the run id now rather than holding the shutdown for up to its timeout.
       engine.stopWaiting();
+      await hub.close();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       // A keep-alive connection busy when close() began would otherwise stay open until its idle
       // timeout: close each as soon as its last response is out.
@@ -65,6 +87,7 @@ export async function startApi(options: ApiOptions): Promise<ApiHandle> {
       }, 50);
       await closed;
       clearInterval(sweep);
+      await tail.close();
       await engine.close();
       await redis.quit().catch(() => undefined);
     },

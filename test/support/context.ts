@@ -6,6 +6,7 @@ import { drivers } from "../../src/drivers/registry.js";
 import type { DeviceConfig } from "../../src/drivers/types.js";
 import { connectRedis, createCatalog, defaultLimits, Engine } from "../../src/engine/index.js";
 import { createApp } from "../../src/api/app.js";
+import type { HubTuning } from "../../src/api/ws/hub.js";
 import { startWorker, type WorkerHandle } from "../../src/worker/worker.js";
 
 export const redisUrl = () => inject("redisUrl");
@@ -69,8 +70,13 @@ export function recordingLog(): { log: Logger; lines: () => Record<string, unkno
   return { log: pino({ level: "info" }, stream), lines: () => lines };
 }
 
-export function startTestServer(prefix: string, devices: DeviceConfig[]): Promise<ApiHandle> {
+export function startTestServer(
+  prefix: string,
+  devices: DeviceConfig[],
+  options: { apiToken?: string; ws?: Partial<HubTuning> } = {},
+): Promise<ApiHandle> {
   return startApi({
+    ...options,
     redisUrl: redisUrl(),
     prefix,
     port: 0,

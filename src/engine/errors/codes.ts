@@ -36,6 +36,10 @@ export const errorCodes = {
   IDEMPOTENCY_KEY_REUSED: { kind: "conflict", meaning: "the Idempotency-Key was used with another body" },
   PAYLOAD_TOO_LARGE: { kind: "too_large", meaning: "the body is over the size limit" },
   PIPELINE_TOO_LARGE: { kind: "too_large", meaning: "the pipeline has more nodes than the limit" },
+  TOO_MANY_SUBSCRIPTIONS: {
+    kind: "too_large",
+    meaning: "a WebSocket connection asked to follow more runs than the limit",
+  },
   PARAMS_TOO_LARGE: { kind: "too_large", meaning: "a node's params are over the size limit" },
   UNSUPPORTED_MEDIA_TYPE: { kind: "unsupported", meaning: "the body is not sent as application/json" },
   REDIS_UNAVAILABLE: { kind: "unavailable", meaning: "Redis does not answer; try again" },

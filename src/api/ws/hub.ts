@@ -1,0 +1,142 @@
+import { STATUS_CODES, type IncomingMessage, type Server } from "node:http";
+import type { Duplex } from "node:stream";
+import type { Logger } from "pino";
+import WebSocket, { WebSocketServer } from "ws";
+import type { Engine, RunEvent } from "../../engine/index.js";
+import { errorBody } from "../http-error.js";
+import { tokenProblem } from "../middleware/auth.js";
+import { ClientSession, type SessionLimits } from "./client-session.js";
+import { checkTarget, maxMessageBytes } from "./messages.js";
+
+export interface HubTuning extends SessionLimits {
+  /** A client that has not answered the last ping when the next is due is dropped. */
+  heartbeatMs: number;
+}
+
+export const defaultHubTuning: HubTuning = {
+  heartbeatMs: 15_000,
+  maxBufferedBytes: 1024 * 1024,
+  maxSubscriptions: 1000,
+};
+
+/** How long a client has to answer the close handshake at shutdown before it is cut off. */
+const closeGraceMs = 1000;
+
+/**
+ * The WebSocket endpoint /ws: accepts clients (token checked on the upgrade), hands every live
+ * event to each client's session, pings them, and closes them all with 1001 at shutdown.
+ */
+export class EventHub {
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 16 * maxMessageBytes });
+  private readonly sessions = new Set<ClientSession>();
+  private readonly heartbeat: NodeJS.Timeout;
+  private closing = false;
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly options: { apiToken: string | undefined; log: Logger; tuning: HubTuning },
+  ) {
+    this.heartbeat = setInterval(() => this.beat(), options.tuning.heartbeatMs);
+    this.heartbeat.unref();
+  }
+
+  attach(server: Server): void {
+    server.on("upgrade", (request: IncomingMessage, socket: Duplex, head: Buffer) =>
+      this.upgrade(request, socket, head),
+    );
+  }
+
+  deliver(event: RunEvent): void {
+    for (const session of this.sessions) {
+      try {
+        session.deliver(event);
+      } catch (error) {
+        // One client's fault must not cost the others the event.
+        this.options.log.warn({ err: error }, "delivering an event to a WebSocket client failed");
+        session.socket.terminate();
+      }
+    }
+  }
+
+  get clientCount(): number {
+    return this.sessions.size;
+  }
+
+  /** Closes every client with 1001 and waits (briefly) for each to go. */
+  async close(): Promise<void> {
+    this.closing = true;
+    clearInterval(this.heartbeat);
+    const gone = [...this.sessions].map(
+      (session) =>
+        new Promise<void>((resolve) => {
+          if (session.socket.readyState === WebSocket.CLOSED) return resolve();
+          session.socket.once("close", () => resolve());
+          session.socket.close(1001, "server shutting down");
+          setTimeout(() => {
+            session.socket.terminate();
+            resolve();
+          }, closeGraceMs).unref();
+        }),
+    );
+    await Promise.all(gone);
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+  }
+
+  private upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = new URL(request.url ?? "/", "http://localhost");
+    if (url.pathname !== "/ws") return reject(socket, 404, "NOT_FOUND", `no WebSocket at ${url.pathname}`);
+    if (this.closing) return void socket.destroy();
+    const problem = tokenProblem(
+      this.options.apiToken,
+      request.headers.authorization,
+      url.searchParams.get("token"),
+    );
+    if (problem) return reject(socket, 401, "UNAUTHORIZED", problem);
+    this.wss.handleUpgrade(request, socket, head, (ws) => this.accept(ws, url.searchParams));
+  }
+
+  private accept(ws: WebSocket, query: URLSearchParams): void {
+    const session = new ClientSession(ws, this.engine, this.options.tuning);
+    this.sessions.add(session);
+    ws.on("pong", () => (session.alive = true));
+    ws.on("message", (data, isBinary) => session.handleMessage(data, isBinary));
+    ws.on("error", (error) => this.options.log.debug({ err: error }, "websocket error"));
+    ws.on("close", () => {
+      session.dispose();
+      this.sessions.delete(session);
+    });
+    const runIds = query.getAll("run_id");
+    const after = query.get("after") ?? undefined;
+    if (after !== undefined && runIds.length !== 1) {
+      session.sendError({
+        code: "QUERY_INVALID",
+        message: "after needs exactly one run_id: it is an event_id of that run",
+        details: { after },
+      });
+    }
+    for (const runId of runIds) {
+      const problem = checkTarget(runId, runIds.length === 1 ? after : undefined);
+      if (problem) session.sendError(problem);
+      else session.subscribe(runId, runIds.length === 1 ? after : undefined);
+    }
+  }
+
+  private beat(): void {
+    for (const session of this.sessions) {
+      if (!session.alive) {
+        session.socket.terminate();
+        continue;
+      }
+      session.alive = false;
+      session.socket.ping();
+    }
+  }
+}
+
+function reject(socket: Duplex, status: number, code: string, message: string): void {
+  const body = JSON.stringify(errorBody(code, message));
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
