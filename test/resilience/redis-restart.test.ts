@@ -4,7 +4,9 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { startRedisServer, type RedisServerHandle } from "../../src/infra/redis-server.js";
 import { startApiProcess, type ApiProcess } from "../support/api-process.js";
-import { newPrefix } from "../support/context.js";
+import { newPrefix, servo } from "../support/context.js";
+import { getJson, postJson, type RunView } from "../support/http.js";
+import { doc, move } from "../support/pipelines.js";
 import { startWorkerProcess, writeDevicesFile, type WorkerProcess } from "../support/worker-process.js";
 import {
   expectDevicesRanEachNodeOnce,
@@ -44,7 +46,8 @@ describe("Redis restarting mid-run, from its AOF", () => {
     servers.push(first);
     const prefix = newPrefix();
     const { devices, journal } = rig();
-    const devicesFile = writeDevicesFile(devices);
+    // A slow servo outside the journal, whose one long move is surely under way when Redis goes.
+    const devicesFile = writeDevicesFile([...devices, servo("servo-slow", { speed: 50 })]);
     const env = { REDIS_URL: first.url, RIGFLOW_PREFIX: prefix, DEVICES_FILE: devicesFile };
     const [api, worker] = await Promise.all([
       startApiProcess(env, apis),
@@ -53,6 +56,17 @@ describe("Redis restarting mid-run, from its AOF", () => {
 
     const runIds = await submitRuns(api.url, runCount);
     await waitUntilMidway(api.url, runIds, 10);
+    const slow = await postJson<{ run_id: string }>(api.url, "/api/runs", {
+      pipeline: doc("slow_move", [move("long", "servo-slow", 150)], []),
+    });
+    // 150 units at 50 a second: 3 s, against an outage of about one.
+    await vi.waitFor(
+      async () => {
+        const run = await getJson<RunView>(api.url, `/api/runs/${slow.body.run_id}`);
+        expect(run.nodes.long?.status).toBe("running");
+      },
+      { timeout: 10_000, interval: 10 },
+    );
 
     const logBefore = worker.log().length;
     const downAt = new Date().toISOString();
@@ -75,12 +89,11 @@ describe("Redis restarting mid-run, from its AOF", () => {
     servers.push(second);
     expect(second.url).toBe(first.url);
 
-    const runs = await waitUntilEnded(api.url, runIds);
-    // Some command was under way on a device when Redis went down, and completed across the outage.
-    const spanning = runs
-      .flatMap((run) => Object.values(run.nodes))
-      .filter((node) => (node.started_at ?? "") < downAt && (node.finished_at ?? "") > downAt);
-    expect(spanning.length).toBeGreaterThan(0);
+    const runs = await waitUntilEnded(api.url, [...runIds, slow.body.run_id]);
+    // The slow move was under way when Redis went down, and completed across the outage, once.
+    const long = runs.at(-1)?.nodes.long;
+    expect([long?.status, long?.attempts]).toEqual(["completed", 1]);
+    expect((long?.started_at ?? "") < downAt && (long?.finished_at ?? "") > downAt).toBe(true);
     await expectEachNodeRanOnce(api.url, runIds);
     expectDevicesRanEachNodeOnce(journal, runCount);
     expect(api.alive() && worker.alive()).toBe(true);
