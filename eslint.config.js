@@ -22,8 +22,9 @@ export default tseslint.config(
     },
   },
   {
-    files: ["src/config.ts", "test/**", "bench/**", "vitest.config.ts"],
+    // bin/rigflow.mjs is the CLI's entry: it hands the CLI its environment (RIGFLOW_URL, API_TOKEN).
+    files: ["src/config.ts", "test/**", "bench/**", "vitest.config.ts", "bin/**"],
     rules: { "no-restricted-properties": "off" },
   },
-  { files: ["eslint.config.js"], ...tseslint.configs.disableTypeChecked },
+  { files: ["eslint.config.js", "bin/**/*.mjs"], ...tseslint.configs.disableTypeChecked },
 );

@@ -25,10 +25,10 @@ export interface Targets {
   maxRecoverySeconds: number;
 }
 
-const fixed = (value: number, digits = 2) => value.toFixed(digits);
+export const fixed = (value: number, digits = 2) => value.toFixed(digits);
 const samples = (values: readonly number[]) => values.map((value) => value.toFixed(0)).join(" ");
 
-function table(header: string[], rows: string[][]): string {
+export function table(header: string[], rows: string[][]): string {
   const widths = header.map((cell, i) => Math.max(cell.length, ...rows.map((row) => (row[i] ?? "").length)));
   const line = (cells: string[]) =>
     cells

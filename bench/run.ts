@@ -1,8 +1,9 @@
 /**
  * `npm run bench`: Rigflow against raw BullMQ on one private redis-server, zero-duration nodes on 4
  * mock-servo devices of capacity 1, then Rigflow's lock hand-over on probe devices, then its recovery
- * from a worker process killed mid-command. A report, not a test: a missed target still exits 0, a
- * failed or hung run exits non-zero.
+ * from a worker process killed mid-command, then live events to WebSocket clients. A report, not a
+ * test: a missed target still exits 0, a failed or hung run exits non-zero. `npm run bench -- ws`
+ * runs only the live-events section.
  */
 import { startRedisServer } from "../src/infra/redis-server.js";
 import { startBaseline } from "./baseline.js";
@@ -12,6 +13,8 @@ import { printReport, type LatencyResult, type ThroughputResult } from "./report
 import { startRigflow } from "./rigflow.js";
 import { repeat, withTimeout } from "./stats.js";
 import { chain, fanOutIn, independent, type Workload } from "./workloads.js";
+import { measureLiveEvents } from "./ws-latency.js";
+import { printLiveEvents } from "./ws-report.js";
 
 const repetitions = Number(process.env.BENCH_REPETITIONS ?? 7);
 /** JIT and connection warm-up: the first runs of either system are several times slower. */
@@ -25,6 +28,18 @@ const handoverSamples = Number(process.env.BENCH_HANDOVER_SAMPLES ?? 500);
 const recoveryRepetitions = Number(process.env.BENCH_RECOVERY_REPETITIONS ?? 5);
 const targets = { maxRatio: 1.5, minNodesPerSecond: 1000, maxHandoverP99Ms: 20, maxRecoverySeconds: 10 };
 const deviceIds = ["servo-1", "servo-2", "servo-3", "servo-4"];
+/** Sections named on the command line (`npm run bench -- ws`); none named runs them all. */
+const sections = process.argv.slice(2);
+const liveEvents = {
+  clientCounts: (process.env.BENCH_WS_CLIENTS ?? "1,100,1000").split(",").map(Number),
+  nodes: Number(process.env.BENCH_WS_NODES ?? 200),
+  maxReceipts: 100_000,
+  warmupNodes: 10,
+  minDelayMs: 20,
+  maxMessagesPerSecond: Number(process.env.BENCH_WS_MAX_MESSAGES ?? 20_000),
+  redisHopSamples: 500,
+};
+const liveTargets = { maxP99Ms: { 100: 20, 1000: 50 }, maxApiRssMb: 200 };
 
 interface Harness {
   timeRun(workload: Workload): Promise<number>;
@@ -64,6 +79,9 @@ async function main(): Promise<void> {
   const redis = await startRedisServer();
   process.stderr.write(`redis-server on ${redis.url} (pid ${redis.pid})\n`);
   try {
+    const unknown = sections.filter((section) => section !== "ws");
+    if (unknown.length > 0) throw new Error(`unknown bench section(s) ${unknown.join(", ")}; known: ws`);
+    if (sections.includes("ws")) return await liveEventsSection(redis.url);
     const rigflow = await measure("rigflow", await startRigflow(redis.url, "bench-rigflow", deviceIds));
     const baseline = await measure("baseline", await startBaseline(redis.url, "bench-baseline", deviceIds));
     const handover = await measureHandover(redis.url, "bench-handover", {
@@ -90,9 +108,17 @@ async function main(): Promise<void> {
       `median of ${repetitions} timed runs after ${warmups} warm-up runs; baseline = raw BullMQ on the same redis-server.`,
     );
     printReport(latency, throughput, handover, recovery, targets);
+    await liveEventsSection(redis.url);
   } finally {
     await redis.stop();
   }
+}
+
+async function liveEventsSection(redisUrl: string): Promise<void> {
+  const result = await measureLiveEvents(redisUrl, "bench-live", liveEvents);
+  const verdicts = printLiveEvents(result, liveTargets);
+  console.log("\nVerdicts (live events):");
+  for (const verdict of verdicts) console.log(`  ${verdict}`);
 }
 
 /** If anything still holds the event loop open after main, say so and leave anyway. */

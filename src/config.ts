@@ -31,6 +31,12 @@ const envSchema = z.object({
     .int()
     .min(64)
     .default(16 * 1024),
+  RUN_EVENTS_MAX: z.coerce.number().int().min(1).default(10_000),
+  RUN_EVENTS_TTL_S: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(7 * 24 * 3600),
 });
 
 export type Config = ReturnType<typeof readConfig>;
@@ -60,5 +66,6 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env) {
     dataDir: e.RIGFLOW_DATA_DIR,
     maxBodyBytes: e.MAX_BODY_BYTES,
     limits: { maxNodes: e.MAX_NODES, maxParamsBytes: e.MAX_PARAMS_BYTES },
+    eventRetention: { runEventsMax: e.RUN_EVENTS_MAX, runEventsTtlS: e.RUN_EVENTS_TTL_S },
   };
 }

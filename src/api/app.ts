@@ -3,6 +3,7 @@ import { bodyLimit } from "hono/body-limit";
 import type { Logger } from "pino";
 import { isRigflowError, type Engine } from "../engine/index.js";
 import { errorBody, sendError } from "./http-error.js";
+import { SseStreams } from "./live/sse-streams.js";
 import { requireToken } from "./middleware/auth.js";
 import { deviceRoutes } from "./routes/devices.js";
 import { executeRoute } from "./routes/execute.js";
@@ -15,6 +16,8 @@ export interface AppOptions {
   log: Logger;
   apiToken?: string | undefined;
   maxBodyBytes: number;
+  /** The process's SSE streams, fed by its EventTail (server.ts); without it they only replay. */
+  sse?: SseStreams;
 }
 
 /** The HTTP API: routes, auth, limits, and the one place errors become responses. */
@@ -38,7 +41,7 @@ export function createApp(options: AppOptions) {
   );
   app.route("/api/pipelines/execute", executeRoute(engine));
   app.route("/api/pipelines", pipelineRoutes(engine));
-  app.route("/api/runs", runRoutes(engine));
+  app.route("/api/runs", runRoutes(engine, options.sse ?? new SseStreams(engine)));
   app.route("/api", deviceRoutes(engine));
   app.notFound((c) => c.json(errorBody("NOT_FOUND", `no route ${c.req.method} ${c.req.path}`), 404));
   app.onError((error, c) => {

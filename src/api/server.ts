@@ -8,10 +8,14 @@ import {
   Engine,
   EventTail,
   type DeviceEntry,
+  type EventRetention,
   type FunctionContract,
   type Limits,
 } from "../engine/index.js";
 import { createApp } from "./app.js";
+import { LiveEvents } from "./live/live-events.js";
+import { defaultSseTuning, type SseTuning } from "./live/sse-session.js";
+import { SseStreams } from "./live/sse-streams.js";
 import { defaultHubTuning, EventHub, type HubTuning } from "./ws/hub.js";
 
 export interface ApiOptions {
@@ -22,11 +26,15 @@ export interface ApiOptions {
   apiToken?: string | undefined;
   maxBodyBytes: number;
   limits: Limits;
+  /** How long runs' event streams are kept (the API writes pipeline_resumed); default: the defaults. */
+  eventRetention?: EventRetention;
   devices: readonly DeviceEntry[];
   drivers: Iterable<{ name: string; description: string; functions: readonly FunctionContract[] }>;
   log: Logger;
   /** WebSocket heartbeat and limits; the defaults suit production. */
   ws?: Partial<HubTuning>;
+  /** Server-Sent Events keep-alive and limits; the defaults suit production. */
+  sse?: Partial<SseTuning>;
 }
 
 export interface ApiHandle {
@@ -45,20 +53,31 @@ export async function startApi(options: ApiOptions): Promise<ApiHandle> {
     options.prefix,
     createCatalog(options.devices, options.drivers),
     options.limits,
+    options.eventRetention,
   );
-  const app = createApp({ engine, log, apiToken: options.apiToken, maxBodyBytes: options.maxBodyBytes });
-  // Live events: one reader of the global stream per process, on a connection of its own.
+  // Live events: one reader of the global stream per process, on a connection of its own, fanned
+  // out to the WebSocket hub and the SSE streams.
+  const live = new LiveEvents((error) => log.warn({ err: error }, "delivering a live event failed"));
+  const sse = new SseStreams(engine, live, { ...defaultSseTuning, ...options.sse });
+  const app = createApp({
+    engine,
+    log,
+    apiToken: options.apiToken,
+    maxBodyBytes: options.maxBodyBytes,
+    sse,
+  });
   const hub = new EventHub(engine, {
     apiToken: options.apiToken,
     log,
     tuning: { ...defaultHubTuning, ...options.ws },
   });
+  live.subscribe((event) => hub.deliver(event));
   const tailRedis = connectRedis(options.redisUrl, { blocking: true, name: "rigflow-api-events" });
   tailRedis.on("error", (error) => log.warn({ err: error }, "redis connection error (event tail)"));
   const tail = new EventTail(
     tailRedis,
     engine.keys,
-    (event) => hub.deliver(event),
+    (event) => live.publish(event),
     (error) => log.warn({ err: error }, "reading the event stream failed; retrying"),
   );
   await tail.start();
@@ -78,7 +97,9 @@ export async function startApi(options: ApiOptions): Promise<ApiHandle> {
       // Drain: no new connections; a request waiting for a run to end (the seed's execute) is
       // answered 202 with the run id now rather than holding the shutdown for up to its timeout.
       engine.stopWaiting();
-      await hub.close();
+      // SSE streams end (an EventSource reconnects elsewhere with Last-Event-ID); they are not idle
+      // connections, so server.close() would otherwise wait for them.
+      await Promise.all([hub.close(), sse.close()]);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       // A keep-alive connection busy when close() began would otherwise stay open until its idle
       // timeout: close each as soon as its last response is out.

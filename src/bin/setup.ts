@@ -37,6 +37,7 @@ export function runApi({ config, log, devices }: Setup, redisUrl: string): Promi
     apiToken: config.apiToken,
     maxBodyBytes: config.maxBodyBytes,
     limits: config.limits,
+    eventRetention: config.eventRetention,
     devices,
     drivers: drivers.values(),
     log,
@@ -53,6 +54,7 @@ export function runWorker({ config, log, devices }: Setup, redisUrl: string): Pr
     log,
     ...(config.workerId !== undefined && { workerId: config.workerId }),
     shutdownGraceMs: config.shutdownGraceMs,
+    eventRetention: config.eventRetention,
   });
 }
 

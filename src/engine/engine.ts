@@ -12,6 +12,7 @@ import { haltRun } from "./redis/run-halt.js";
 import { RunLedger } from "./redis/run-ledger.js";
 import { newRunId, RunStore } from "./redis/run-store.js";
 import { readDeviceStatuses, type DeviceStatus } from "./redis/device-status.js";
+import { defaultEventRetention, type EventRetention } from "./redis/event-retention.js";
 import { wakeRunJob } from "./redis/run-sweeper.js";
 import { RunWatcher } from "./redis/run-watcher.js";
 import type { RunEvent } from "./run/events.js";
@@ -35,6 +36,17 @@ export interface SubmittedRun {
   replayed: boolean;
 }
 
+/** One page of a run's events, oldest first. */
+export interface EventPage {
+  events: RunEvent[];
+  /** The last event_id of this page when more follow; null when the page reached the stream's end. */
+  nextAfter: string | null;
+  /** The run has ended and its event stream has expired (see EventRetention); the run itself stays. */
+  expired: boolean;
+  /** The run's status when the page was read. */
+  status: RunStatus;
+}
+
 const idempotencyTtlSeconds = 24 * 3600;
 
 /** The engine as the API sees it: pipelines, runs, and their events. Knows no HTTP. */
@@ -51,11 +63,12 @@ export class Engine {
     prefix: string,
     readonly catalog: DeviceCatalog,
     readonly limits: Limits,
+    retention: EventRetention = defaultEventRetention,
   ) {
     this.keys = redisKeys(prefix);
     this.pipelines = new RedisPipelineRepository(redis, this.keys);
     this.runs = new RunStore(redis, this.keys);
-    this.ledger = new RunLedger(redis, this.keys);
+    this.ledger = new RunLedger(redis, this.keys, retention);
     this.queues = new QueueSet(redis, prefix);
     this.watcher = new RunWatcher(redis, this.keys);
   }
@@ -128,6 +141,18 @@ export class Engine {
   async runEvents(runId: string, after?: string): Promise<RunEvent[]> {
     if (!(await this.runs.loadRun(runId))) throw runNotFound(runId);
     return this.runs.events(runId, after);
+  }
+
+  /** Up to `limit` events after `after`; says whether more follow and whether the stream expired. */
+  async eventPage(runId: string, after: string | undefined, limit: number): Promise<EventPage> {
+    const { status } = await this.runs.control(runId);
+    if (status === null) throw runNotFound(runId);
+    const events = await this.runs.events(runId, after, limit + 1);
+    const more = events.length > limit;
+    if (more) events.length = limit;
+    const expired =
+      events.length === 0 && endedRunStatuses.has(status) && !(await this.runs.hasEvents(runId));
+    return { events, nextAfter: more ? (events.at(-1)?.event_id ?? null) : null, expired, status };
   }
 
   /**

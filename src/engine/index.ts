@@ -1,6 +1,6 @@
 // The engine's public surface: the API and the worker import from here, never from its files.
 export { createCatalog, type DeviceCatalog, type DeviceEntry, type FunctionContract } from "./catalog.js";
-export { Engine, type RunRequest, type SubmittedRun } from "./engine.js";
+export { Engine, type EventPage, type RunRequest, type SubmittedRun } from "./engine.js";
 export { errorCodes, neverRetriedCodes, type ErrorCode, type ErrorKind } from "./errors/codes.js";
 export { isRigflowError, RigflowError } from "./errors/rigflow-error.js";
 export { idSchema, runTimeoutSchema } from "./pipeline/document.js";
@@ -10,10 +10,18 @@ export { shapeError } from "./pipeline/validate.js";
 export type { DeviceLeaseStore, DeviceRecord } from "./redis/device-lease.js";
 export type { DeviceStatus } from "./redis/device-status.js";
 export { connectRedis } from "./redis/connection.js";
+export { defaultEventRetention, type EventRetention } from "./redis/event-retention.js";
 export { EventTail } from "./redis/event-tail.js";
 export { nodeBackoffStrategy } from "./redis/node-backoff.js";
 export { redisKeys, type RedisKeys } from "./redis/keys.js";
 export { deviceQueueName, runsQueueName, type NodeJobData, type RunJobData } from "./redis/queues.js";
 export { createWorkerRuntime, type WorkerRuntime } from "./redis/worker-runtime.js";
 export { compareEventIds, eventIdPattern, type RunEvent } from "./run/events.js";
-export type { NodeError, NodeState, RunState, RunStatus, RunSummary } from "./run/types.js";
+export {
+  endedRunStatuses,
+  type NodeError,
+  type NodeState,
+  type RunState,
+  type RunStatus,
+  type RunSummary,
+} from "./run/types.js";

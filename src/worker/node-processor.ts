@@ -120,7 +120,9 @@ function describe(
   const reason: unknown = signal.aborted ? signal.reason : undefined;
   const cause = reason instanceof DeviceError ? reason : error;
   if (cause instanceof DeviceError) {
-    const message = `${data.deviceId}: ${cause.message}`;
+    // Drivers name the device themselves; a message that does not is given the device's name.
+    const prefix = `${data.deviceId}: `;
+    const message = cause.message.startsWith(prefix) ? cause.message : prefix + cause.message;
     return {
       code: cause.code,
       message,

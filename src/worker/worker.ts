@@ -3,7 +3,13 @@ import { hostname } from "node:os";
 import { Worker, type ConnectionOptions } from "bullmq";
 import type { Logger } from "pino";
 import type { DeviceConfig, DriverDefinition } from "../drivers/types.js";
-import { connectRedis, createWorkerRuntime, runsQueueName, type RunJobData } from "../engine/index.js";
+import {
+  connectRedis,
+  createWorkerRuntime,
+  runsQueueName,
+  type EventRetention,
+  type RunJobData,
+} from "../engine/index.js";
 import { CommandRegistry } from "./command-registry.js";
 import { hostDevice, type HostedDevice } from "./device-host.js";
 import { DeviceLeases, type LeasedDevice } from "./device-leases.js";
@@ -24,6 +30,8 @@ export interface WorkerOptions {
   shutdownGraceMs?: number;
   /** How many runs this process orchestrates at once; 0 leaves orchestration to other workers. */
   runConcurrency?: number;
+  /** How long runs' event streams are kept (RUN_EVENTS_MAX, RUN_EVENTS_TTL_S); default: their defaults. */
+  eventRetention?: EventRetention;
 }
 
 export interface WorkerHandle {
@@ -52,7 +60,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   redis.on("error", (error) => log.warn({ err: error }, "redis connection error"));
   const subscriber = redis.duplicate();
   subscriber.on("error", (error) => log.warn({ err: error }, "redis subscriber error"));
-  const runtime = createWorkerRuntime(redis, options.prefix, log);
+  const runtime = createWorkerRuntime(redis, options.prefix, log, options.eventRetention);
   const commands = new CommandRegistry();
   const connection = redis as ConnectionOptions;
   const hosted: HostedDevice[] = [];

@@ -3,25 +3,11 @@ import type { ApiHandle } from "../../src/api/server.js";
 import type { WorkerHandle } from "../../src/worker/worker.js";
 import { newPrefix, servo, startTestServer, startTestWorker } from "../support/context.js";
 import { getJson } from "../support/http.js";
-import { doc, move } from "../support/pipelines.js";
+import { servoDiamond } from "../support/pipelines.js";
 import { isRunEnd, TestSocket, type Message } from "../support/ws-client.js";
 
 const devices = [servo("servo-1", { speed: 4000 }), servo("servo-2", { speed: 4000 })];
-const diamond = doc(
-  "ws_diamond",
-  [
-    move("top", "servo-1", 30),
-    move("left", "servo-2", 10),
-    move("right", "servo-1", 20),
-    move("bottom", "servo-2", 40),
-  ],
-  [
-    { source: "top", target: "left" },
-    { source: "top", target: "right" },
-    { source: "left", target: "bottom" },
-    { source: "right", target: "bottom" },
-  ],
-);
+const diamond = servoDiamond("ws_diamond");
 
 /** Every event's fields beyond event_id, type, run_id, pipeline_id and timestamp (the contract's table). */
 const fieldsOf: Record<string, string[]> = {

@@ -41,3 +41,21 @@ export const seedDemoAnswer = {
     node_2: { node_id: "node_2", status: "completed", outputs: { complete: true, position: 100 } },
   },
 };
+
+/** A diamond over two servos: top, then left (servo-2) and right (servo-1) at once, then bottom. */
+export const servoDiamond = (id: string) =>
+  doc(
+    id,
+    [
+      move("top", "servo-1", 30),
+      move("left", "servo-2", 10),
+      move("right", "servo-1", 20),
+      move("bottom", "servo-2", 40),
+    ],
+    [
+      { source: "top", target: "left" },
+      { source: "top", target: "right" },
+      { source: "left", target: "bottom" },
+      { source: "right", target: "bottom" },
+    ],
+  );

@@ -1,9 +1,11 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import { idSchema, type Engine } from "../../engine/index.js";
+import type { SseStreams } from "../live/sse-streams.js";
 import { readJson } from "../middleware/json-body.js";
 import { parseWith, pathId } from "../validation.js";
 import { runSummaryView, runView } from "../wire.js";
+import { runEventRoutes } from "./run-events.js";
 import { parseRunBody } from "./run-request.js";
 
 const listQuerySchema = z.object({
@@ -18,7 +20,7 @@ const listQuerySchema = z.object({
 
 const idempotencyKeySchema = z.string().min(1).max(255);
 
-export function runRoutes(engine: Engine) {
+export function runRoutes(engine: Engine, sse: SseStreams) {
   return new Hono()
     .post("/", async (c) => {
       const request = parseRunBody(await readJson(c));
@@ -47,10 +49,6 @@ export function runRoutes(engine: Engine) {
     .get("/:runId", async (c) =>
       c.json(runView(await engine.getRun(pathId(c.req.param("runId"), "RUN_NOT_FOUND")))),
     )
-    .get("/:runId/events", async (c) => {
-      const runId = pathId(c.req.param("runId"), "RUN_NOT_FOUND");
-      return c.json({ events: await engine.runEvents(runId, c.req.query("after")) });
-    })
     .post("/:runId/cancel", async (c) => {
       const runId = pathId(c.req.param("runId"), "RUN_NOT_FOUND");
       // The run ends cancelled once its running commands have stopped; until then it keeps its status.
@@ -60,5 +58,6 @@ export function runRoutes(engine: Engine) {
     .post("/:runId/retry", async (c) => {
       const runId = pathId(c.req.param("runId"), "RUN_NOT_FOUND");
       return c.json({ run_id: runId, status: await engine.resumeRun(runId) }, 202);
-    });
+    })
+    .route("/", runEventRoutes(engine, sse));
 }

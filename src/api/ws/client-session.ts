@@ -1,5 +1,7 @@
 import WebSocket from "ws";
-import { compareEventIds, isRigflowError, type Engine, type RunEvent } from "../../engine/index.js";
+import { isRigflowError, type Engine, type RunEvent } from "../../engine/index.js";
+import { RunFollower } from "../live/run-follower.js";
+import { eventText } from "./event-text.js";
 import { errorEvent, isProblem, parseClientMessage, type WsProblem } from "./messages.js";
 
 export interface SessionLimits {
@@ -8,30 +10,18 @@ export interface SessionLimits {
   maxSubscriptions: number;
 }
 
-/** One run a client follows. While `pending`, live events wait in `buffer` (a replay is running). */
-interface Subscription {
-  pending: boolean;
-  buffer: RunEvent[];
-  /** The newest event_id sent for this run: live events at or before it are duplicates. */
-  lastId: string | undefined;
-}
-
-/** A replay reads the run's stream this many entries at a time. */
-const replayPage = 1000;
-/** Live events held for one run while its replay runs; a replay slower than this closes the client. */
-const maxBuffered = 10_000;
 export const slowClientCloseCode = 1013;
 
 /**
- * One WebSocket client: what it follows (every run until it first subscribes) and the catch-up of a
- * subscription with `after`, which replays the run's stream and then goes live with no gap and no
- * duplicate: live events of that run are held during the replay and those already replayed dropped.
+ * One WebSocket client: what it follows (every run until it first subscribes) and, per run it
+ * subscribes to, a RunFollower, which replays the run's stream after `after` and then goes live
+ * with no gap and no duplicate.
  */
 export class ClientSession {
   alive = true;
   private narrowed = false;
   private closed = false;
-  private readonly subscriptions = new Map<string, Subscription>();
+  private readonly subscriptions = new Map<string, RunFollower>();
 
   constructor(
     readonly socket: WebSocket,
@@ -43,17 +33,10 @@ export class ClientSession {
   deliver(event: RunEvent): void {
     if (this.closed) return;
     if (!this.narrowed) {
-      this.send(JSON.stringify(event));
+      this.send(eventText(event));
       return;
     }
-    const subscription = this.subscriptions.get(event.run_id);
-    if (!subscription) return;
-    if (subscription.pending) {
-      subscription.buffer.push(event);
-      if (subscription.buffer.length > maxBuffered) this.closeSlow("too many events held during a replay");
-      return;
-    }
-    this.sendInOrder(subscription, event);
+    this.subscriptions.get(event.run_id)?.deliver(event);
   }
 
   handleMessage(data: WebSocket.RawData, isBinary: boolean): void {
@@ -63,6 +46,7 @@ export class ClientSession {
       : parseClientMessage(text);
     if (isProblem(message)) return this.sendError(message);
     if (message.action === "unsubscribe") {
+      this.subscriptions.get(message.runId)?.stop();
       this.subscriptions.delete(message.runId);
       this.send(JSON.stringify({ type: "unsubscribed", run_id: message.runId }));
       return;
@@ -80,20 +64,30 @@ export class ClientSession {
       });
     }
     this.narrowed = true;
-    const subscription: Subscription = { pending: true, buffer: [], lastId: after };
-    this.subscriptions.set(runId, subscription);
-    this.catchUp(runId, subscription, after).catch((error: unknown) => {
-      if (this.subscriptions.get(runId) === subscription) this.subscriptions.delete(runId);
-      this.sendError(
-        isRigflowError(error)
-          ? { code: error.code, message: error.message, details: error.details }
-          : {
-              code: "REDIS_UNAVAILABLE",
-              message: `could not subscribe to run '${runId}': ${(error as Error).message}`,
-              details: { run_id: runId },
-            },
-      );
+    this.subscriptions.get(runId)?.stop();
+    const follower = new RunFollower(this.engine, runId, after, {
+      emit: (event) => this.send(eventText(event)),
+      overflow: () => this.closeSlow("too many events held during a replay"),
     });
+    this.subscriptions.set(runId, follower);
+    follower.start().then(
+      (result) => {
+        if (result)
+          this.send(JSON.stringify({ type: "subscribed", run_id: runId, replayed: result.replayed }));
+      },
+      (error: unknown) => {
+        if (this.subscriptions.get(runId) === follower) this.subscriptions.delete(runId);
+        this.sendError(
+          isRigflowError(error)
+            ? { code: error.code, message: error.message, details: error.details }
+            : {
+                code: "REDIS_UNAVAILABLE",
+                message: `could not subscribe to run '${runId}': ${(error as Error).message}`,
+                details: { run_id: runId },
+              },
+        );
+      },
+    );
   }
 
   sendError(problem: WsProblem): void {
@@ -102,45 +96,8 @@ export class ClientSession {
 
   dispose(): void {
     this.closed = true;
+    for (const follower of this.subscriptions.values()) follower.stop();
     this.subscriptions.clear();
-  }
-
-  private async catchUp(runId: string, subscription: Subscription, after: string | undefined) {
-    const current = () => !this.closed && this.subscriptions.get(runId) === subscription;
-    const { status } = await this.engine.runs.control(runId);
-    if (!current()) return;
-    if (status === null) {
-      this.subscriptions.delete(runId);
-      return this.sendError({
-        code: "RUN_NOT_FOUND",
-        message: `no run '${runId}'`,
-        details: { run_id: runId },
-      });
-    }
-    let replayed = 0;
-    if (after !== undefined) {
-      let cursor = after;
-      for (;;) {
-        const page = await this.engine.runs.events(runId, cursor, replayPage);
-        if (!current()) return;
-        for (const event of page) this.send(JSON.stringify(event));
-        replayed += page.length;
-        const last = page[page.length - 1];
-        if (last) subscription.lastId = cursor = last.event_id;
-        if (page.length < replayPage) break;
-      }
-    }
-    for (const event of subscription.buffer) this.sendInOrder(subscription, event);
-    subscription.buffer = [];
-    subscription.pending = false;
-    this.send(JSON.stringify({ type: "subscribed", run_id: runId, replayed }));
-  }
-
-  private sendInOrder(subscription: Subscription, event: RunEvent): void {
-    if (subscription.lastId !== undefined && compareEventIds(event.event_id, subscription.lastId) <= 0)
-      return;
-    subscription.lastId = event.event_id;
-    this.send(JSON.stringify(event));
   }
 
   private send(text: string): void {

@@ -1,5 +1,6 @@
 import type { Redis } from "ioredis";
 import { eventJson } from "../run/events.js";
+import type { EventRetention } from "./event-retention.js";
 import type { RedisKeys } from "./keys.js";
 import type { NodeRef } from "./run-ledger.js";
 import { globalEventStreamLength } from "./run-ledger.js";
@@ -17,6 +18,7 @@ export async function appendProgress(
   ref: NodeRef,
   progress: number,
   message: string,
+  retention: EventRetention,
 ): Promise<void> {
   const json = eventJson(
     { run_id: ref.runId, pipeline_id: ref.pipelineId, timestamp: new Date().toISOString() },
@@ -27,5 +29,8 @@ export async function appendProgress(
     scripts = loadScripts(redis);
     scriptsByConnection.set(redis, scripts);
   }
-  await scripts["event-append"]([keys.runEvents(ref.runId), keys.events], [json, globalEventStreamLength]);
+  await scripts["event-append"](
+    [keys.runEvents(ref.runId), keys.events],
+    [json, globalEventStreamLength, retention.runEventsMax],
+  );
 }

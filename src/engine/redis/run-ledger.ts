@@ -1,6 +1,7 @@
 import type { Redis } from "ioredis";
 import { eventJson, type RunEventBody } from "../run/events.js";
 import type { NodeError } from "../run/types.js";
+import { defaultEventRetention, type EventRetention } from "./event-retention.js";
 import type { RedisKeys } from "./keys.js";
 import { loadScripts } from "./scripts.js";
 
@@ -42,6 +43,7 @@ export class RunLedger {
   constructor(
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
+    private readonly retention: EventRetention = defaultEventRetention,
   ) {
     this.scripts = loadScripts(redis);
   }
@@ -53,7 +55,7 @@ export class RunLedger {
   ): Promise<{ status: string; halt: string }> {
     const [status, halt] = (await this.scripts["run-start"](
       [this.keys.run(runId), this.keys.runEvents(runId), this.keys.events],
-      [now(), this.event(runId, pipelineId, body), globalEventStreamLength],
+      [now(), this.event(runId, pipelineId, body), globalEventStreamLength, this.retention.runEventsMax],
     )) as [string, string];
     return { status, halt };
   }
@@ -79,6 +81,7 @@ export class RunLedger {
       ref.deviceId,
       `${ref.deviceId}|${ref.jobId}`,
       ref.idempotent ? "1" : "0",
+      this.retention.runEventsMax,
       upstream.length,
       ...upstream,
       ...(reservation ?? []).flatMap(([deviceId, nodeIds]) => [deviceId, nodeIds.length, ...nodeIds]),
@@ -115,6 +118,7 @@ export class RunLedger {
       this.event(ref.runId, ref.pipelineId, body),
       globalEventStreamLength,
       ref.deviceId,
+      this.retention.runEventsMax,
       ...successors,
     ])) as [string[], string[]] | number;
     if (typeof result === "number") return null;
@@ -142,6 +146,7 @@ export class RunLedger {
         JSON.stringify(error),
         this.event(ref.runId, ref.pipelineId, body),
         globalEventStreamLength,
+        this.retention.runEventsMax,
       ],
     );
   }
@@ -177,6 +182,7 @@ export class RunLedger {
         executionTime,
         event,
         globalEventStreamLength,
+        this.retention.runEventsMax,
       ],
     );
   }
@@ -219,6 +225,8 @@ export class RunLedger {
         this.event(runId, pipelineId, body),
         globalEventStreamLength,
         this.keys.runEndedChannel,
+        this.retention.runEventsMax,
+        this.retention.runEventsTtlS,
       ],
     )) as string[];
     return { status: status ?? "", woken };
@@ -253,7 +261,7 @@ export class RunLedger {
         this.keys.events,
         this.keys.activeRuns,
       ],
-      [event, globalEventStreamLength, ...nodeIds],
+      [event, globalEventStreamLength, this.retention.runEventsMax, ...nodeIds],
     )) as [string, string];
     return { before, after };
   }

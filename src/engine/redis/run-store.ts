@@ -271,6 +271,11 @@ export class RunStore {
     );
     return entries.map(([id, fields]) => parseEvent(id, fields));
   }
+
+  /** Whether the run's event stream exists: an ended run's expires (see EventRetention). */
+  async hasEvents(runId: string): Promise<boolean> {
+    return (await this.redis.exists(this.keys.runEvents(runId))) === 1;
+  }
 }
 
 export function parseEvent(id: string, fields: string[]): RunEvent {

@@ -2,6 +2,7 @@ import type { Job } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { DeviceLeaseStore } from "./device-lease.js";
+import { defaultEventRetention, type EventRetention } from "./event-retention.js";
 import { redisKeys, type RedisKeys } from "./keys.js";
 import { NodeLifecycle } from "./node-lifecycle.js";
 import { createRunProcessor } from "./orchestrator.js";
@@ -25,10 +26,15 @@ export interface WorkerRuntime {
   close(): Promise<void>;
 }
 
-export function createWorkerRuntime(redis: Redis, prefix: string, log: Logger): WorkerRuntime {
+export function createWorkerRuntime(
+  redis: Redis,
+  prefix: string,
+  log: Logger,
+  retention: EventRetention = defaultEventRetention,
+): WorkerRuntime {
   const keys = redisKeys(prefix);
   const store = new RunStore(redis, keys);
-  const ledger = new RunLedger(redis, keys);
+  const ledger = new RunLedger(redis, keys, retention);
   const queues = new QueueSet(redis, prefix);
   return {
     keys,
@@ -39,7 +45,7 @@ export function createWorkerRuntime(redis: Redis, prefix: string, log: Logger): 
     async progress(job, fraction, message) {
       const { runId, pipelineId, nodeId, epoch } = job.data;
       await Promise.all([
-        appendProgress(redis, keys, { runId, pipelineId, nodeId, epoch }, fraction, message),
+        appendProgress(redis, keys, { runId, pipelineId, nodeId, epoch }, fraction, message, retention),
         job.updateProgress(fraction),
       ]);
     },

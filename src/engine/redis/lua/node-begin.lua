@@ -10,7 +10,8 @@
 -- ARGV[9] error JSON if the run timed out,
 -- ARGV[10] the node's device, ARGV[11] this job as a waiter ("<device>|<job id>"),
 -- ARGV[12] '1' if the node's function is idempotent,
--- ARGV[13] n, ARGV[14..13+n] predecessors whose outputs feed this node,
+-- ARGV[13] run stream max length,
+-- ARGV[14] n, ARGV[15..14+n] predecessors whose outputs feed this node,
 -- then, for a run that reserves its devices: per device, its id, k, and its k node ids
 -- The event is added to the run stream first; the global entry carries that entry's id as 'id'.
 -- Returns {'run', outputs...} | {'done'} | {'skip'} | {'stale'} | {'wait', device, holder run}
@@ -40,7 +41,7 @@ local runId = run[3]
 local resent = status == 'running' and redis.call('HGET', KEYS[2], node .. ':started_at') == ARGV[3]
 if status == 'running' and not resent and ARGV[12] ~= '1' then return {'interrupted'} end
 
-local spec = 14 + tonumber(ARGV[13])
+local spec = 15 + tonumber(ARGV[14])
 if spec <= #ARGV and redis.call('EXISTS', KEYS[7]) == 0 then
   -- A reserving run's first node (in this epoch) takes every device the run has nodes left on, all
   -- at once or none: two runs taking devices one at a time, in different orders, could deadlock.
@@ -76,11 +77,11 @@ end
 if not resent then
   redis.call('HSET', KEYS[2], node .. ':status', 'running', node .. ':attempts', ARGV[4],
     node .. ':started_at', ARGV[3], node .. ':finished_at', '', node .. ':error', '')
-  local eventId = redis.call('XADD', KEYS[4], '*', 'e', ARGV[5])
+  local eventId = redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[13], '*', 'e', ARGV[5])
   redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], '*', 'e', ARGV[5], 'id', eventId)
 end
 local result = {'run'}
-for i = 14, spec - 1 do
+for i = 15, spec - 1 do
   result[#result + 1] = redis.call('HGET', KEYS[3], ARGV[i]) or 'null'
 end
 return result

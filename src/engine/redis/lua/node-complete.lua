@@ -7,7 +7,7 @@
 -- left there), KEYS[8] set of jobs waiting for a reservation to end
 -- ARGV[1] node id, ARGV[2] the job's epoch, ARGV[3] outputs JSON, ARGV[4] now (ISO),
 -- ARGV[5] execution time (s), ARGV[6] node_completed JSON, ARGV[7] global stream max length,
--- ARGV[8] the node's device, ARGV[9..] successor ids
+-- ARGV[8] the node's device, ARGV[9] run stream max length, ARGV[10..] successor ids
 -- The event is added to the run stream first; the global entry carries that entry's id as 'id'.
 -- Returns {released successor ids, waiting jobs to wake}, or -1 if nothing was done.
 local node = ARGV[1]
@@ -16,11 +16,11 @@ if run[1] ~= ARGV[2] or redis.call('HGET', KEYS[2], node .. ':status') ~= 'runni
 redis.call('HSET', KEYS[2], node .. ':status', 'completed', node .. ':finished_at', ARGV[4],
   node .. ':execution_time', ARGV[5], node .. ':error', '')
 redis.call('HSET', KEYS[3], node, ARGV[3])
-local eventId = redis.call('XADD', KEYS[4], '*', 'e', ARGV[6])
+local eventId = redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[9], '*', 'e', ARGV[6])
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[7], '*', 'e', ARGV[6], 'id', eventId)
 local halted = (run[2] or '') ~= ''
 local released = {}
-for i = 9, #ARGV do
+for i = 10, #ARGV do
   local successor = ARGV[i]
   local remaining = redis.call('HINCRBY', KEYS[2], successor .. ':remaining', -1)
   if remaining == 0 and not halted and redis.call('HGET', KEYS[2], successor .. ':status') == 'pending' then

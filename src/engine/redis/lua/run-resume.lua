@@ -3,14 +3,16 @@
 -- their outputs.
 -- KEYS[1] run hash, KEYS[2] run nodes hash, KEYS[3] run event stream, KEYS[4] global event stream,
 -- KEYS[5] active runs set
--- ARGV[1] pipeline_resumed JSON, ARGV[2] global stream max length, ARGV[3..] every node id
+-- ARGV[1] pipeline_resumed JSON, ARGV[2] global stream max length, ARGV[3] run stream max length,
+-- ARGV[4..] every node id
 -- The event is added to the run stream first; the global entry carries that entry's id as 'id'.
+-- The run stream's expiry (set by run-finish.lua) is removed: it must not vanish mid-run.
 -- Returns {status before, status after}; nothing changes unless it was failed or cancelled. A run
 -- cancelled before it started goes back to queued, so that it starts (pipeline_started) as usual.
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return redis.error_reply('RUN_NOT_FOUND') end
 if status ~= 'failed' and status ~= 'cancelled' then return {status, status} end
-for i = 3, #ARGV do
+for i = 4, #ARGV do
   local node = ARGV[i]
   local nodeStatus = redis.call('HGET', KEYS[2], node .. ':status')
   if nodeStatus == 'failed' or nodeStatus == 'cancelled' then
@@ -23,6 +25,7 @@ redis.call('SADD', KEYS[5], redis.call('HGET', KEYS[1], 'run_id'))
 local after = 'running'
 if (redis.call('HGET', KEYS[1], 'started_at') or '') == '' then after = 'queued' end
 redis.call('HSET', KEYS[1], 'status', after, 'halt', '', 'halt_node', '', 'error', '', 'finished_at', '')
-local eventId = redis.call('XADD', KEYS[3], '*', 'e', ARGV[1])
+local eventId = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'e', ARGV[1])
+redis.call('PERSIST', KEYS[3])
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[1], 'id', eventId)
 return {status, after}

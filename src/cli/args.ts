@@ -1,0 +1,142 @@
+import { parseArgs } from "node:util";
+import { UsageError } from "./errors.js";
+import { usageLines } from "./help.js";
+import { runStatuses, type RunStatus } from "./wire.js";
+
+export type CommandName = "submit" | "watch" | "retry" | "cancel" | "runs";
+
+export type Invocation =
+  | { command: "help" }
+  | { command: "version" }
+  | {
+      command: CommandName;
+      /** The file (submit) or the run id (watch, retry, cancel); absent for runs. */
+      target: string | undefined;
+      url: string;
+      token: string | undefined;
+      json: boolean;
+      watch: boolean;
+      pipeline: string | undefined;
+      status: RunStatus | undefined;
+      limit: number;
+      cursor: string | undefined;
+    };
+
+const options = {
+  url: { type: "string" },
+  token: { type: "string" },
+  json: { type: "boolean" },
+  watch: { type: "boolean", short: "w" },
+  pipeline: { type: "string", short: "p" },
+  status: { type: "string", short: "s" },
+  limit: { type: "string", short: "n" },
+  cursor: { type: "string" },
+  help: { type: "boolean", short: "h" },
+  version: { type: "boolean" },
+} as const;
+
+/** What each command takes beyond --url, --token, --json and --help, and how many positionals. */
+const commands: Record<CommandName, { options: string[]; positionals: [min: number, max: number] }> = {
+  submit: { options: ["watch", "pipeline"], positionals: [0, 1] },
+  watch: { options: [], positionals: [1, 1] },
+  retry: { options: ["watch"], positionals: [1, 1] },
+  cancel: { options: [], positionals: [1, 1] },
+  runs: { options: ["status", "pipeline", "limit", "cursor"], positionals: [0, 0] },
+};
+const everyCommand = new Set(["url", "token", "json", "help", "version"]);
+
+const idPattern = /^[A-Za-z0-9_-]{1,64}$/;
+export const defaultUrl = "http://localhost:8000";
+
+/** Reads the command line (and RIGFLOW_URL, API_TOKEN); anything wrong is a UsageError. */
+export function parseInvocation(argv: string[], env: Record<string, string | undefined>): Invocation {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (error) {
+    // node's wording, without its advice on positionals that start with '-'.
+    throw new UsageError((error as Error).message.replace(/\. To specify a positional.*$/s, ""));
+  }
+  const { values, positionals } = parsed;
+  if (values.version) return { command: "version" };
+  const [name, ...rest] = positionals;
+  if (values.help || name === "help") return { command: "help" };
+  if (name === undefined) throw new UsageError("say what to do: submit, watch, retry, cancel or runs");
+  if (!isCommand(name)) throw new UsageError(`unknown command '${name}'`);
+
+  const spec = commands[name];
+  for (const option of Object.keys(values)) {
+    if (!everyCommand.has(option) && !spec.options.includes(option)) {
+      throw new UsageError(`${name} takes no --${option}\nusage: ${usageLines[name]}`);
+    }
+  }
+  const [min, max] = spec.positionals;
+  if (rest.length > max)
+    throw new UsageError(`too many arguments: ${rest.join(" ")}\nusage: ${usageLines[name]}`);
+  if (rest.length < min) throw new UsageError(`${name} needs a run id\nusage: ${usageLines[name]}`);
+  const target = rest[0];
+  if (name === "submit" && (target === undefined) === (values.pipeline === undefined)) {
+    throw new UsageError(
+      `submit takes a pipeline file or --pipeline <id>, one of them\nusage: ${usageLines.submit}`,
+    );
+  }
+  if (name !== "submit" && target !== undefined && !idPattern.test(target)) {
+    throw new UsageError(`'${target}' is not a run id (1-64 letters, digits, '_' or '-')`);
+  }
+  if (values.pipeline !== undefined && !idPattern.test(values.pipeline)) {
+    throw new UsageError(
+      `--pipeline: '${values.pipeline}' is not a pipeline id (1-64 letters, digits, '_' or '-')`,
+    );
+  }
+  return {
+    command: name,
+    target,
+    url: checkUrl(values.url ?? (env.RIGFLOW_URL || defaultUrl), values.url === undefined),
+    token: values.token ?? (env.API_TOKEN || undefined),
+    json: values.json ?? false,
+    watch: values.watch ?? false,
+    pipeline: values.pipeline,
+    status: checkStatus(values.status),
+    limit: checkLimit(values.limit),
+    cursor: checkCursor(values.cursor),
+  };
+}
+
+const isCommand = (name: string): name is CommandName => Object.hasOwn(commands, name);
+
+function checkUrl(url: string, fromEnv: boolean): string {
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed?.protocol !== "http:" && parsed?.protocol !== "https:") {
+    const source = fromEnv ? "RIGFLOW_URL" : "--url";
+    throw new UsageError(`${source} must be an http(s) URL such as ${defaultUrl}, not '${url}'`);
+  }
+  return url;
+}
+
+function checkStatus(status: string | undefined): RunStatus | undefined {
+  if (status === undefined) return undefined;
+  const known = runStatuses.find((s) => s === status);
+  if (!known) throw new UsageError(`--status must be one of ${runStatuses.join(", ")}, not '${status}'`);
+  return known;
+}
+
+function checkLimit(limit: string | undefined): number {
+  if (limit === undefined) return 20;
+  const n = Number(limit);
+  if (!/^\d+$/.test(limit) || n < 1 || n > 200) {
+    throw new UsageError(`--limit must be a whole number from 1 to 200, not '${limit}'`);
+  }
+  return n;
+}
+
+function checkCursor(cursor: string | undefined): string | undefined {
+  if (cursor !== undefined && !/^\d{1,15}$/.test(cursor)) {
+    throw new UsageError(`--cursor must be the cursor an earlier page printed, not '${cursor}'`);
+  }
+  return cursor;
+}

@@ -1,0 +1,96 @@
+import type { Invocation } from "./args.js";
+import { runPath, type CliContext } from "./context.js";
+import { exitCodes } from "./exit-codes.js";
+import { createStyle } from "./format.js";
+import { readRunRequest } from "./pipeline-file.js";
+import { runsTable } from "./runs-table.js";
+import { watchRun } from "./watch.js";
+import type { RunEvent, RunListWire, RunStatus, SubmittedWire } from "./wire.js";
+
+export type CommandInvocation = Extract<Invocation, { target: unknown }>;
+
+/** `rigflow submit <file> | --pipeline <id> [--watch]`: starts a run and prints its id. */
+export async function submit(ctx: CliContext, args: CommandInvocation): Promise<number> {
+  const body = args.target === undefined ? { pipeline_id: args.pipeline } : await readRunRequest(args.target);
+  const run = await ctx.api.post<SubmittedWire>("/api/runs", body);
+  const { stdout } = ctx.io;
+  if (ctx.json) stdout.write(`${JSON.stringify(run)}\n`);
+  else if (args.watch) stdout.write(`run ${run.run_id} submitted (pipeline ${run.pipeline_id})\n`);
+  else stdout.write(`${run.run_id}\n`);
+  if (!args.watch) {
+    hint(ctx, `follow it with: rigflow watch ${run.run_id}`);
+    return exitCodes.ok;
+  }
+  return watchRun(ctx, run.run_id);
+}
+
+/** `rigflow watch <run_id>` */
+export function watch(ctx: CliContext, args: CommandInvocation): Promise<number> {
+  return watchRun(ctx, args.target ?? "");
+}
+
+/** `rigflow retry <run_id> [--watch]`: resumes a failed or cancelled run. */
+export async function retry(ctx: CliContext, args: CommandInvocation): Promise<number> {
+  const runId = args.target ?? "";
+  // Watching shows what the retry brings, from the run's first event after its last one so far.
+  const after = args.watch ? await lastEventId(ctx, runId) : undefined;
+  const answer = await ctx.api.post<{ run_id: string; status: RunStatus }>(`${runPath(runId)}/retry`);
+  if (ctx.json) ctx.io.stdout.write(`${JSON.stringify(answer)}\n`);
+  else ctx.io.stdout.write(`run ${runId} resumed (${answer.status})\n`);
+  if (!args.watch) {
+    hint(ctx, `follow it with: rigflow watch ${runId}`);
+    return exitCodes.ok;
+  }
+  return watchRun(ctx, runId, { after });
+}
+
+/** `rigflow cancel <run_id>` */
+export async function cancel(ctx: CliContext, args: CommandInvocation): Promise<number> {
+  const runId = args.target ?? "";
+  const answer = await ctx.api.post<{ run_id: string; status: RunStatus }>(`${runPath(runId)}/cancel`);
+  if (ctx.json) ctx.io.stdout.write(`${JSON.stringify(answer)}\n`);
+  else {
+    ctx.io.stdout.write(
+      `cancel requested for run ${runId} (it was ${answer.status}); it ends cancelled once its running commands have stopped\n`,
+    );
+  }
+  return exitCodes.ok;
+}
+
+/** `rigflow runs [--status] [--pipeline] [--limit] [--cursor]`: a table, newest first. */
+export async function runs(ctx: CliContext, args: CommandInvocation): Promise<number> {
+  const query = new URLSearchParams({ limit: String(args.limit) });
+  if (args.status) query.set("status", args.status);
+  if (args.pipeline) query.set("pipeline_id", args.pipeline);
+  if (args.cursor) query.set("cursor", args.cursor);
+  const page = await ctx.api.get<RunListWire>(`/api/runs?${query.toString()}`);
+  const { stdout } = ctx.io;
+  if (ctx.json) {
+    stdout.write(`${JSON.stringify(page)}\n`);
+    return exitCodes.ok;
+  }
+  if (page.runs.length === 0) {
+    stdout.write(`no runs${args.status || args.pipeline || args.cursor ? " match" : " yet"}\n`);
+    return exitCodes.ok;
+  }
+  const style = createStyle(stdout.isTTY && !ctx.io.env.NO_COLOR);
+  stdout.write(`${runsTable(page.runs, style).join("\n")}\n`);
+  if (page.next_cursor !== null) hint(ctx, `more: rigflow runs --cursor ${page.next_cursor}`, true);
+  return exitCodes.ok;
+}
+
+/** The run's last event_id so far (the events route answers a page at a time), or "0-0". */
+async function lastEventId(ctx: CliContext, runId: string): Promise<string> {
+  let last = "0-0";
+  for (;;) {
+    const { events } = await ctx.api.get<{ events: RunEvent[] }>(`${runPath(runId)}/events?after=${last}`);
+    const tail = events.at(-1);
+    if (!tail) return last;
+    last = tail.event_id;
+  }
+}
+
+/** A next step for a person at a terminal; kept out of pipes and --json. */
+function hint(ctx: CliContext, text: string, always = false): void {
+  if (!ctx.json && (always || ctx.io.stderr.isTTY)) ctx.io.stderr.write(`${text}\n`);
+}

@@ -1,0 +1,53 @@
+import { clock, count, percent, seconds } from "./format.js";
+import type { RunModel } from "./run-model.js";
+import type { RunEvent } from "./wire.js";
+
+/**
+ * One event as one plain line (piped output, CI logs):
+ * `14:03:01.123  node_2  running move@servo-1 (attempt 1)`.
+ */
+export function eventLine(event: RunEvent, model: RunModel): string {
+  const width = Math.max(3, ...[...model.nodes.keys()].map((id) => id.length));
+  const [subject, text] = describe(event);
+  return `${clock(Date.parse(event.timestamp))}  ${subject.padEnd(width)}  ${text}`;
+}
+
+function describe(event: RunEvent): [subject: string, text: string] {
+  switch (event.type) {
+    case "pipeline_started":
+      return [
+        "run",
+        `started: ${event.pipeline_name || event.pipeline_id} (${count(event.node_count, "node")})`,
+      ];
+    case "pipeline_completed":
+      return [
+        "run",
+        `completed in ${seconds(event.execution_time)} (${count(event.nodes_executed, "node")} executed)`,
+      ];
+    case "pipeline_error":
+      return [
+        "run",
+        `failed${event.node_id === null ? "" : ` at ${event.node_id}`}: ${event.error_type}: ${event.error_message}`,
+      ];
+    case "pipeline_cancelled":
+      return ["run", "cancelled"];
+    case "pipeline_resumed":
+      return ["run", "resumed"];
+    case "node_executing":
+      return [event.node_id, `running ${event.function_id}@${event.device_id} (attempt ${event.attempt})`];
+    case "node_progress":
+      return [event.node_id, `${percent(event.progress)}${event.message ? ` ${event.message}` : ""}`];
+    case "node_completed":
+      return [event.node_id, `completed in ${seconds(event.execution_time)}`];
+    case "node_retrying":
+      return [
+        event.node_id,
+        `will retry (attempt ${event.attempt}) in ${seconds(event.delay_ms / 1000)}: ${event.error_message}`,
+      ];
+    case "node_failed":
+      return [event.node_id, `failed: ${event.error_type}: ${event.error_message}`];
+    default:
+      // An event type newer than this CLI: still one line.
+      return ["run", (event as { type: string }).type];
+  }
+}

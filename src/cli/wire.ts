@@ -1,0 +1,81 @@
+import type { NodeState, RunEvent, RunStatus } from "../engine/index.js";
+
+// The API's JSON as the CLI reads it (../shared/CONTRACT.md). Only types come from the engine: the
+// CLI is a client of the HTTP API and the WebSocket, and never runs engine code.
+
+export type { RunEvent, RunStatus };
+export type NodeStatus = NodeState["status"];
+
+export interface WireError {
+  code: string;
+  message: string;
+  details?: Record<string, unknown>;
+}
+
+export interface NodeWire {
+  node_id: string;
+  device_id: string;
+  function_id: string;
+  status: NodeStatus;
+  attempts: number;
+  outputs: Record<string, unknown> | null;
+  error: WireError | null;
+  started_at: string | null;
+  finished_at: string | null;
+  execution_time: number | null;
+}
+
+/** GET /api/runs/{run_id} */
+export interface RunWire {
+  run_id: string;
+  pipeline_id: string;
+  pipeline_version: number | null;
+  status: RunStatus;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  execution_time: number | null;
+  error: (WireError & { node_id: string | null }) | null;
+  nodes: Record<string, NodeWire>;
+}
+
+/** One row of GET /api/runs */
+export interface RunSummaryWire {
+  run_id: string;
+  pipeline_id: string;
+  pipeline_version: number | null;
+  status: RunStatus;
+  created_at: string;
+  finished_at: string | null;
+}
+
+export interface RunListWire {
+  runs: RunSummaryWire[];
+  next_cursor: string | null;
+}
+
+/** POST /api/runs */
+export interface SubmittedWire {
+  run_id: string;
+  status: RunStatus;
+  pipeline_id: string;
+}
+
+export const runStatuses: readonly RunStatus[] = ["queued", "running", "completed", "failed", "cancelled"];
+
+export const hasEnded = (status: RunStatus): boolean =>
+  status === "completed" || status === "failed" || status === "cancelled";
+
+/** The event that ends a run (until a retry resumes it). */
+export const endsRun = (event: RunEvent): boolean =>
+  event.type === "pipeline_completed" ||
+  event.type === "pipeline_error" ||
+  event.type === "pipeline_cancelled";
+
+/** Orders two event ids ("<ms>-<seq>", Redis stream ids): negative, zero or positive. */
+export function compareEventIds(a: string, b: string): number {
+  const [aMs = 0n, aSeq = 0n] = a.split("-").map(BigInt);
+  const [bMs = 0n, bSeq = 0n] = b.split("-").map(BigInt);
+  if (aMs !== bMs) return aMs < bMs ? -1 : 1;
+  return aSeq === bSeq ? 0 : aSeq < bSeq ? -1 : 1;
+}
