@@ -4,11 +4,14 @@ import type { Logger } from "pino";
 import { isRigflowError, type Engine } from "../engine/index.js";
 import { errorBody, sendError } from "./http-error.js";
 import { SseStreams } from "./live/sse-streams.js";
+import { ApiMetrics } from "./metrics/api-metrics.js";
 import { requireToken } from "./middleware/auth.js";
 import { deviceRoutes } from "./routes/devices.js";
 import { executeRoute } from "./routes/execute.js";
 import { healthRoutes } from "./routes/health.js";
+import { metricsRoutes } from "./routes/metrics.js";
 import { pipelineRoutes } from "./routes/pipelines.js";
+import { queueRoutes } from "./routes/queues.js";
 import { runRoutes } from "./routes/runs.js";
 
 export interface AppOptions {
@@ -18,6 +21,8 @@ export interface AppOptions {
   maxBodyBytes: number;
   /** The process's SSE streams, fed by its EventTail (server.ts); without it they only replay. */
   sse?: SseStreams;
+  /** GET /metrics, fed by the EventTail (server.ts); without it only the scrape-time figures move. */
+  metrics?: ApiMetrics;
 }
 
 /** The HTTP API: routes, auth, limits, and the one place errors become responses. */
@@ -25,6 +30,7 @@ export function createApp(options: AppOptions) {
   const { engine, log } = options;
   const app = new Hono();
   app.route("/", healthRoutes(engine));
+  app.route("/", metricsRoutes(options.metrics ?? new ApiMetrics(engine)));
   app.use("/api/*", requireToken({ token: options.apiToken }));
   app.use(
     "/api/*",
@@ -43,6 +49,7 @@ export function createApp(options: AppOptions) {
   app.route("/api/pipelines", pipelineRoutes(engine));
   app.route("/api/runs", runRoutes(engine, options.sse ?? new SseStreams(engine)));
   app.route("/api", deviceRoutes(engine));
+  app.route("/api/queues", queueRoutes(engine));
   app.notFound((c) => c.json(errorBody("NOT_FOUND", `no route ${c.req.method} ${c.req.path}`), 404));
   app.onError((error, c) => {
     if (isRigflowError(error)) return sendError(c, error);

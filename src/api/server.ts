@@ -14,6 +14,7 @@ import {
 } from "../engine/index.js";
 import { createApp } from "./app.js";
 import { LiveEvents } from "./live/live-events.js";
+import { ApiMetrics } from "./metrics/api-metrics.js";
 import { defaultSseTuning, type SseTuning } from "./live/sse-session.js";
 import { SseStreams } from "./live/sse-streams.js";
 import { defaultHubTuning, EventHub, type HubTuning } from "./ws/hub.js";
@@ -59,12 +60,17 @@ export async function startApi(options: ApiOptions): Promise<ApiHandle> {
   // out to the WebSocket hub and the SSE streams.
   const live = new LiveEvents((error) => log.warn({ err: error }, "delivering a live event failed"));
   const sse = new SseStreams(engine, live, { ...defaultSseTuning, ...options.sse });
+  const metrics = new ApiMetrics(engine, (error) =>
+    log.warn({ err: error }, "a metric could not be recorded"),
+  );
+  live.subscribe((event) => metrics.observe(event));
   const app = createApp({
     engine,
     log,
     apiToken: options.apiToken,
     maxBodyBytes: options.maxBodyBytes,
     sse,
+    metrics,
   });
   const hub = new EventHub(engine, {
     apiToken: options.apiToken,

@@ -9,7 +9,11 @@ import { redisKeys, type RedisKeys } from "./redis/keys.js";
 import { RedisPipelineRepository } from "./redis/pipeline-repository.js";
 import { QueueSet } from "./redis/queues.js";
 import { haltRun } from "./redis/run-halt.js";
+import { JobGuard } from "./redis/job-guard.js";
+import { QueueActions } from "./redis/queue-actions.js";
+import { QueueInspector } from "./redis/queue-inspector.js";
 import { RunLedger } from "./redis/run-ledger.js";
+import { RunStatusCounts } from "./redis/run-status-counts.js";
 import { newRunId, RunStore } from "./redis/run-store.js";
 import { readDeviceStatuses, type DeviceStatus } from "./redis/device-status.js";
 import { defaultEventRetention, type EventRetention } from "./redis/event-retention.js";
@@ -55,6 +59,9 @@ export class Engine {
   readonly pipelines: PipelineRepository;
   readonly runs: RunStore;
   readonly queues: QueueSet;
+  /** The inspection API's view of the queues, and its actions on them, checked against the ledger. */
+  readonly queueInspector: QueueInspector;
+  readonly queueActions: QueueActions;
   private readonly ledger: RunLedger;
   private readonly watcher: RunWatcher;
 
@@ -71,6 +78,10 @@ export class Engine {
     this.ledger = new RunLedger(redis, this.keys, retention);
     this.queues = new QueueSet(redis, prefix);
     this.watcher = new RunWatcher(redis, this.keys);
+    this.queueInspector = new QueueInspector(this.queues, catalog);
+    this.queueActions = new QueueActions(this.queueInspector, new JobGuard(this.runs), (runId) =>
+      this.resumeRun(runId),
+    );
   }
 
   /** Validates fully (graph, devices, functions, params) before storing. */
@@ -213,6 +224,11 @@ export class Engine {
 
   devices(): Promise<DeviceStatus[]> {
     return readDeviceStatuses(this.redis, this.keys, this.queues, this.catalog);
+  }
+
+  /** Counts of runs by status, kept current by `touch` from the event stream (for /metrics). */
+  createRunStatusCounts(): RunStatusCounts {
+    return new RunStatusCounts(this.redis, this.keys);
   }
 
   /** Whether Redis answers, for /readyz. */

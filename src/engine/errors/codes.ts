@@ -31,9 +31,33 @@ export const errorCodes = {
   NOT_FOUND: { kind: "not_found", meaning: "no such route" },
   PIPELINE_NOT_FOUND: { kind: "not_found", meaning: "no pipeline with that id" },
   RUN_NOT_FOUND: { kind: "not_found", meaning: "no run with that id" },
+  QUEUE_NOT_FOUND: {
+    kind: "not_found",
+    meaning: "no queue of that name: `runs`, or `device-<id>` for a device in the devices file",
+  },
+  JOB_NOT_FOUND: { kind: "not_found", meaning: "no job with that id in that queue" },
   RUN_NOT_RETRYABLE: { kind: "conflict", meaning: "only a failed or cancelled run can be retried" },
   RUN_ALREADY_ENDED: { kind: "conflict", meaning: "the run has ended and cannot be cancelled" },
   IDEMPOTENCY_KEY_REUSED: { kind: "conflict", meaning: "the Idempotency-Key was used with another body" },
+  JOB_STATE_CONFLICT: {
+    kind: "conflict",
+    meaning:
+      "the job's state does not allow the action: only a failed job is retried, only a delayed one promoted, an active one is never removed",
+  },
+  RUN_NOT_ENDED: {
+    kind: "conflict",
+    meaning:
+      "the job belongs to a run that has not ended, and the action would break the run: cancel the run, or wait for it to end",
+  },
+  NODE_NOT_READY: {
+    kind: "conflict",
+    meaning:
+      "promoting the job would start a node whose run is not running or whose predecessors have not all completed",
+  },
+  JOB_SUPERSEDED: {
+    kind: "conflict",
+    meaning: "the job is from before its run was resumed: its node has a newer job, and this one is history",
+  },
   PAYLOAD_TOO_LARGE: { kind: "too_large", meaning: "the body is over the size limit" },
   PIPELINE_TOO_LARGE: { kind: "too_large", meaning: "the pipeline has more nodes than the limit" },
   TOO_MANY_SUBSCRIPTIONS: {

@@ -1,0 +1,140 @@
+import type { Job, Queue } from "bullmq";
+import type { DeviceCatalog } from "../catalog.js";
+import { RigflowError } from "../errors/rigflow-error.js";
+import { describeJob, jobStates, type JobRecord, type JobState } from "./job-record.js";
+import { deviceQueueName, runsQueueName, type QueueSet } from "./queues.js";
+
+export interface QueueOverview {
+  name: string;
+  /** The device whose queue it is; null for the runs queue. */
+  deviceId: string | null;
+  /** The device's capacity in the devices file (what its workers set the global concurrency to). */
+  capacity: number | null;
+  counts: Record<JobState, number>;
+  paused: boolean;
+  /** As set in Redis (workers re-assert it every 30 s); null when none is set. */
+  globalConcurrency: number | null;
+}
+
+export interface JobDetail extends JobRecord {
+  logs: string[];
+  logCount: number;
+}
+
+/** A job found by queue and id, with its state as listed here (see jobStates). */
+export interface FoundJob {
+  name: string;
+  queue: Queue;
+  job: Job;
+  state: JobState | "unknown";
+}
+
+type BullState = Exclude<JobState, "paused">;
+const bullStates = jobStates.filter((state): state is BullState => state !== "paused");
+
+/** How many log lines a job's detail shows, newest last. */
+const maxLogLines = 200;
+
+/**
+ * Reads BullMQ's queues for the inspection API: the runs queue and each device's queue of the
+ * devices file (even empty ones), their counts, jobs by state with paging, one job in full. Any
+ * other name is not a queue here, so a request never reaches another key of Redis.
+ */
+export class QueueInspector {
+  constructor(
+    private readonly queues: QueueSet,
+    private readonly catalog: DeviceCatalog,
+  ) {}
+
+  names(): string[] {
+    return [runsQueueName, ...this.catalog.devices().map((device) => deviceQueueName(device.id))];
+  }
+
+  /** The queue of that name; QUEUE_NOT_FOUND unless it is one of names(). */
+  queue(name: string): Queue {
+    if (!this.names().includes(name)) {
+      throw new RigflowError(
+        "QUEUE_NOT_FOUND",
+        `no queue '${name.slice(0, 80)}'; the queues are ${this.names().join(", ")}`,
+        { queue: name.slice(0, 80) },
+      );
+    }
+    return this.queues.get(name);
+  }
+
+  overview(): Promise<QueueOverview[]> {
+    return Promise.all(this.names().map((name) => this.overviewOf(name)));
+  }
+
+  async overviewOf(name: string): Promise<QueueOverview> {
+    const queue = this.queue(name);
+    const [counts, paused, globalConcurrency] = await Promise.all([
+      queue.getJobCounts(...bullStates),
+      queue.isPaused(),
+      queue.getGlobalConcurrency(),
+    ]);
+    const device = this.catalog.devices().find((entry) => deviceQueueName(entry.id) === name);
+    const shown = Object.fromEntries(jobStates.map((state) => [state, counts[state] ?? 0])) as Record<
+      JobState,
+      number
+    >;
+    if (paused) [shown.paused, shown.waiting] = [shown.waiting, 0];
+    return {
+      name,
+      deviceId: device?.id ?? null,
+      capacity: device?.capacity ?? null,
+      counts: shown,
+      paused,
+      globalConcurrency,
+    };
+  }
+
+  /** Jobs in one state, newest first, from index `start` to `end` (inclusive), and how many there are. */
+  async jobs(
+    name: string,
+    state: JobState,
+    start: number,
+    end: number,
+  ): Promise<{ total: number; jobs: JobRecord[] }> {
+    const queue = this.queue(name);
+    const source = listedAs(state, await queue.isPaused());
+    if (source === null) return { total: 0, jobs: [] };
+    const [total, jobs] = await Promise.all([
+      queue.getJobCountByTypes(source),
+      queue.getJobs([source], start, end, false),
+    ]);
+    return { total, jobs: jobs.map((job) => describeJob(this.where(name), job, state)) };
+  }
+
+  /** The job, or JOB_NOT_FOUND. */
+  async find(name: string, jobId: string): Promise<FoundJob> {
+    const queue = this.queue(name);
+    const job = await queue.getJob(jobId);
+    if (!job) {
+      throw new RigflowError("JOB_NOT_FOUND", `no job '${jobId.slice(0, 200)}' in queue '${name}'`, {
+        queue: name,
+        job_id: jobId.slice(0, 200),
+      });
+    }
+    const [state, paused] = await Promise.all([job.getState(), queue.isPaused()]);
+    const shown = state === "waiting" && paused ? "paused" : (state as JobState | "unknown");
+    return { name, queue, job, state: shown };
+  }
+
+  async job(name: string, jobId: string): Promise<JobDetail> {
+    const { queue, job, state } = await this.find(name, jobId);
+    const { logs, count } = await queue.getJobLogs(jobId, -maxLogLines, -1, true);
+    return { ...describeJob(this.where(name), job, state), logs, logCount: count };
+  }
+
+  private where(name: string) {
+    return { name, prefix: this.queues.prefix };
+  }
+}
+
+/** Where BullMQ keeps the jobs shown in a state; null when there can be none. */
+function listedAs(state: JobState, paused: boolean): BullState | null {
+  if (state === "paused") return paused ? "waiting" : null;
+  if (state === "waiting") return paused ? null : "waiting";
+  return state;
+}
