@@ -1,5 +1,6 @@
 // Type-aware lint: floating and misused promises are bugs in a job runner.
 import js from "@eslint/js";
+import globals from "globals";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
@@ -25,6 +26,12 @@ export default tseslint.config(
     // bin/rigflow.mjs is the CLI's entry: it hands the CLI its environment (RIGFLOW_URL, API_TOKEN).
     files: ["src/config.ts", "test/**", "bench/**", "vitest.config.ts", "bin/**"],
     rules: { "no-restricted-properties": "off" },
+  },
+  {
+    // The dashboard's browser modules (served as they are, no build): browser globals, no type info.
+    files: ["src/dashboard/**/*.js"],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: { ...tseslint.configs.disableTypeChecked.languageOptions, globals: globals.browser },
   },
   { files: ["eslint.config.js", "bin/**/*.mjs"], ...tseslint.configs.disableTypeChecked },
 );

@@ -4,9 +4,10 @@
 # A program that is missing and cannot be installed is a loud failure, never a silent skip.
 set -euo pipefail
 
-declare -A package_of=([redis-server]=redis-server [socat]=socat)
+declare -A package_of=([redis-server]=redis-server [socat]=socat [chromium]=chromium)
 wanted=("$@")
-[ ${#wanted[@]} -eq 0 ] && wanted=(redis-server socat)
+# chromium: the dashboard's browser test drives Debian's Chromium (never a downloaded browser).
+[ ${#wanted[@]} -eq 0 ] && wanted=(redis-server socat chromium)
 
 missing=()
 for command in "${wanted[@]}"; do

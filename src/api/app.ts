@@ -6,6 +6,7 @@ import { errorBody, sendError } from "./http-error.js";
 import { SseStreams } from "./live/sse-streams.js";
 import { ApiMetrics } from "./metrics/api-metrics.js";
 import { requireToken } from "./middleware/auth.js";
+import { dashboardRoutes } from "./routes/dashboard.js";
 import { deviceRoutes } from "./routes/devices.js";
 import { executeRoute } from "./routes/execute.js";
 import { healthRoutes } from "./routes/health.js";
@@ -50,6 +51,8 @@ export function createApp(options: AppOptions) {
   app.route("/api/runs", runRoutes(engine, options.sse ?? new SseStreams(engine)));
   app.route("/api", deviceRoutes(engine));
   app.route("/api/queues", queueRoutes(engine));
+  // The dashboard's pages and assets, and Bull-board at /admin/queues (browser sessions: see there).
+  app.route("/", dashboardRoutes({ engine, apiToken: options.apiToken }));
   app.notFound((c) => c.json(errorBody("NOT_FOUND", `no route ${c.req.method} ${c.req.path}`), 404));
   app.onError((error, c) => {
     if (isRigflowError(error)) return sendError(c, error);

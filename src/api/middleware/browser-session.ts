@@ -1,0 +1,100 @@
+import { createHmac, timingSafeEqual } from "node:crypto";
+import type { Context, MiddlewareHandler } from "hono";
+import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import { errorBody } from "../http-error.js";
+import { tokenProblem } from "./auth.js";
+import { loginPage } from "./login-page.js";
+
+/**
+ * A browser cannot set `Authorization` on a page load, and Bull-board's own UI calls its API with
+ * plain same-origin fetches: so, besides the Bearer header and `?token=`, pages accept a session
+ * cookie. The cookie holds an HMAC of the token, not the token, and is HttpOnly and SameSite=Lax.
+ */
+export const sessionCookie = "rigflow_session";
+
+export interface BrowserSessionOptions {
+  token: string | undefined;
+}
+
+/** The cookie value that a given token opens: stable across restarts, useless for the API. */
+export function sessionValue(token: string): string {
+  return createHmac("sha256", token).update("rigflow dashboard session v1").digest("hex");
+}
+
+function hasSession(token: string, cookie: string | undefined): boolean {
+  if (!cookie) return false;
+  const expected = Buffer.from(sessionValue(token));
+  const given = Buffer.from(cookie);
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+function wantsHtml(c: Context): boolean {
+  return (c.req.header("accept") ?? "").includes("text/html");
+}
+
+function startSession(c: Context, token: string): void {
+  setCookie(c, sessionCookie, sessionValue(token), {
+    path: "/",
+    httpOnly: true,
+    sameSite: "Lax",
+    secure: new URL(c.req.url).protocol === "https:" || c.req.header("x-forwarded-proto") === "https",
+  });
+}
+
+/** Only a path on this server may follow a login: never `//host` or an absolute URL. */
+export function safeNext(next: unknown): string {
+  return typeof next === "string" && /^\/(?![/\\])/.test(next) ? next : "/";
+}
+
+/**
+ * Guards the dashboard and Bull-board. With no token configured it lets everything through. A
+ * valid `?token=` on a page load starts a session and redirects to the same URL without the token,
+ * so it stays out of the address bar and the history. Without credentials a browser gets a page
+ * asking for the token; anything else gets the contract's 401 error body.
+ */
+export function browserSession(options: BrowserSessionOptions): MiddlewareHandler {
+  return async function browserSessionMiddleware(c, next) {
+    const { token } = options;
+    if (!token) return next();
+    if (hasSession(token, getCookie(c, sessionCookie))) return next();
+    const queryToken = c.req.query("token");
+    const problem = tokenProblem(token, c.req.header("authorization"), queryToken);
+    if (!problem) {
+      if (queryToken !== undefined && c.req.method === "GET" && wantsHtml(c)) {
+        startSession(c, token);
+        const url = new URL(c.req.url);
+        url.searchParams.delete("token");
+        return c.redirect(`${url.pathname}${url.search}`, 303);
+      }
+      return next();
+    }
+    if (wantsHtml(c)) {
+      const given = queryToken !== undefined || c.req.header("authorization") !== undefined;
+      const url = new URL(c.req.url);
+      url.searchParams.delete("token");
+      return c.html(loginPage(`${url.pathname}${url.search}`, given ? problem : null), 401);
+    }
+    return c.json(errorBody("UNAUTHORIZED", problem), 401);
+  };
+}
+
+/** POST /login (a form: token, next) and GET /logout, for people at a browser. */
+export function sessionRoutes(options: BrowserSessionOptions) {
+  return {
+    async login(c: Context) {
+      const form = await c.req.parseBody().catch((): Record<string, unknown> => ({}));
+      const next = safeNext(form.next);
+      const { token } = options;
+      if (!token) return c.redirect(next, 303);
+      const given = typeof form.token === "string" ? form.token : "";
+      const problem = tokenProblem(token, `Bearer ${given}`, undefined);
+      if (problem) return c.html(loginPage(next, given ? problem : "enter the API token"), 401);
+      startSession(c, token);
+      return c.redirect(next, 303);
+    },
+    logout(c: Context) {
+      deleteCookie(c, sessionCookie, { path: "/" });
+      return c.redirect("/", 303);
+    },
+  };
+}

@@ -1,0 +1,59 @@
+import { createBullBoard } from "@bull-board/api";
+import { BullMQAdapter } from "@bull-board/api/bullMQAdapter";
+import { HonoAdapter } from "@bull-board/hono";
+import { serveStatic } from "@hono/node-server/serve-static";
+import { deviceQueueName, runsQueueName, type Engine } from "../../engine/index.js";
+
+export const bullBoardPath = "/admin/queues";
+
+/** Where a job of Rigflow's queues is shown in the dashboard: its run, and the node in it. */
+export function runPageOfJob(job: { id?: string | number | null | undefined; data: unknown }) {
+  const data = (job.data ?? {}) as { runId?: unknown; nodeId?: unknown };
+  // A node job's id is `<runId>__<epoch>__<nodeId>` and a run job's id is the run id; both carry
+  // the run id in their data too, which is read first.
+  const [idRun, , ...idNode] = String(job.id ?? "").split("__");
+  const runId = typeof data.runId === "string" ? data.runId : idRun;
+  const nodeId = typeof data.nodeId === "string" ? data.nodeId : idNode.join("__") || undefined;
+  if (!runId) return { href: "/runs", displayText: "Runs" };
+  return {
+    href: `/runs/${encodeURIComponent(runId)}${nodeId ? `?node=${encodeURIComponent(nodeId)}` : ""}`,
+    displayText: nodeId ? `Run ${runId}, node ${nodeId}` : `Run ${runId}`,
+  };
+}
+
+/**
+ * Bull-board over the runs queue and every device queue of the catalog, read-only: a raw retry,
+ * removal or promotion of a node job would bypass the run ledger, so actions go through the run
+ * page (retry, cancel) or the guarded /api/queues routes. Auth is the caller's to add.
+ */
+export function bullBoardRoutes(engine: Engine) {
+  const options = { readOnlyMode: true, allowRetries: false, externalJobUrl: runPageOfJob };
+  const queues = [
+    new BullMQAdapter(engine.queues.get(runsQueueName), {
+      ...options,
+      displayName: runsQueueName,
+      description: "One job per run: the parent of its node jobs, and the run's finalizer.",
+    }),
+    ...engine.catalog.devices().map(
+      (device) =>
+        new BullMQAdapter(engine.queues.get(deviceQueueName(device.id)), {
+          ...options,
+          displayName: deviceQueueName(device.id),
+          description: `Node jobs of device ${device.id} (${device.driver}, capacity ${device.capacity}).`,
+        }),
+    ),
+  ];
+  const serverAdapter = new HonoAdapter(serveStatic).setBasePath(bullBoardPath);
+  createBullBoard({
+    queues,
+    serverAdapter,
+    options: {
+      uiConfig: {
+        boardTitle: "Rigflow queues",
+        hideDocsLink: true,
+        miscLinks: [{ text: "Rigflow dashboard", url: "/" }],
+      },
+    },
+  });
+  return serverAdapter.registerPlugin();
+}

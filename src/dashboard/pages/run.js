@@ -1,0 +1,230 @@
+// One run: its DAG with each node's state changing live (WebSocket /ws with after=), the selected
+// node's details, the run's events, and the retry and cancel buttons.
+import { api, errorView } from "../lib/api.js";
+import { drawDag } from "../lib/dag.js";
+import { fill, formatSeconds, formatTime, h, link, statusBadge } from "../lib/dom.js";
+import { LiveEvents } from "../lib/live.js";
+import { renderNodeDetails } from "./run-details.js";
+
+const nodeStatusOf = {
+  node_executing: "running",
+  node_completed: "completed",
+  node_retrying: "queued",
+  node_failed: "failed",
+};
+const runStatusOf = {
+  pipeline_started: "running",
+  pipeline_resumed: "running",
+  pipeline_completed: "completed",
+  pipeline_error: "failed",
+  pipeline_cancelled: "cancelled",
+};
+
+function eventSummary(event) {
+  switch (event.type) {
+    case "node_executing":
+      return `${event.function_id} on ${event.device_id}, attempt ${event.attempt}`;
+    case "node_completed":
+      return `in ${formatSeconds(event.execution_time)}`;
+    case "node_retrying":
+      return `${event.error_message}; retry in ${event.delay_ms} ms`;
+    case "node_failed":
+    case "pipeline_error":
+      return event.error_message;
+    case "pipeline_completed":
+      return `${event.nodes_executed} nodes in ${formatSeconds(event.execution_time)}`;
+    default:
+      return "";
+  }
+}
+
+export function runPage(main, { params, query, signal, onLeave }) {
+  const [runId] = params;
+  document.title = `Run ${runId} · Rigflow`;
+  const state = { run: null, graph: null, dag: null, selected: query.get("node"), events: [], progress: {} };
+  const head = h("div", { class: "page-head" }, h("h1", {}, "Run ", h("code", {}, runId)));
+  const liveState = h("span", { class: "live-state", id: "live-state" });
+  const summary = h("div", { class: "run-summary", id: "run-summary" });
+  const message = h("div", { class: "action-message", id: "action-message" });
+  const retry = h("button", { id: "retry", disabled: true }, "Retry");
+  const cancel = h("button", { id: "cancel", class: "danger", disabled: true }, "Cancel");
+  const dagBox = h("div", { class: "dag-box-outer", id: "dag" }, h("p", { class: "muted" }, "Loading…"));
+  const details = h("aside", { class: "details", id: "node-details" });
+  const log = h("ol", { class: "events", id: "events", reversed: true });
+  head.append(liveState);
+  main.append(
+    head,
+    summary,
+    h(
+      "div",
+      { class: "actions" },
+      retry,
+      cancel,
+      h("a", { href: `/admin/queues/queue/runs/${encodeURIComponent(runId)}` }, "Run job in Bull-board"),
+    ),
+    message,
+    h("div", { class: "run-layout" }, dagBox, details),
+    h("h2", {}, "Events"),
+    log,
+  );
+
+  const showRunStatus = (status) => {
+    const badge = document.getElementById("run-status");
+    if (badge) badge.replaceWith(Object.assign(statusBadge(status), { id: "run-status" }));
+    retry.disabled = !["failed", "cancelled"].includes(status);
+    cancel.disabled = !["queued", "running"].includes(status);
+  };
+  const showDetails = () => {
+    const node = state.selected ? state.run?.nodes[state.selected] : undefined;
+    const spec = state.graph?.nodes.find((n) => n.node_id === state.selected);
+    const events = state.events.filter((e) => e.node_id === state.selected);
+    renderNodeDetails(details, { node, spec, progress: state.progress[state.selected], events });
+  };
+  const select = (nodeId) => {
+    state.selected = nodeId;
+    state.dag?.select(nodeId);
+    const url = new URL(location.href);
+    url.searchParams.set("node", nodeId);
+    history.replaceState(null, "", url);
+    showDetails();
+  };
+  const applySnapshot = (run, withStatuses) => {
+    state.run = run;
+    const error = run.error;
+    fill(
+      summary,
+      h(
+        "dl",
+        { class: "facts inline" },
+        h("dt", {}, "Status"),
+        h("dd", {}, Object.assign(statusBadge(run.status), { id: "run-status" })),
+        h("dt", {}, "Pipeline"),
+        h(
+          "dd",
+          {},
+          link(`/pipelines/${encodeURIComponent(run.pipeline_id)}`, run.pipeline_id),
+          run.pipeline_version ? ` v${run.pipeline_version}` : "",
+        ),
+        h("dt", {}, "Created"),
+        h("dd", {}, formatTime(run.created_at)),
+        h("dt", {}, "Finished"),
+        h("dd", {}, formatTime(run.finished_at)),
+        h("dt", {}, "Took"),
+        h("dd", {}, formatSeconds(run.execution_time)),
+      ),
+      error &&
+        h(
+          "p",
+          { class: "error", id: "run-error" },
+          `${error.code}${error.node_id ? ` at ${error.node_id}` : ""}: ${error.message}`,
+        ),
+    );
+    showRunStatus(run.status);
+    if (withStatuses) {
+      for (const node of Object.values(run.nodes)) {
+        state.dag?.setStatus(node.node_id, node.status, node.attempts > 1 ? `attempt ${node.attempts}` : "");
+      }
+    }
+    showDetails();
+  };
+
+  // Snapshots are fetched one at a time; one that events overtook is fetched again rather than
+  // shown, so the graph never steps back to an older state.
+  let fetching = false;
+  let dirty = false;
+  const refresh = async () => {
+    if (fetching) {
+      dirty = true;
+      return;
+    }
+    fetching = true;
+    try {
+      for (let round = 0; round < 3; round += 1) {
+        dirty = false;
+        const run = await api(`/api/runs/${encodeURIComponent(runId)}`);
+        if (signal.aborted) return;
+        if (!dirty) return applySnapshot(run, true);
+        if (round === 2) applySnapshot(run, false);
+      }
+    } catch (error) {
+      if (!signal.aborted) fill(message, errorView(error, "Refreshing the run"));
+    } finally {
+      fetching = false;
+      if (dirty && !signal.aborted) void refresh();
+    }
+  };
+
+  const applyEvent = (event) => {
+    if (event.node_id && event.type === "node_progress") {
+      state.progress[event.node_id] = event;
+      state.dag?.setProgress(event.node_id, event.progress);
+      if (event.node_id === state.selected) showDetails();
+      return;
+    }
+    state.events.push(event);
+    const nodeStatus = nodeStatusOf[event.type];
+    if (nodeStatus && event.node_id) {
+      const note = event.type === "node_executing" && event.attempt > 1 ? `attempt ${event.attempt}` : "";
+      state.dag?.setStatus(event.node_id, nodeStatus, note);
+    }
+    if (runStatusOf[event.type]) showRunStatus(runStatusOf[event.type]);
+    log.prepend(
+      h(
+        "li",
+        { "data-type": event.type, "data-node-id": event.node_id ?? undefined },
+        h("time", {}, formatTime(event.timestamp)),
+        " ",
+        h("strong", {}, event.type),
+        event.node_id ? [" ", h("code", {}, event.node_id)] : "",
+        " ",
+        eventSummary(event),
+      ),
+    );
+    void refresh();
+  };
+
+  const act = async (action) => {
+    retry.disabled = cancel.disabled = true;
+    fill(message);
+    try {
+      const answer = await api(`/api/runs/${encodeURIComponent(runId)}/${action}`, { method: "POST" });
+      fill(
+        message,
+        h(
+          "p",
+          { class: "ok" },
+          `${action === "retry" ? "Retry" : "Cancel"} requested (run ${answer.status}).`,
+        ),
+      );
+    } catch (error) {
+      fill(message, errorView(error, action === "retry" ? "Retrying the run" : "Cancelling the run"));
+    }
+    void refresh();
+  };
+  retry.addEventListener("click", () => void act("retry"));
+  cancel.addEventListener("click", () => void act("cancel"));
+
+  Promise.all([
+    api(`/dashboard/api/runs/${encodeURIComponent(runId)}/graph`),
+    api(`/api/runs/${encodeURIComponent(runId)}`),
+  ])
+    .then(([graph, run]) => {
+      if (signal.aborted) return;
+      state.graph = graph;
+      state.dag = drawDag(dagBox, graph, { onSelect: select });
+      state.selected ??= graph.nodes[0]?.node_id ?? null;
+      if (state.selected) state.dag.select(state.selected);
+      applySnapshot(run, true);
+      const live = new LiveEvents({
+        runId,
+        onEvent: applyEvent,
+        onState: (value) => (liveState.textContent = value === "live" ? "● live" : value),
+        onError: (error) =>
+          fill(message, errorView({ message: error.message, code: error.code }, "Following the run")),
+      }).start();
+      onLeave(() => live.stop());
+    })
+    .catch((error) => {
+      if (!signal.aborted) main.replaceChildren(head, errorView(error, `Loading run ${runId}`));
+    });
+}

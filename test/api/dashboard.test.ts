@@ -1,0 +1,131 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { sessionValue } from "../../src/api/middleware/browser-session.js";
+import { runPageOfJob } from "../../src/api/routes/bull-board.js";
+import { createTestApi, servo } from "../support/context.js";
+import { doc, home, move } from "../support/pipelines.js";
+
+const token = "secret-token";
+const html = { accept: "text/html,application/xhtml+xml" };
+const cookie = { cookie: `rigflow_session=${sessionValue(token)}` };
+
+const opened: ReturnType<typeof createTestApi>[] = [];
+afterEach(async () => {
+  for (const api of opened.splice(0)) await api.close();
+});
+
+function open(apiToken?: string) {
+  const api = createTestApi([servo("servo-1")], apiToken ? { apiToken } : {});
+  opened.push(api);
+  return api;
+}
+
+describe("dashboard routes", () => {
+  it("serves the page at every dashboard path, with the token handed to its scripts", async () => {
+    const api = open(token);
+    for (const path of ["/", "/runs", "/runs/run_x", "/devices", "/pipelines", "/pipelines/p1"]) {
+      const response = await api.get(path, cookie);
+      expect(response.status, path).toBe(200);
+      expect(response.headers.get("cache-control")).toBe("no-store");
+      expect(response.headers.get("content-security-policy")).toContain("script-src 'self'");
+      expect(await response.text()).toContain(`<meta name="rigflow-token" content="${token}" />`);
+    }
+  });
+
+  it("answers a browser without credentials with a sign-in page, anything else with the error shape", async () => {
+    const api = open(token);
+    const page = await api.get("/devices", html);
+    expect(page.status).toBe(401);
+    expect(await page.text()).toContain('name="next" value="/devices"');
+    const wrong = await api.get("/devices?token=nope", html);
+    expect(await wrong.text()).toContain("the API token is not valid");
+    const json = await api.get("/dashboard/app.js");
+    expect(json.status).toBe(401);
+    expect(((await json.json()) as { error: { code: string } }).error.code).toBe("UNAUTHORIZED");
+    expect((await api.get("/dashboard/app.js", { authorization: `Bearer ${token}` })).status).toBe(200);
+    expect((await api.get("/admin/queues/api/queues")).status).toBe(401);
+    expect((await api.get("/admin/queues/api/queues", cookie)).status).toBe(200);
+  });
+
+  it("keeps Bull-board read-only: an action there would bypass the run ledger", async () => {
+    const api = open();
+    for (const action of ["pause", "concurrency"]) {
+      const response = await api.app.request(`/admin/queues/api/queues/device-servo-1/${action}`, {
+        method: "PUT",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ concurrency: 5 }),
+      });
+      expect(response.status, action).toBe(405);
+    }
+    expect(await api.engine.queues.device("servo-1").isPaused()).toBe(false);
+  });
+
+  it("turns ?token= into a session cookie and a redirect without it", async () => {
+    const api = open(token);
+    const response = await api.get(`/runs?status=failed&token=${token}`, html);
+    expect(response.status).toBe(303);
+    expect(response.headers.get("location")).toBe("/runs?status=failed");
+    expect(response.headers.get("set-cookie")).toContain(`rigflow_session=${sessionValue(token)}`);
+    expect(response.headers.get("set-cookie")).toMatch(/HttpOnly/i);
+    expect(response.headers.get("set-cookie")).toMatch(/SameSite=Lax/i);
+  });
+
+  it("never sends a sign-in to another site", async () => {
+    const api = open(token);
+    for (const next of [
+      "//evil.example/x",
+      "https://evil.example/",
+      "/\\evil.example",
+      "javascript:alert(1)",
+    ]) {
+      const response = await api.app.request("/login", {
+        method: "POST",
+        body: new URLSearchParams({ token, next }),
+      });
+      expect(response.status, next).toBe(303);
+      expect(response.headers.get("location"), next).toBe("/");
+    }
+  });
+
+  it("serves only the dashboard's own files, with ETags", async () => {
+    const api = open();
+    const script = await api.get("/dashboard/lib/dag.js");
+    expect(script.headers.get("content-type")).toContain("text/javascript");
+    const etag = script.headers.get("etag") ?? "";
+    expect((await api.get("/dashboard/lib/dag.js", { "if-none-match": etag })).status).toBe(304);
+    const dagre = await api.get("/dashboard/vendor/dagre.js");
+    expect(dagre.status).toBe(200);
+    expect(await dagre.text()).toContain("export{");
+    for (const path of [
+      "/dashboard/../package.json",
+      "/dashboard/%2e%2e/package.json",
+      "/dashboard/nope.js",
+    ]) {
+      expect((await api.get(path)).status, path).toBe(404);
+    }
+  });
+
+  it("gives a run's DAG from the run's own plan, and 404 in the error shape for an unknown run", async () => {
+    const api = open();
+    const { runId } = await api.engine.submitRun({
+      document: doc("g", [home("a", "servo-1"), move("b", "servo-1", 10)], [{ source: "a", target: "b" }]),
+    });
+    const graph = (await (await api.get(`/dashboard/api/runs/${runId}/graph`)).json()) as {
+      nodes: { node_id: string }[];
+      edges: { source: string; target: string }[];
+    };
+    expect(graph.nodes.map((n) => n.node_id)).toEqual(["a", "b"]);
+    expect(graph.edges).toEqual([{ source: "a", target: "b", data: [] }]);
+    const missing = await api.get("/dashboard/api/runs/run_missing/graph");
+    expect(missing.status).toBe(404);
+    expect(((await missing.json()) as { error: { code: string } }).error.code).toBe("RUN_NOT_FOUND");
+  });
+
+  it("links Bull-board's jobs to their run page", () => {
+    expect(runPageOfJob({ id: "run_1__2__move_a", data: { runId: "run_1", nodeId: "move_a" } })).toEqual({
+      href: "/runs/run_1?node=move_a",
+      displayText: "Run run_1, node move_a",
+    });
+    expect(runPageOfJob({ id: "run_1", data: { runId: "run_1", pipelineId: "p" } }).href).toBe("/runs/run_1");
+    expect(runPageOfJob({ id: "run_1__0__a__b", data: {} }).href).toBe("/runs/run_1?node=a__b");
+  });
+});

@@ -1,0 +1,249 @@
+// The dashboard in a real browser: Debian's Chromium driven by playwright-core, against a real API,
+// a worker and Redis. A missing Chromium fails here, loudly: `npm test` installs it first
+// (scripts/ensure-system-packages.sh).
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium, type BrowserContext, type Page, type WebSocket } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ApiHandle } from "../../src/api/server.js";
+import type { WorkerHandle } from "../../src/worker/worker.js";
+import { newPrefix, servo, startTestServer, startTestWorker } from "../support/context.js";
+import { doc, home, move } from "../support/pipelines.js";
+import { chromiumArgs, chromiumPath, recordStatusChanges, type StatusChange } from "./browser.js";
+
+// The screenshots go to test-results/ (ignored by git); UPDATE_SCREENSHOTS=1 writes the README's
+// copies under docs/ instead, so a plain test run leaves the tree as it found it.
+const screenshots = fileURLToPath(
+  new URL(
+    process.env.UPDATE_SCREENSHOTS === "1" ? "../../docs/screenshots/" : "../../test-results/screenshots/",
+    import.meta.url,
+  ),
+);
+const token = "dashboard-test-token";
+// servo-1 moves slowly enough (100 units in ~1.5 s) for a node to be seen running; servo-2's
+// first move fails (an injected, retryable fault), so its run fails once and a retry completes it.
+const devices = [servo("servo-1", { speed: 70 }), servo("servo-2", { speed: 400, fail_first: { move: 1 } })];
+
+const diamond = doc(
+  "assay_diamond",
+  [
+    home("prepare", "servo-1"),
+    move("load_left", "servo-1", 40),
+    move("load_right", "servo-2", 60),
+    { id: "verify", device_id: "servo-1", function_id: "status", params: {} },
+  ],
+  [
+    { source: "prepare", target: "load_left" },
+    { source: "prepare", target: "load_right" },
+    { source: "load_left", target: "verify" },
+    { source: "load_right", target: "verify" },
+  ],
+);
+
+let api: ApiHandle;
+let worker: WorkerHandle;
+let context: BrowserContext;
+let page: Page;
+let profile: string;
+let base: string;
+const frames: string[] = [];
+
+beforeAll(async () => {
+  if (!existsSync(chromiumPath)) {
+    throw new Error(
+      `no Chromium at ${chromiumPath}: run the tests with \`npm test\` (its pretest installs Debian's ` +
+        "chromium package), or `apt-get install chromium`",
+    );
+  }
+  const prefix = newPrefix();
+  worker = await startTestWorker(prefix, devices);
+  api = await startTestServer(prefix, devices, { apiToken: token });
+  base = `http://127.0.0.1:${api.port}`;
+  profile = mkdtempSync(join(tmpdir(), "rigflow-chromium-"));
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: chromiumPath,
+    headless: true,
+    args: chromiumArgs,
+    viewport: { width: 1280, height: 760 },
+  });
+  page = context.pages()[0] ?? (await context.newPage());
+  await page.addInitScript({ content: recordStatusChanges });
+  page.on("websocket", (socket: WebSocket) =>
+    socket.on("framereceived", ({ payload }) => frames.push(String(payload))),
+  );
+  mkdirSync(screenshots, { recursive: true });
+}, 60_000);
+
+afterAll(async () => {
+  await context?.close();
+  if (profile) rmSync(profile, { recursive: true, force: true });
+  await api?.close();
+  await worker?.close();
+}, 60_000);
+
+const statusChanges = (nodeId: string) =>
+  page.evaluate(
+    (id) =>
+      (globalThis as unknown as { statusChanges: StatusChange[] }).statusChanges
+        .filter((change) => change.nodeId === id)
+        .map((change) => change.status),
+    nodeId,
+  );
+
+const node = (nodeId: string, status?: string) =>
+  page.locator(`g.dag-node[data-node-id="${nodeId}"]${status ? `[data-status="${status}"]` : ""}`);
+
+/** Starts a run through the API (with the token) and returns its id. */
+async function submit(pipeline: unknown): Promise<string> {
+  const response = await fetch(`${base}/api/runs`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify({ pipeline }),
+  });
+  expect(response.status).toBe(202);
+  return ((await response.json()) as { run_id: string }).run_id;
+}
+
+describe("the dashboard in Chromium", () => {
+  it("asks a browser for the token, then keeps a session from ?token=", async () => {
+    const bare = await fetch(`${base}/runs`, { headers: { accept: "text/html" } });
+    expect(bare.status).toBe(401);
+    expect(await bare.text()).toContain("needs its API token");
+    const json = await fetch(`${base}/runs`);
+    expect(((await json.json()) as { error: { code: string } }).error.code).toBe("UNAUTHORIZED");
+
+    // The sign-in form posts the token; a wrong one is told so, a right one gets a session cookie.
+    const signIn = (given: string) =>
+      fetch(`${base}/login`, {
+        method: "POST",
+        body: new URLSearchParams({ token: given, next: "/devices" }),
+        redirect: "manual",
+      });
+    const wrong = await signIn("not-the-token");
+    expect(wrong.status).toBe(401);
+    expect(await wrong.text()).toContain("the API token is not valid");
+    const right = await signIn(token);
+    expect(right.status).toBe(303);
+    expect(right.headers.get("location")).toBe("/devices");
+    expect(right.headers.get("set-cookie")).toMatch(/^rigflow_session=\w+;.*HttpOnly/);
+
+    await page.goto(`${base}/pipelines?token=${token}`);
+    expect(new URL(page.url()).search).toBe(""); // the token left the address bar
+    await expect.poll(() => page.locator("#save-pipeline").count()).toBe(1);
+  });
+
+  it("starts a run from the pipelines page and shows its nodes turning completed live", async () => {
+    // The editor starts with the seed's demo (home, then move to 100) on the first device.
+    await page.click("#save-pipeline");
+    await page.locator('tr[data-pipeline-id="demo_pipeline_001"] button.start-run').click();
+    await page.waitForURL(/\/runs\/run_/);
+    const runId = decodeURIComponent(new URL(page.url()).pathname.split("/").pop() ?? "");
+
+    await node("node_2", "completed").waitFor({ timeout: 15_000 });
+    await page.locator('#run-status[data-status="completed"]').waitFor();
+    // The move was drawn running, then completed (every value a node's data-status took was
+    // recorded), driven by the events that reached the page over its WebSocket, which the events
+    // list shows too. (A page slower than the move still draws both, from the replay.)
+    const changes = await statusChanges("node_2");
+    expect(changes.indexOf("running")).toBeGreaterThanOrEqual(0);
+    expect(changes.lastIndexOf("completed")).toBeGreaterThan(changes.indexOf("running"));
+    expect(await node("node_1", "completed").count()).toBe(1);
+    const completedFrames = frames
+      .map((frame) => JSON.parse(frame) as { type: string; run_id?: string; node_id?: string })
+      .filter((event) => event.type === "node_completed" && event.run_id === runId);
+    expect(completedFrames.map((event) => event.node_id).sort()).toEqual(["node_1", "node_2"]);
+    await expect.poll(() => page.locator('#events li[data-type="node_completed"]').count()).toBe(2);
+  }, 60_000);
+
+  it("shows a failed node's error, and a retry from the run page completes the run", async () => {
+    await page.click('a[data-nav="pipelines"]');
+    await page.locator("#pipeline-document").fill(JSON.stringify(diamond, null, 2));
+    await page.click("#save-pipeline");
+    await page.locator('tr[data-pipeline-id="assay_diamond"] a').click();
+    await page.locator("#start-run").click();
+    await page.waitForURL(/\/runs\/run_/);
+
+    await page.locator('#run-status[data-status="failed"]').waitFor({ timeout: 15_000 });
+    await node("load_right", "failed").click();
+    const error = page.locator("#node-error");
+    await expect.poll(() => error.textContent()).toContain("injected fault on call 1 of 'move'");
+    expect(await page.locator("#run-error").textContent()).toContain("load_right");
+
+    expect(await page.locator("#retry").isEnabled()).toBe(true);
+    await page.click("#retry");
+    await node("load_right", "completed").waitFor({ timeout: 15_000 });
+    await node("verify", "completed").waitFor({ timeout: 15_000 });
+    await page.locator('#run-status[data-status="completed"]').waitFor({ timeout: 15_000 });
+    expect(await page.locator('#events li[data-type="pipeline_resumed"]').count()).toBe(1);
+    expect(await statusChanges("load_right")).toEqual(expect.arrayContaining(["failed", "completed"]));
+    // Its history keeps the failed first attempt.
+    await expect.poll(() => page.locator("#node-details .history").textContent()).toContain("injected fault");
+    await page.screenshot({ path: join(screenshots, "run-page.png"), fullPage: true });
+  }, 60_000);
+
+  it("shows an API error in words, never a blank page", async () => {
+    await page.goto(`${base}/runs/run_that_does_not_exist`);
+    const error = page.locator(".error[data-error-code]");
+    await expect.poll(() => error.getAttribute("data-error-code")).toBe("RUN_NOT_FOUND");
+    expect(await error.textContent()).toContain("no run 'run_that_does_not_exist'");
+  });
+
+  it("shows the devices: state, worker, the command running now and the queue behind it", async () => {
+    // A long move on servo-1 and a second run queued behind it.
+    const slow = doc(
+      "slow_sweep",
+      [move("sweep_out", "servo-1", 180), move("sweep_back", "servo-1", 0)],
+      [{ source: "sweep_out", target: "sweep_back" }],
+    );
+    const started = await Promise.all([slow, slow].map((document) => submit(document)));
+    await page.goto(`${base}/devices`);
+    const busy = page.locator('tr[data-device-id="servo-1"]');
+    await busy.locator('[data-status="busy"]').waitFor({ timeout: 15_000 });
+    await expect.poll(() => busy.locator(".command").textContent()).toContain("move");
+    expect(await busy.textContent()).toContain("mock-servo");
+    expect(await page.locator('tr[data-device-id="servo-2"] [data-status="idle"]').count()).toBe(1);
+    const table = await page.locator("#devices").boundingBox();
+    const height = Math.ceil((table?.y ?? 0) + (table?.height ?? 0) + 24);
+    await page.screenshot({
+      path: join(screenshots, "devices-page.png"),
+      clip: { x: 0, y: 0, width: 1280, height },
+    });
+    for (const runId of started) await api.engine.waitForRun(runId, 20_000);
+  }, 60_000);
+
+  it("cancels a running run from its run page", async () => {
+    const runId = await submit(doc("long_sweep", [move("sweep", "servo-1", 180)]));
+    await page.goto(`${base}/runs/${runId}`);
+    await node("sweep", "running").waitFor({ timeout: 15_000 });
+    await page.click("#cancel");
+    await page.locator('#run-status[data-status="cancelled"]').waitFor({ timeout: 15_000 });
+    await node("sweep", "cancelled").waitFor();
+    expect(await page.locator("#retry").isEnabled()).toBe(true);
+    expect(await page.locator("#cancel").isEnabled()).toBe(false);
+  }, 60_000);
+
+  it("serves Bull-board at /admin/queues with every device queue, its jobs linked to their run", async () => {
+    await page.goto(`${base}/admin/queues`);
+    for (const name of ["runs", "device-servo-1", "device-servo-2"]) {
+      await page.getByText(name, { exact: true }).first().waitFor({ timeout: 15_000 });
+    }
+    // Bull-board's own API, with the browser's session cookie.
+    const answer = await page.request.get(
+      `${base}/admin/queues/api/queues?activeQueue=device-servo-2&status=completed&page=1`,
+    );
+    expect(answer.status()).toBe(200);
+    const body = (await answer.json()) as {
+      queues: { name: string; jobs: { id: string; externalUrl?: { href: string } }[] }[];
+    };
+    const jobs = body.queues.find((queue) => queue.name === "device-servo-2")?.jobs ?? [];
+    expect(jobs.length).toBeGreaterThan(0);
+    for (const job of jobs) {
+      const [runId, , nodeId] = job.id.split("__");
+      expect(job.externalUrl?.href).toBe(`/runs/${runId}?node=${nodeId}`);
+    }
+    const anonymous = await fetch(`${base}/admin/queues/api/queues`);
+    expect(anonymous.status).toBe(401);
+  });
+});
