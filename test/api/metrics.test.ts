@@ -140,7 +140,16 @@ describe("GET /metrics", () => {
   });
 
   it("shows queue depth by state, a paused queue, and device states", async () => {
-    // servo-1 refused the move out of its range: it shows error until a command succeeds.
+    // servo-1 refuses a move out of its range: it shows error until a command succeeds. The worker
+    // writes device activity coalesced (every 100 ms at most), so the record may trail the run's end.
+    expect((await runToEnd(doc("refused", [move("x", "servo-1", 500)]))).status).toBe("failed");
+    await expect
+      .poll(() => valueOf("rigflow_device_status", { device_id: "servo-1", status: "error" }), poll)
+      .toBe(1);
+    // servo-2's last command (the previous test's) succeeded.
+    await expect
+      .poll(() => valueOf("rigflow_device_status", { device_id: "servo-2", status: "idle" }), poll)
+      .toBe(1);
     const refused = await scrape();
     expect(sample(refused, "rigflow_device_status", { device_id: "servo-1", status: "error" })?.value).toBe(
       1,
