@@ -154,7 +154,7 @@ describe("rigflow CLI", () => {
     expect(stdout.split("\n")[0]).toBe(`run ${runId} submitted (pipeline cli_chain)`);
     expect(stdout).toMatch(/ run +started: cli_chain \(2 nodes\)\n/);
     expect(stdout).toMatch(/ node_1 +running home@servo-1 \(attempt 1\)\n/);
-    expect(stdout).toMatch(/ node_2 +\d+% at [\d.]+ of 100\n/);
+    expect(stdout).toMatch(/ node_2 +\d+% [\d.]+ → 100\n/);
     expect(stdout).toMatch(/ node_2 +completed in \d+\.\d\d s\n/);
     expect(stdout).toMatch(new RegExp(`\\nrun ${runId} completed in \\d+\\.\\d\\d s: 2 nodes\\n$`));
     // Every stored event printed exactly once, in order.
@@ -346,7 +346,7 @@ describe("rigflow CLI", () => {
       });
       const { port } = proxy.address() as { port: number };
       const watcher = cli(["watch", runId], { RIGFLOW_URL: `http://127.0.0.1:${port}` });
-      await watcher.waitFor(/ m1 +\d+% at/);
+      await watcher.waitFor(/ m1 +\d+% [\d.]+ → /);
       for (const socket of sockets) socket.destroy();
       const { code, stdout, stderr } = await watcher.exited;
       expect(code, stderr).toBe(0);

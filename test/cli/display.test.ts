@@ -80,13 +80,13 @@ describe("watch display on a terminal", () => {
     const model = sample();
     applyEvent(
       model,
-      event("node_progress", { node_id: "sweep", progress: 0.4, message: "at 72.0 of 180" }, 1500),
+      event("node_progress", { node_id: "sweep", progress: 0.4, message: "72.0 → 180" }, 1500),
     );
     const lines = frameLines(model, options());
     expect(lines).toEqual([
       "⠋ run run_x · Sweep demo · running 2.00 s · 1/4 nodes done",
       "  ✓ home   home@servo-1   #1  ██████████ 100%    0.25 s",
-      "  ⠋ sweep  move@servo-1   #2  ████░░░░░░  40%    1.50 s  at 72.0 of 180",
+      "  ⠋ sweep  move@servo-1   #2  ████░░░░░░  40%    1.50 s  72.0 → 180",
       "  ✗ probe  measure@dmm-1  #1  failed             0.10 s  DEVICE_TIMEOUT: dmm-1 did not answer",
       "  · park   move@servo-1       pending",
     ]);

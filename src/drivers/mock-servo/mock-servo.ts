@@ -132,7 +132,7 @@ export class MockServo implements Driver {
     for (let step = 1; step <= progressSteps; step += 1) {
       await sleep(totalMs / progressSteps, context.signal, () => this.position);
       this.position = start + ((target - start) * step) / progressSteps;
-      context.progress(step / progressSteps, `at ${this.position.toFixed(1)} of ${target}`);
+      context.progress(step / progressSteps, `${this.position.toFixed(1)} → ${target}`);
     }
   }
 }
