@@ -1,9 +1,9 @@
 import type { RunEvent } from "../../engine/index.js";
 
 /**
- * One live event goes to every connected client: encoding it once, not once per client, is what
- * keeps the API's CPU flat as clients are added (the bench measured ~45% → ~35% at 1,000 clients).
- * Keyed weakly by the event object, so the text goes when the event does.
+ * One live event goes to every connected client (and to each subscription of a run): it is
+ * serialized once, not once per client. Keyed weakly by the event object, so the text goes when
+ * the event does.
  */
 const encoded = new WeakMap<RunEvent, string>();
 
