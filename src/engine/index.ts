@@ -20,7 +20,7 @@ export { nodeBackoffStrategy } from "./redis/node-backoff.js";
 export { redisKeys, type RedisKeys } from "./redis/keys.js";
 export { deviceQueueName, runsQueueName, type NodeJobData, type RunJobData } from "./redis/queues.js";
 export { createWorkerRuntime, type WorkerRuntime } from "./redis/worker-runtime.js";
-export { compareEventIds, eventIdPattern, type RunEvent } from "./run/events.js";
+export { compareEventIds, isEventId, type RunEvent } from "./run/events.js";
 export {
   endedRunStatuses,
   type NodeError,

@@ -3,16 +3,13 @@ import type { Context } from "hono";
 import { Hono } from "hono";
 import { streamSSE, type SSEStreamingApi } from "hono/streaming";
 import { z } from "zod";
-import { endedRunStatuses, eventIdPattern, RigflowError, type Engine } from "../../engine/index.js";
+import { endedRunStatuses, isEventId, RigflowError, type Engine } from "../../engine/index.js";
 import type { SseSink } from "../live/sse-session.js";
 import type { SseStreams } from "../live/sse-streams.js";
 import { parseWith, pathId } from "../validation.js";
 
 const maxPage = 1000;
-const afterSchema = z
-  .string()
-  .regex(eventIdPattern, "must be an event_id such as '1700000000000-0'")
-  .optional();
+const afterSchema = z.string().refine(isEventId, "must be an event_id such as '1700000000000-0'").optional();
 const pageQuerySchema = z.object({
   after: afterSchema,
   limit: z.coerce.number().int().min(1).max(maxPage).default(maxPage),
@@ -46,7 +43,7 @@ async function streamEvents(c: Context, engine: Engine, sse: SseStreams): Promis
   const query = parseWith(streamQuerySchema, c.req.query(), "query", "QUERY_INVALID");
   // EventSource reconnects to the same URL (after= and all) with Last-Event-ID: the header is newer.
   const lastEventId = c.req.header("last-event-id") || undefined;
-  if (lastEventId !== undefined && !eventIdPattern.test(lastEventId)) {
+  if (lastEventId !== undefined && !isEventId(lastEventId)) {
     throw new RigflowError(
       "QUERY_INVALID",
       `Last-Event-ID must be an event_id such as '1700000000000-0', not '${lastEventId.slice(0, 80)}'`,

@@ -29,6 +29,11 @@ export class ClientSession {
     private readonly limits: SessionLimits,
   ) {}
 
+  /** From now on only the runs subscribed to, none until then. */
+  narrow(): void {
+    this.narrowed = true;
+  }
+
   /** A live event from the tail. */
   deliver(event: RunEvent): void {
     if (this.closed) return;

@@ -122,6 +122,9 @@ export class EventHub {
     });
     const runIds = query.getAll("run_id");
     const after = query.get("after") ?? undefined;
+    // A client that asked for particular runs gets only those, even when its asking was wrong:
+    // an error event, then silence until it subscribes right, not every run's events.
+    if (runIds.length > 0 || after !== undefined) session.narrow();
     if (after !== undefined && runIds.length !== 1) {
       session.sendError({
         code: "QUERY_INVALID",

@@ -1,4 +1,4 @@
-import { eventIdPattern, type ErrorCode } from "../../engine/index.js";
+import { isEventId, type ErrorCode } from "../../engine/index.js";
 
 /** What a client may send: subscribe (optionally replaying from `after`) or unsubscribe. */
 export type ClientMessage =
@@ -32,7 +32,7 @@ export function checkTarget(runId: unknown, after: unknown): WsProblem | null {
       details: { run_id: runId ?? null },
     };
   }
-  if (after !== undefined && (typeof after !== "string" || !eventIdPattern.test(after))) {
+  if (after !== undefined && (typeof after !== "string" || !isEventId(after))) {
     return {
       code: "QUERY_INVALID",
       message: `after must be an event_id such as '1700000000000-0', not ${JSON.stringify(after)}`,

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import { RigflowError } from "../errors/rigflow-error.js";
 import type { Plan } from "../pipeline/plan.js";
-import type { RunEvent } from "../run/events.js";
+import { isEventId, lastPossibleEventId, type RunEvent } from "../run/events.js";
 import type { NodeError, NodeState, NodeStatus, RunState, RunStatus, RunSummary } from "../run/types.js";
 import type { RedisKeys } from "./keys.js";
 
@@ -253,15 +253,14 @@ export class RunStore {
 
   /** The run's events, oldest first, after the given event id (exclusive). */
   async events(runId: string, after?: string, count = 1000): Promise<RunEvent[]> {
-    if (after !== undefined && !/^\d{1,20}-\d{1,20}$/.test(after)) {
+    if (after !== undefined && !isEventId(after)) {
       throw new RigflowError(
         "QUERY_INVALID",
-        `after must be an event_id such as '1700000000000-0', not '${after}'`,
-        {
-          after,
-        },
+        `after must be an event_id such as '1700000000000-0', not '${after.slice(0, 80)}'`,
+        { after: after.slice(0, 80) },
       );
     }
+    if (after === lastPossibleEventId) return [];
     const entries = await this.redis.xrange(
       this.keys.runEvents(runId),
       after ? `(${after}` : "-",

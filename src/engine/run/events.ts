@@ -32,8 +32,16 @@ export function eventJson(base: EventBase, body: RunEventBody): string {
   return JSON.stringify({ ...body, ...base });
 }
 
-/** An event_id is a Redis stream id, "<ms>-<seq>". */
-export const eventIdPattern = /^\d{1,20}-\d{1,20}$/;
+/** An event_id is a Redis stream id, "<ms>-<seq>", each part at most 2^64 - 1. */
+const eventIdPattern = /^\d{1,20}-\d{1,20}$/;
+const maxIdPart = 2n ** 64n - 1n;
+/** The greatest stream id: nothing can come after it (and Redis refuses an exclusive range from it). */
+export const lastPossibleEventId = `${maxIdPart}-${maxIdPart}`;
+
+/** Whether `text` is a stream id Redis accepts: the pattern alone lets through 20-digit parts over 2^64 - 1. */
+export function isEventId(text: string): boolean {
+  return eventIdPattern.test(text) && text.split("-").every((part) => BigInt(part) <= maxIdPart);
+}
 
 /** Orders two event ids as stream ids (numerically, ms then seq): negative, zero or positive. */
 export function compareEventIds(a: string, b: string): number {
