@@ -1,16 +1,21 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { NodeJobData } from "../../src/engine/index.js";
+import { FlowProducer, Worker } from "bullmq";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { connectRedis, type NodeJobData } from "../../src/engine/index.js";
 import type { WorkerHandle } from "../../src/worker/worker.js";
-import { createTestApi, servo, startTestWorker } from "../support/context.js";
+import { createTestApi, redisUrl, servo, startTestWorker } from "../support/context.js";
 import { doc, home, move } from "../support/pipelines.js";
 
 // servo-1 runs slow moves (active and waiting jobs); servo-2 and servo-3 fail their first move and
-// home (a failed job; a job delayed by its retry backoff); servo-4's queue gets paused.
+// home (a failed job; a job delayed by its retry backoff); servo-4's queue gets paused. servo-5's
+// queue is paused while ids that name BullMQ's own keys are tried on it; servo-6 fails its first
+// home (a failed run, resumed while its run job is removed).
 const devices = [
   servo("servo-1"),
   servo("servo-2", { fail_first: { move: 1, home: 1 } }),
   servo("servo-3", { fail_first: { move: 1 } }),
   servo("servo-4"),
+  servo("servo-5"),
+  servo("servo-6", { fail_first: { home: 1 } }),
 ];
 let api: ReturnType<typeof createTestApi>;
 let worker: WorkerHandle;
@@ -82,6 +87,9 @@ const list = (queue: string, state: string, extra = "") =>
 const getJob = (queue: string, jobId: string) => api.get(`/api/queues/${queue}/jobs/${jobId}`);
 const act = (queue: string, jobId: string, action: "retry" | "remove" | "promote") =>
   api.post(`/api/queues/${queue}/jobs/${jobId}/${action}`, {});
+const actions = ["retry", "remove", "promote"] as const;
+/** The run the BullMQ-keys test leaves waiting on paused servo-5, for the timeout test after it. */
+let heldRunId = "";
 const queueOf = async (name: string) => json<QueueBody>(await api.get(`/api/queues/${name}`), 200);
 const idsIn = async (queue: string, state: string) =>
   (await json<JobPage>(await list(queue, state), 200)).jobs.map((job) => job.job_id);
@@ -119,6 +127,8 @@ describe("queue inspection", () => {
       "device-servo-2",
       "device-servo-3",
       "device-servo-4",
+      "device-servo-5",
+      "device-servo-6",
     ]);
     for (const queue of queues) {
       expect(Object.keys(queue.counts).sort()).toEqual(
@@ -378,6 +388,185 @@ describe("queue inspection", () => {
     expect((await api.engine.waitForRun(runId, 10_000)).status).toBe("completed");
   });
 
+  it("never takes BullMQ's own keys of a queue for jobs: a paused queue keeps its pause and concurrency", async () => {
+    const queue = "device-servo-5";
+    expect((await json<QueueBody>(await api.post(`/api/queues/${queue}/pause`, {}), 200)).paused).toBe(true);
+    const runId = await submit({ ...doc("kept_paused", [move("k", "servo-5", 10)]), timeout_ms: 600_000 });
+    await expect
+      .poll(() => idsIn(queue, "paused"), { timeout: 5000, interval: 20 })
+      .toContain(nodeJob(runId, "k"));
+    // The keys are there, each of another kind: the meta hash (pause, global concurrency), the
+    // events stream, the wait list, the id counter. And a hash without a job's fields.
+    const key = (name: string) => `${api.prefix}:${queue}:${name}`;
+    expect(
+      await Promise.all(["meta", "events", "wait", "id"].map((name) => api.redis.type(key(name)))),
+    ).toEqual(["hash", "stream", "list", "string"]);
+    await api.redis.hset(key("not_a_job"), "state", "made by hand");
+    const meta = await api.redis.hgetall(key("meta"));
+    expect(meta).toMatchObject({ paused: "1" });
+
+    const names = [
+      ...["meta", "events", "wait", "id", "marker", "stalled-check", "pc", "prioritized", "paused"],
+      ...["delayed", "completed", "failed", "active", "limiter", "repeat", "de", "waiting-children"],
+      ...["stalled", "priority", "not_a_job"],
+    ];
+    for (const name of names) {
+      for (const where of [queue, "runs"]) await expectError(await getJob(where, name), 404, "JOB_NOT_FOUND");
+    }
+    for (const name of ["meta", "events", "wait", "id", "not_a_job"]) {
+      for (const action of actions) {
+        for (const where of [queue, "runs"]) {
+          const error = await expectError(await act(where, name, action), 404, "JOB_NOT_FOUND");
+          expect(error.details).toEqual({ queue: where, job_id: name });
+        }
+      }
+    }
+    expect(await api.redis.hgetall(key("meta"))).toEqual(meta);
+    expect(await queueOf(queue)).toMatchObject({
+      paused: true,
+      global_concurrency: 1,
+      counts: { paused: 1 },
+    });
+    expect((await queueOf("runs")).paused).toBe(false);
+    await api.redis.del(key("not_a_job"));
+    expect(await nodeStatus(runId, "k")).toBe("queued");
+    heldRunId = runId;
+  });
+
+  it("a promoted job gone by the time it is read again has completed (a timeout job, removed on completion)", async () => {
+    // The run of the test before waits on paused servo-5, with a delayed timeout job.
+    const runId = heldRunId;
+    const timeoutJob = `${runId}__timeout__0`;
+    expect((await json<JobBody>(await getJob("runs", timeoutJob), 200)).state).toBe("delayed");
+
+    // Read the job again only once it has run (timed the run out) and been removed.
+    const inspector = api.engine.queueInspector;
+    const find = inspector.find.bind(inspector);
+    let reads = 0;
+    const spy = vi.spyOn(inspector, "find").mockImplementation(async (name, jobId) => {
+      reads += 1;
+      if (reads === 2) {
+        await expect
+          .poll(() => api.engine.queues.runs().getJob(timeoutJob), { timeout: 5000, interval: 20 })
+          .toBeUndefined();
+      }
+      return find(name, jobId);
+    });
+    try {
+      const promoted = await json<{ action: string; state: string }>(
+        await act("runs", timeoutJob, "promote"),
+        200,
+      );
+      expect(promoted).toMatchObject({ action: "promoted", state: "completed" });
+      expect(reads).toBe(2);
+    } finally {
+      spy.mockRestore();
+    }
+    const run = await api.engine.waitForRun(runId, 10_000);
+    expect(run.status).toBe("failed");
+    expect(run.error?.code).toBe("RUN_TIMEOUT");
+    // The run's end took its node's job out; the queue resumes with nothing waiting.
+    const resumed = await json<QueueBody>(await api.post("/api/queues/device-servo-5/resume", {}), 200);
+    expect(resumed).toMatchObject({ paused: false, counts: { waiting: 0, paused: 0, active: 0 } });
+  });
+
+  it("removing a run job while its run is resumed wakes it again: the run finishes without the sweeper", async () => {
+    const runId = await submit(doc("raced", [home("h", "servo-6")]));
+    expect((await api.engine.waitForRun(runId, 10_000)).status).toBe("failed");
+    // The runs queue paused, so the run job the resume wakes waits instead of starting.
+    await json(await api.post("/api/queues/runs/pause", {}), 200);
+    const inspector = api.engine.queueInspector;
+    const find = inspector.find.bind(inspector);
+    // The guard sees the run failed; the resume comes in between its check and BullMQ's remove.
+    const spy = vi.spyOn(inspector, "find").mockImplementationOnce(async (name, jobId) => {
+      const found = await find(name, jobId);
+      const remove = found.job.remove.bind(found.job);
+      found.job.remove = async (options) => {
+        expect(await api.engine.resumeRun(runId)).toBe("running");
+        return remove(options);
+      };
+      return found;
+    });
+    try {
+      const removed = await json<{ action: string }>(await act("runs", runId, "remove"), 200);
+      expect(removed.action).toBe("removed");
+      expect(spy).toHaveBeenCalledTimes(1);
+      // The run job is back (waiting on the paused queue), not left for the sweeper to find.
+      expect((await json<JobBody>(await getJob("runs", runId), 200)).state).toBe("paused");
+      expect((await api.engine.getRun(runId)).status).toBe("running");
+    } finally {
+      spy.mockRestore();
+      await json(await api.post("/api/queues/runs/resume", {}), 200);
+    }
+    const run = await api.engine.waitForRun(runId, 10_000);
+    expect(run.status).toBe("completed");
+    expect(run.nodes[0]).toMatchObject({ status: "completed", outputs: { position: 0 } });
+  });
+
+  it("a job whose child is held by a worker is not removed: 409, not a fault", async () => {
+    const scratch = "scratch-children"; // not one of the API's queues: only this test's worker takes from it
+    const flows = new FlowProducer({ connection: api.redis, prefix: api.prefix });
+    const blocking = connectRedis(redisUrl(), { blocking: true, name: "test-manual-worker" });
+    const worker = new Worker(scratch, null, { connection: blocking, prefix: api.prefix, autorun: false });
+    try {
+      await flows.add({
+        name: "hand-made",
+        queueName: "device-servo-1",
+        opts: { jobId: "hand.parent" },
+        data: {},
+        children: [{ name: "child", queueName: scratch, data: {}, opts: { jobId: "hand.child" } }],
+      });
+      const child = await worker.getNextJob("manual-token", { block: false });
+      expect(child?.id).toBe("hand.child");
+      expect((await json<JobBody>(await getJob("device-servo-1", "hand.parent"), 200)).state).toBe(
+        "waiting-children",
+      );
+
+      const locked = await expectError(
+        await act("device-servo-1", "hand.parent", "remove"),
+        409,
+        "JOB_STATE_CONFLICT",
+      );
+      expect(locked.message).toContain("held by a worker");
+      expect(locked.details).toMatchObject({ job_id: "hand.parent", state: "waiting-children" });
+      expect((await json<JobBody>(await getJob("device-servo-1", "hand.parent"), 200)).state).toBe(
+        "waiting-children",
+      );
+
+      // Once the child's lock is gone (its worker died, say), the parent goes, and its child with it.
+      await api.redis.del(`${api.prefix}:${scratch}:hand.child:lock`);
+      await json(await act("device-servo-1", "hand.parent", "remove"), 200);
+      await expectError(await getJob("device-servo-1", "hand.parent"), 404, "JOB_NOT_FOUND");
+      expect(await api.engine.queues.get(scratch).getJob("hand.child")).toBeUndefined();
+    } finally {
+      await worker.close();
+      await flows.close();
+      await blocking.quit();
+    }
+  });
+
+  it("shows and removes jobs added by hand with ids of their own (dots, @, the numbers BullMQ gives)", async () => {
+    const queue = api.engine.queues.device("servo-1");
+    const custom = ["nightly.check@lab-2", "batch_7-a.b", "v1.2+build~3", "ünï.code"];
+    for (const jobId of custom) {
+      await queue.add("home", { note: "by hand" } as never, { jobId, delay: 600_000 });
+    }
+    const numbered = await queue.add("home", { note: "numbered" } as never, { delay: 600_000 });
+    expect(numbered.id).toMatch(/^\d+$/);
+    const ids = [...custom, numbered.id ?? ""];
+
+    expect(await idsIn("device-servo-1", "delayed")).toEqual(expect.arrayContaining(ids));
+    for (const jobId of ids) {
+      const detail = await json<JobBody>(await getJob("device-servo-1", encodeURIComponent(jobId)), 200);
+      expect(detail).toMatchObject({ job_id: jobId, kind: "other", state: "delayed", run_id: null });
+    }
+    for (const jobId of ids) {
+      await json(await act("device-servo-1", encodeURIComponent(jobId), "remove"), 200);
+      await expectError(await getJob("device-servo-1", encodeURIComponent(jobId)), 404, "JOB_NOT_FOUND");
+    }
+    expect(await idsIn("device-servo-1", "delayed")).toEqual([]);
+  });
+
   it("pages a state's jobs", async () => {
     // servo-2's two completed jobs: "flaky" and "clean_me", each in its run's second epoch.
     const total = (await queueOf("device-servo-2")).counts.completed ?? 0;
@@ -406,7 +595,8 @@ describe("queue inspection: bad input", () => {
     );
     await expectError(await getJob("runs", "run_missing"), 404, "JOB_NOT_FOUND");
     await expectError(await getJob("runs", "bad%3Aid"), 404, "JOB_NOT_FOUND");
-    await expectError(await getJob("runs", "x".repeat(400)), 404, "JOB_NOT_FOUND");
+    await expectError(await getJob("runs", "bad%20id"), 404, "JOB_NOT_FOUND");
+    await expectError(await getJob("runs", "x".repeat(301)), 404, "JOB_NOT_FOUND");
     for (const action of ["retry", "remove", "promote"] as const) {
       await expectError(await act("device-servo-1", "run_missing__0__a", action), 404, "JOB_NOT_FOUND");
     }

@@ -51,6 +51,19 @@ export class JobGuard {
     );
   }
 
+  /**
+   * After a run job was removed: its run, if the run is no longer ended. checkRemove saw it ended,
+   * but a resume may have come in between (it bumps the ledger first, then wakes the run job, the
+   * same id, which the removal then took, with any node jobs it had added): such a run needs its
+   * run job again. A node or timeout job needs nothing: a resume gives the run new ids for those.
+   */
+  async runToWake(found: FoundJob): Promise<StoredRun | null> {
+    const owner = jobOwner(found.name, found.job);
+    if (owner.kind !== "run") return null;
+    const run = await this.runs.loadRun(owner.runId);
+    return run && !endedRunStatuses.has(run.status) ? run : null;
+  }
+
   async checkPromote(found: FoundJob): Promise<void> {
     const { job, state } = found;
     if (state !== "delayed") {

@@ -36,13 +36,25 @@ const bullStates = jobStates.filter((state): state is BullState => state !== "pa
 const maxLogLines = 200;
 
 /**
+ * What may name a job here: any id BullMQ allows (its own numbers, Rigflow's run and node ids,
+ * custom ids added by hand: letters, digits, `.`, `-`, `_`, `@` and so on), up to 300 characters,
+ * without `:` (BullMQ's key separator, so that an id names one key of its queue and no key beside
+ * it such as `<id>:logs` or `<id>:lock`), whitespace or control characters.
+ */
+const jobIdPattern = /^[^:\s\p{Cc}]{1,300}$/u;
+
+/** The fields BullMQ writes on every job it adds (storeJob.lua); a key without them is no job. */
+const jobFields = ["name", "data", "timestamp"] as const;
+
+/**
  * Reads BullMQ's queues for the inspection API: the runs queue and each device's queue of the
  * devices file (even empty ones), their counts, jobs by state with paging, one job in full. Any
  * other name is not a queue here, so a request never reaches another key of Redis.
  */
 export class QueueInspector {
   constructor(
-    private readonly queues: QueueSet,
+    /** Every queue, for the actions that follow an inspection (QueueActions). */
+    readonly queues: QueueSet,
     private readonly catalog: DeviceCatalog,
   ) {}
 
@@ -106,10 +118,10 @@ export class QueueInspector {
     return { total, jobs: jobs.map((job) => describeJob(this.where(name), job, state)) };
   }
 
-  /** The job, or JOB_NOT_FOUND. */
+  /** The job, or JOB_NOT_FOUND (QUEUE_NOT_FOUND first for a queue that is not one of names()). */
   async find(name: string, jobId: string): Promise<FoundJob> {
     const queue = this.queue(name);
-    const job = await queue.getJob(jobId);
+    const job = await lookUp(queue, jobId);
     if (!job) {
       throw new RigflowError("JOB_NOT_FOUND", `no job '${jobId.slice(0, 200)}' in queue '${name}'`, {
         queue: name,
@@ -138,3 +150,30 @@ function listedAs(state: JobState, paused: boolean): BullState | null {
   if (state === "waiting") return paused ? null : "waiting";
   return state;
 }
+
+/**
+ * The job of that id in the queue, or undefined. A job is a hash at `<prefix>:<queue>:<id>` with
+ * the fields BullMQ writes on every job; BullMQ's getJob takes any non-empty hash for one, so
+ * without this an id such as `meta` would read (and a remove delete) the queue's own meta hash,
+ * where its pause and global concurrency live. BullMQ's own key names are refused outright, and
+ * a key of another type (`wait`, `events`, `id`…) answers WRONGTYPE, which means no job too.
+ */
+async function lookUp(queue: Queue, jobId: string): Promise<Job | undefined> {
+  if (!jobIdPattern.test(jobId) || bullKeyNames(queue).has(jobId)) return undefined;
+  try {
+    const client = await queue.getBackend().client;
+    const fields = await client.hmget(queue.toKey(jobId), ...jobFields);
+    if (fields.some((value) => value === null)) return undefined;
+    return await queue.getJob(jobId);
+  } catch (error) {
+    if (isWrongType(error)) return undefined;
+    throw error;
+  }
+}
+
+/** BullMQ's own keys of a queue by name: `meta`, `events`, `wait`, `id`… (and older BullMQs' `priority`). */
+function bullKeyNames(queue: Queue): Set<string> {
+  return new Set([...Object.keys(queue.keys), "priority", "metrics"]);
+}
+
+const isWrongType = (error: unknown) => error instanceof Error && error.message.startsWith("WRONGTYPE");

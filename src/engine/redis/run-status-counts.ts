@@ -21,6 +21,15 @@ export class RunStatusCounts {
   private readonly touched = new Set<string>();
   private lastSequence = 0;
   private readAllAt = Number.NEGATIVE_INFINITY;
+  /**
+   * Set when `touch` overflowed (the runs it named were dropped): only a read of every run that
+   * started after the overflow makes up for them, so a read already under way does not clear it.
+   */
+  private fullReadNeeded = false;
+  /** How many times `touch` has overflowed, so a read knows whether one came during it. */
+  private overflows = 0;
+  /** The count under way: scrapes at once share it (two reads at once would mix their maps). */
+  private reading: Promise<void> | null = null;
 
   constructor(
     private readonly redis: Redis,
@@ -31,7 +40,8 @@ export class RunStatusCounts {
   /** An event named this run: its status may have changed. */
   touch(runId: string): void {
     if (this.touched.size >= maxTouched) {
-      this.readAllAt = Number.NEGATIVE_INFINITY;
+      this.fullReadNeeded = true;
+      this.overflows += 1;
       this.touched.clear();
       return;
     }
@@ -39,29 +49,46 @@ export class RunStatusCounts {
   }
 
   async counts(): Promise<Record<RunStatus, number>> {
-    if (Date.now() - this.readAllAt >= this.fullEveryMs) await this.readAll();
-    else await this.readChanges();
+    this.reading ??= this.read().finally(() => {
+      this.reading = null;
+    });
+    await this.reading;
     const counts = Object.fromEntries(runStatuses.map((status) => [status, 0])) as Record<RunStatus, number>;
     for (const status of this.statusOf.values()) counts[status] += 1;
     return counts;
   }
 
+  private read(): Promise<void> {
+    const due = this.fullReadNeeded || Date.now() - this.readAllAt >= this.fullEveryMs;
+    return due ? this.readAll() : this.readChanges();
+  }
+
+  /** Every run again. If it fails part way, readAllAt is unchanged and the next count starts over. */
   private async readAll(): Promise<void> {
     const startedAt = Date.now();
+    const overflows = this.overflows;
     this.touched.clear();
     this.statusOf.clear();
     this.lastSequence = 0;
     await this.readNew();
     this.readAllAt = startedAt;
+    if (this.overflows === overflows) this.fullReadNeeded = false;
   }
 
   private async readChanges(): Promise<void> {
-    const again = new Set(this.touched);
+    const named = [...this.touched];
     this.touched.clear();
-    for (const [runId, status] of this.statusOf) if (!endedRunStatuses.has(status)) again.add(runId);
-    for (const runId of await this.redis.smembers(this.keys.activeRuns)) again.add(runId);
-    await this.readStatuses([...again]);
-    await this.readNew();
+    try {
+      const again = new Set(named);
+      for (const [runId, status] of this.statusOf) if (!endedRunStatuses.has(status)) again.add(runId);
+      for (const runId of await this.redis.smembers(this.keys.activeRuns)) again.add(runId);
+      await this.readStatuses([...again]);
+      await this.readNew();
+    } catch (error) {
+      // Redis failed part way: the runs events named are still to be read (touch overflows as usual).
+      for (const runId of named) this.touch(runId);
+      throw error;
+    }
   }
 
   /** Runs created since the last one read, in pages. */
