@@ -14,6 +14,7 @@ import {
 } from "../engine/index.js";
 import { createApp } from "./app.js";
 import { LiveEvents } from "./live/live-events.js";
+import { resyncFollowers } from "./live/run-follower.js";
 import { ApiMetrics } from "./metrics/api-metrics.js";
 import { defaultSseTuning, type SseTuning } from "./live/sse-session.js";
 import { SseStreams } from "./live/sse-streams.js";
@@ -85,6 +86,23 @@ export async function startApi(options: ApiOptions): Promise<ApiHandle> {
     engine.keys,
     (event) => live.publish(event),
     (error) => log.warn({ err: error }, "reading the event stream failed; retrying"),
+    (gap) => {
+      // The tail fell behind the global stream's cap: the entries after gap.lastId that were
+      // trimmed never reached the live listeners. Clients following runs re-read their runs' own
+      // streams; clients of every run's events (WebSocket broadcast) cannot be caught up.
+      log.warn(
+        { last_read_id: gap.lastId, first_kept_id: gap.firstId, behind_ms: gap.behindMs },
+        "the event tail fell behind the event stream's cap: live events were lost; run followers " +
+          "re-read their runs' streams, clients of every run's events (WebSocket without run_id) missed them",
+      );
+      void resyncFollowers(engine.runs, gap).then(
+        ({ followers, failed }) => {
+          if (failed > 0)
+            log.warn({ followers, failed }, "some run followers could not re-read after the gap");
+        },
+        (error: unknown) => log.warn({ err: error }, "re-reading runs after the gap failed"),
+      );
+    },
   );
   await tail.start();
   const server = await new Promise<ServerType>((resolve) => {

@@ -1,10 +1,12 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { LiveEvents } from "../../src/api/live/live-events.js";
+import { resyncFollowers } from "../../src/api/live/run-follower.js";
 import { SseSession, type SseSink, type SseTuning } from "../../src/api/live/sse-session.js";
 import type { ApiHandle } from "../../src/api/server.js";
-import type { Engine, RunEvent } from "../../src/engine/index.js";
+import { connectRedis, defaultEventRetention, type Engine, type RunEvent } from "../../src/engine/index.js";
+import { appendProgress } from "../../src/engine/redis/progress.js";
 import type { WorkerHandle } from "../../src/worker/worker.js";
-import { newPrefix, servo, startTestServer, startTestWorker } from "../support/context.js";
+import { newPrefix, redisUrl, servo, startTestServer, startTestWorker } from "../support/context.js";
 import { getJson } from "../support/http.js";
 import { doc, move, servoDiamond } from "../support/pipelines.js";
 import { SseClient } from "../support/sse-client.js";
@@ -45,6 +47,50 @@ async function open(url: string, headers: Record<string, string> = {}): Promise<
 type Stored = Record<string, unknown> & { event_id: string; type: string };
 const storedEvents = async (base: string, runId: string) =>
   (await getJson<{ events: Stored[] }>(base, `/api/runs/${runId}/events`)).events;
+
+/** Every stored event of a run, page after page. */
+async function allStoredEvents(base: string, runId: string): Promise<Stored[]> {
+  const all: Stored[] = [];
+  let after: string | null = null;
+  do {
+    const page: { events: Stored[]; next_after: string | null } = await getJson(
+      base,
+      `/api/runs/${runId}/events${after === null ? "" : `?after=${after}`}`,
+    );
+    all.push(...page.events);
+    after = page.next_after;
+  } while (after !== null);
+  return all;
+}
+
+/** Appends node_progress events to a run as a worker does (event-append.lua, both streams). */
+async function appendProgressEvents(api: ApiHandle, runId: string, messages: string[]): Promise<void> {
+  const redis = connectRedis(redisUrl(), { blocking: false, name: "test-progress" });
+  try {
+    const ref = { runId, pipelineId: diamond.id, nodeId: "top", epoch: 0 };
+    for (const [index, message] of messages.entries()) {
+      await appendProgress(
+        redis,
+        api.engine.keys,
+        ref,
+        index / messages.length,
+        message,
+        defaultEventRetention,
+      );
+    }
+  } finally {
+    await redis.quit();
+  }
+}
+
+/** Rejects if `promise` has not settled within `ms`: a stream that should end but stays open. */
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
 
 describe("GET /api/runs/{id}/events as Server-Sent Events", () => {
   it("streams a run's every event, live, with ids in order, and ends after the run's last event", async () => {
@@ -132,6 +178,77 @@ describe("GET /api/runs/{id}/events as Server-Sent Events", () => {
         .filter((e) => endTypes.includes(e.type))
         .map((e) => e.type),
     ).toEqual(["pipeline_error", "pipeline_completed"]);
+  });
+
+  it("replays a run of several MiB to a client that reads, every event in order, and ends", async () => {
+    const { api, base, worker } = await rig();
+    const { runId } = await api.engine.submitRun({ document: diamond });
+    // 3,000 progress events of about 2 KiB, then the run itself: the replay is over 6 MiB, several
+    // times the 1 MiB a client may be behind, and three pages of the run's stream.
+    const messages = Array.from({ length: 3000 }, (_, i) => `${i} `.padEnd(2048, "x"));
+    await appendProgressEvents(api, runId, messages);
+    await worker();
+    await api.engine.waitForRun(runId, 15_000);
+    const stored = await allStoredEvents(base, runId);
+    expect(stored.length).toBeGreaterThan(3008);
+
+    const client = await open(`${base}/api/runs/${runId}/events`);
+    await within(client.ended, 20_000, "the replay's end");
+    const events = client.events();
+    expect(events.map((e) => e.event_id)).toEqual(stored.map((e) => e.event_id));
+    expect(events.slice(0, messages.length).every((e, i) => e.message === messages[i])).toBe(true);
+    expect(events).toEqual(stored);
+    expect(client.messages.reduce((bytes, m) => bytes + m.data.length, 0)).toBeGreaterThan(6 * 1024 * 1024);
+    expect(events.at(-1)?.type).toBe("pipeline_completed");
+  });
+
+  it("ends the stream of an ended run whose replay holds no end event, or ends with a late event", async () => {
+    const { api, base, worker } = await rig();
+    await worker();
+    const { runId } = await api.engine.submitRun({ document: diamond });
+    await api.engine.waitForRun(runId, 15_000);
+    const ended = await storedEvents(base, runId);
+    const endId = ended.at(-1)?.event_id as string;
+    expect(ended.at(-1)?.type).toBe("pipeline_completed");
+    // A node_progress written after the run finished: its last event is not an end event.
+    await appendProgressEvents(api, runId, ["late"]);
+    const all = await storedEvents(base, runId);
+    expect(all.at(-1)).toMatchObject({ type: "node_progress", message: "late" });
+
+    // From the start: the end event, then the late one.
+    const whole = await open(`${base}/api/runs/${runId}/events`);
+    await within(whole.ended, 10_000, "the stream from the start");
+    expect(whole.events()).toEqual(all);
+    // From after the end: only the late event, and no end event at all in the replay.
+    const rest = await open(`${base}/api/runs/${runId}/events/stream`, { "last-event-id": endId });
+    await within(rest.ended, 10_000, "the stream after the end");
+    expect(rest.events()).toEqual(all.slice(ended.length));
+  });
+
+  it("answers an event id over 2^64-1 with 400 QUERY_INVALID, and the greatest id with nothing after it", async () => {
+    const { api, base } = await rig();
+    const { runId } = await api.engine.submitRun({ document: diamond });
+    const cases: [string, Record<string, string>][] = [
+      [`/api/runs/${runId}/events?after=99999999999999999999-0`, { accept: "application/json" }],
+      [`/api/runs/${runId}/events?after=1-18446744073709551616`, { accept: "application/json" }],
+      [`/api/runs/${runId}/events?after=99999999999999999999-0`, { accept: "text/event-stream" }],
+      [`/api/runs/${runId}/events/stream`, { "last-event-id": "18446744073709551616-0" }],
+      [
+        `/api/runs/${runId}/events`,
+        { accept: "text/event-stream", "last-event-id": "18446744073709551616-0" },
+      ],
+    ];
+    for (const [path, headers] of cases) {
+      const response = await fetch(`${base}${path}`, { headers });
+      const what = `${path} ${JSON.stringify(headers)}`;
+      expect(response.status, what).toBe(400);
+      const body = (await response.json()) as { error: { code: string } };
+      expect(body.error.code, what).toBe("QUERY_INVALID");
+    }
+    const greatest = "18446744073709551615-18446744073709551615";
+    const page = await fetch(`${base}/api/runs/${runId}/events?after=${greatest}`);
+    expect(page.status).toBe(200);
+    expect(await page.json()).toEqual({ events: [], next_after: null, expired: false });
   });
 
   it("answers bad input in the contract's error shape: 400 for a bad after or Last-Event-ID, 404 for an unknown run", async () => {
@@ -235,7 +352,25 @@ describe("an SSE session", () => {
     } satisfies SseSink;
     return { sink, written };
   }
-  const tuning: SseTuning = { keepAliveMs: 60_000, maxPendingBytes: 2048, closeGraceMs: 20 };
+  const tuning: SseTuning = { keepAliveMs: 60_000, maxPendingBytes: 2048, stallMs: 60_000, closeGraceMs: 20 };
+  const big = (id: string, size: number): RunEvent =>
+    ({ ...event(id), message: "x".repeat(size) }) as RunEvent;
+  /** A sink whose connection takes each write when the test says so, as a client that reads slowly. */
+  function slowSink() {
+    const written: string[] = [];
+    const waiting: (() => void)[] = [];
+    const sink = {
+      write: vi.fn((text: string) => {
+        written.push(text);
+        return new Promise<void>((resolve) => waiting.push(resolve));
+      }),
+      close: vi.fn(() => Promise.resolve()),
+      destroy: vi.fn(),
+      finished: () => Promise.resolve(),
+    } satisfies SseSink;
+    const takeAll = () => waiting.splice(0).forEach((resolve) => resolve());
+    return { sink, written, takeAll, waiting };
+  }
 
   it("cuts off a client that does not read once over maxPendingBytes, and stops following the run", async () => {
     const live = new LiveEvents();
@@ -248,10 +383,106 @@ describe("an SSE session", () => {
     for (let i = 2; i < 100 && sink.destroy.mock.calls.length === 0; i += 1) live.publish(event(`${i}-0`));
     await done;
     expect(sink.destroy).toHaveBeenCalledTimes(1);
-    expect(written.join("").length).toBeLessThanOrEqual(tuning.maxPendingBytes);
+    // Cut at the first event that finds over the limit waiting (less the largest write, ~100 bytes).
+    const largest = Math.max(...written.map((text) => text.length));
+    expect(written.join("").length - largest).toBeGreaterThan(tuning.maxPendingBytes);
+    expect(written.slice(0, -1).join("").length - largest).toBeLessThanOrEqual(tuning.maxPendingBytes);
     expect(live.size).toBe(0);
     live.publish(event("200-0"));
     expect(sink.write.mock.calls.length).toBe(written.length);
+  });
+
+  it("paces a replay by what the client takes: never cut while it reads, however big the replay or one event", async () => {
+    const live = new LiveEvents();
+    const { sink, written, takeAll, waiting } = slowSink();
+    // 40 events of 1 KiB (20 times the limit), one of 10 KiB (5 times it), then the run's end.
+    const stored = [
+      ...Array.from({ length: 40 }, (_, i) => big(`${i + 1}-0`, 1024)),
+      big("41-0", 10 * 1024),
+      event("42-0", "pipeline_completed"),
+    ];
+    const session = new SseSession(engine(stored), live, sink, "run_a", "0-0", tuning);
+    const done = session.run();
+    let reads = 0;
+    while (written.length < stored.length) {
+      // The replay stops once the limit is pending, and goes on only when the client takes it.
+      await vi.waitFor(() => expect(waiting.length).toBeGreaterThan(0), { interval: 5 });
+      const pending = written.slice(written.length - waiting.length).join("").length;
+      expect(pending).toBeLessThan(tuning.maxPendingBytes + 11 * 1024);
+      const before = written.length;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (written.length === stored.length) break;
+      expect(written.length).toBe(before);
+      takeAll();
+      reads += 1;
+    }
+    takeAll();
+    await done;
+    expect(reads).toBeGreaterThan(10);
+    expect(written.map((text) => /^id: (\S+)/.exec(text)?.[1])).toEqual(stored.map((e) => e.event_id));
+    expect(sink.destroy).not.toHaveBeenCalled();
+    expect(sink.close).toHaveBeenCalledTimes(1);
+  });
+
+  it("writes a live event bigger than the limit, and those after it, to a client taking it", async () => {
+    const live = new LiveEvents();
+    const { sink, written, takeAll } = slowSink();
+    const session = new SseSession(engine([event("1-0")]), live, sink, "run_a", "0-0", tuning);
+    const done = session.run();
+    // Once the replayed event is out, the session is live.
+    await vi.waitFor(() => expect(written).toHaveLength(1), { interval: 5 });
+    live.publish(big("2-0", 3 * tuning.maxPendingBytes));
+    live.publish(event("3-0"));
+    live.publish(event("4-0"));
+    expect(written).toHaveLength(4);
+    expect(sink.destroy).not.toHaveBeenCalled();
+    takeAll();
+    live.publish(event("5-0", "pipeline_completed"));
+    await done;
+    expect(written.map((text) => /^id: (\S+)/.exec(text)?.[1])).toEqual(["1-0", "2-0", "3-0", "4-0", "5-0"]);
+    expect(sink.destroy).not.toHaveBeenCalled();
+    expect(sink.close).toHaveBeenCalledTimes(1);
+  });
+
+  it("cuts a client that stops reading during a replay once it has taken nothing for stallMs", async () => {
+    const live = new LiveEvents();
+    const { sink, written } = stuckSink();
+    const stored = Array.from({ length: 20 }, (_, i) => big(`${i + 1}-0`, 1024));
+    const session = new SseSession(engine(stored), live, sink, "run_a", "0-0", { ...tuning, stallMs: 100 });
+    const started = Date.now();
+    await session.run();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(100);
+    expect(sink.destroy).toHaveBeenCalledTimes(1);
+    // It stopped at the limit: the rest of the replay was never written.
+    expect(written.length).toBeLessThan(stored.length);
+    expect(written.join("").length).toBeLessThan(tuning.maxPendingBytes + 2 * 1024);
+    expect(live.size).toBe(0);
+  });
+
+  it("after a gap in the live events, sends what it missed from the run's stream, once each, in order", async () => {
+    const live = new LiveEvents();
+    const written: string[] = [];
+    const sink: SseSink = {
+      write: (text) => Promise.resolve(void written.push(text)),
+      close: vi.fn(() => Promise.resolve()),
+      destroy: vi.fn(),
+      finished: () => Promise.resolve(),
+    };
+    const stored = [event("1-0")];
+    const fake = engine(stored);
+    const session = new SseSession(fake, live, sink, "run_a", "0-0", tuning);
+    const done = session.run();
+    await vi.waitFor(() => expect(written).toHaveLength(1), { interval: 5 });
+    // Two events the tail never handed on (trimmed from the global stream unread), then the gap.
+    stored.push(event("2-0"), event("3-0"));
+    const resynced = resyncFollowers(fake.runs, { lastId: "1-0" });
+    live.publish(event("3-0"));
+    live.publish(event("4-0"));
+    expect(await resynced).toEqual({ followers: 1, failed: 0 });
+    live.publish(event("5-0", "pipeline_completed"));
+    await done;
+    expect(written.map((text) => /^id: (\S+)/.exec(text)?.[1])).toEqual(["1-0", "2-0", "3-0", "4-0", "5-0"]);
+    expect(await resyncFollowers(fake.runs, { lastId: "5-0" })).toEqual({ followers: 0, failed: 0 });
   });
 
   it("at shutdown ends the stream in order, and cuts it if the client has not taken it within the grace", async () => {

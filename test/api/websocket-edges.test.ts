@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { ApiHandle } from "../../src/api/server.js";
-import { newPrefix, servo, startTestServer } from "../support/context.js";
+import { newPrefix, servo, startTestServer, startTestWorker } from "../support/context.js";
 import { seedDemo } from "../support/pipelines.js";
-import { TestSocket } from "../support/ws-client.js";
+import { isRunEnd, TestSocket, type Message } from "../support/ws-client.js";
 
 const devices = [servo("servo-1")];
 const cleanup: (() => Promise<void> | void)[] = [];
@@ -10,8 +10,11 @@ afterEach(async () => {
   for (const step of cleanup.splice(0).reverse()) await step();
 });
 
-async function server(options: Parameters<typeof startTestServer>[2] = {}): Promise<ApiHandle> {
-  const api = await startTestServer(newPrefix(), devices, options);
+async function server(
+  options: Parameters<typeof startTestServer>[2] = {},
+  prefix = newPrefix(),
+): Promise<ApiHandle> {
+  const api = await startTestServer(prefix, devices, options);
   let closed = false;
   const close = api.close.bind(api);
   api.close = async () => {
@@ -61,6 +64,56 @@ describe("WebSocket /ws: bad input, auth, heartbeat and shutdown", () => {
 
     const bad = await connect(api, "?run_id=run_doesnotexist");
     await bad.waitFor((m) => m.type === "error" && (m.error as { code: string }).code === "RUN_NOT_FOUND");
+  });
+
+  it("answers an after over 2^64-1 with QUERY_INVALID, and follows from the greatest id with nothing replayed", async () => {
+    const api = await server();
+    const { runId } = await api.engine.submitRun({ document: seedDemo });
+    const client = await connect(api);
+    const code = (m: Message) => (m.error as { code: string } | undefined)?.code;
+    client.send({ action: "subscribe", run_id: runId, after: "99999999999999999999-0" });
+    await client.waitUntil(() => client.errors().length === 1);
+    client.send({ action: "subscribe", run_id: runId, after: "1-18446744073709551616" });
+    await client.waitUntil(() => client.errors().length === 2);
+    expect(client.errors().map(code)).toEqual(["QUERY_INVALID", "QUERY_INVALID"]);
+    const inQuery = await connect(api, `?run_id=${runId}&after=18446744073709551616-0`);
+    const error = await inQuery.waitFor((m) => m.type === "error");
+    expect(code(error)).toBe("QUERY_INVALID");
+
+    client.send({ action: "subscribe", run_id: runId, after: "18446744073709551615-18446744073709551615" });
+    const subscribed = await client.waitFor((m) => m.type === "subscribed");
+    expect(subscribed).toEqual({ type: "subscribed", run_id: runId, replayed: 0 });
+    expect(client.errors()).toHaveLength(2);
+  });
+
+  it("sends a client that named runs wrongly in its query an error, then none of any run's events", async () => {
+    const prefix = newPrefix();
+    const api = await server({}, prefix);
+    const badId = await connect(api, "?run_id=bad!id");
+    const afterAlone = await connect(api, "?after=1700000000000-0");
+    const badAfter = await connect(api, "?run_id=run_abc&after=yesterday");
+    for (const [client, expected] of [
+      [badId, "VALIDATION_FAILED"],
+      [afterAlone, "QUERY_INVALID"],
+      [badAfter, "QUERY_INVALID"],
+    ] as const) {
+      const error = await client.waitFor((m) => m.type === "error");
+      expect((error.error as { code: string }).code).toBe(expected);
+    }
+    // A client of every run's events, to know when the run's events have all gone out.
+    const everything = await connect(api);
+    const worker = await startTestWorker(prefix, devices);
+    cleanup.push(() => worker.close());
+    const { runId } = await api.engine.submitRun({ document: seedDemo });
+    await everything.waitFor(isRunEnd(runId));
+    expect(everything.events(runId).length).toBeGreaterThan(3);
+    for (const client of [badId, afterAlone, badAfter]) {
+      // A round trip on the same connection: anything sent before its answer has arrived.
+      client.send({ action: "unsubscribe", run_id: runId });
+      await client.waitFor((m) => m.type === "unsubscribed");
+      expect(client.events()).toEqual([]);
+      expect(client.messages.map((m) => m.type)).toEqual(["error", "unsubscribed"]);
+    }
   });
 
   it("limits the runs one connection follows", async () => {
