@@ -1,4 +1,4 @@
-import { createStyle, type Style } from "./format.js";
+import { createStyle, printable, type Style } from "./format.js";
 import { eventLine } from "./event-line.js";
 import type { CliIo } from "./io.js";
 import type { RunModel } from "./run-model.js";
@@ -28,7 +28,8 @@ function jsonDisplay(io: CliIo): Display {
   return {
     event: (event) => io.stdout.write(`${JSON.stringify(event)}\n`),
     live: () => undefined,
-    connectionLost: (reason) => io.stderr.write(`rigflow: connection lost (${reason}); reconnecting\n`),
+    connectionLost: (reason) =>
+      io.stderr.write(`rigflow: connection lost (${printable(reason)}); reconnecting\n`),
     end: () => undefined,
   };
 }
@@ -44,7 +45,7 @@ function plainDisplay(io: CliIo): Display {
     },
     connectionLost: (reason) => {
       lost = true;
-      io.stderr.write(`rigflow: connection lost (${reason}); reconnecting\n`);
+      io.stderr.write(`rigflow: connection lost (${printable(reason)}); reconnecting\n`);
     },
     end: () => undefined,
   };

@@ -1,4 +1,4 @@
-import { clock, count, percent, seconds } from "./format.js";
+import { clock, count, percent, printable, seconds } from "./format.js";
 import type { RunModel } from "./run-model.js";
 import type { RunEvent } from "./wire.js";
 
@@ -9,7 +9,8 @@ import type { RunEvent } from "./wire.js";
 export function eventLine(event: RunEvent, model: RunModel): string {
   const width = Math.max(3, ...[...model.nodes.keys()].map((id) => id.length));
   const [subject, text] = describe(event);
-  return `${clock(Date.parse(event.timestamp))}  ${subject.padEnd(width)}  ${text}`;
+  // Node ids, names and messages come from devices and the server: printed on one line, as text.
+  return printable(`${clock(Date.parse(event.timestamp))}  ${subject.padEnd(width)}  ${text}`);
 }
 
 function describe(event: RunEvent): [subject: string, text: string] {

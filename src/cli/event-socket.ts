@@ -85,7 +85,7 @@ export class RunEventSocket {
         : Array.isArray(data)
           ? Buffer.concat(data)
           : Buffer.from(data);
-      this.receive(text.toString());
+      this.receive(text.toString(), drop);
     });
     socket.on("unexpected-response", (_request, response) => {
       let body = "";
@@ -117,7 +117,7 @@ export class RunEventSocket {
     }
   }
 
-  private receive(text: string): void {
+  private receive(text: string, drop: (reason: string) => void): void {
     if (this.stopped) return;
     let message: Record<string, unknown>;
     try {
@@ -127,6 +127,11 @@ export class RunEventSocket {
     }
     if (message.type === "error") {
       const { code, message: words, details } = (message.error ?? {}) as Record<string, unknown>;
+      // Redis not answering is passing, not the API's last word: this connection is dropped and the
+      // usual reconnect follows (said once, given up after reconnectForMs), with after= the last event.
+      if (code === "REDIS_UNAVAILABLE") {
+        return drop(typeof words === "string" ? words : "Redis does not answer");
+      }
       this.fail(
         new ApiError(
           0,

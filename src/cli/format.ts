@@ -65,6 +65,25 @@ export function progressBar(fraction: number, width: number): string {
   return "█".repeat(filled) + "░".repeat(width - filled);
 }
 
+/**
+ * `text` made safe to print on one line: every control character (C0, including newlines and ESC,
+ * DEL and C1) becomes a visible stand-in, so a device's or the server's words can neither break a
+ * line nor move the cursor, change colours or rewrite the terminal's title. A tab becomes a space;
+ * C0 and DEL show as their Unicode control pictures (\n as ␊, ESC as ␛), C1 as �.
+ */
+export function printable(text: string): string {
+  let out = "";
+  for (const char of text) {
+    const code = char.charCodeAt(0);
+    if (char === "\t") out += " ";
+    else if (code < 0x20) out += String.fromCharCode(0x2400 + code);
+    else if (code === 0x7f) out += "\u2421";
+    else if (code >= 0x80 && code <= 0x9f) out += "\ufffd";
+    else out += char;
+  }
+  return out;
+}
+
 /** Cuts `text` to `width` characters, marking the cut with an ellipsis. */
 export function truncate(text: string, width: number): string {
   const chars = [...text];

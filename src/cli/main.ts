@@ -5,6 +5,7 @@ import { cancel, retry, runs, submit, watch, type CommandInvocation } from "./co
 import type { CliContext } from "./context.js";
 import { ApiError, ApiUnreachableError, UsageError } from "./errors.js";
 import { exitCodes } from "./exit-codes.js";
+import { printable } from "./format.js";
 import { helpText } from "./help.js";
 import { processIo, type CliIo } from "./io.js";
 
@@ -41,9 +42,10 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
 
 /** Every failure in words on stderr, never a stack trace; the exit code says which kind. */
 function report(io: CliIo, error: unknown): number {
-  const say = (text: string) => io.stderr.write(`rigflow: ${text}\n`);
+  // The API's words as text on one line: no control character of theirs reaches the terminal.
+  const say = (text: string) => io.stderr.write(`rigflow: ${printable(text)}\n`);
   if (error instanceof UsageError) {
-    say(error.message);
+    io.stderr.write(`rigflow: ${error.message}\n`); // ours, and may hold a usage line
     io.stderr.write("see 'rigflow help' for usage\n");
     return exitCodes.usage;
   }
@@ -53,7 +55,8 @@ function report(io: CliIo, error: unknown): number {
     const details = Object.entries(error.details).filter(
       ([, value]) => !error.message.includes(plain(value)),
     );
-    if (details.length > 0) io.stderr.write(`  details: ${JSON.stringify(Object.fromEntries(details))}\n`);
+    if (details.length > 0)
+      io.stderr.write(`  details: ${printable(JSON.stringify(Object.fromEntries(details)))}\n`);
     return exitCodes.api;
   }
   if (error instanceof ApiUnreachableError) {

@@ -1,4 +1,4 @@
-import { columns, dateTime, seconds, type Style } from "./format.js";
+import { columns, dateTime, printable, seconds, type Style } from "./format.js";
 import type { RunSummaryWire } from "./wire.js";
 
 const header = ["RUN", "PIPELINE", "STATUS", "CREATED", "TOOK"];
@@ -11,7 +11,7 @@ export function runsTable(runs: RunSummaryWire[], style: Style): string[] {
       run.finished_at === null
         ? ""
         : seconds((Date.parse(run.finished_at) - Date.parse(run.created_at)) / 1000);
-    return [run.run_id, run.pipeline_id, run.status, dateTime(run.created_at), took];
+    return [run.run_id, run.pipeline_id, run.status, dateTime(run.created_at), took].map(printable);
   });
   return columns([header, ...rows], (row, column, text) => {
     if (row === 0) return style.bold(text);

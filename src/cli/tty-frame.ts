@@ -1,4 +1,4 @@
-import { percent, progressBar, seconds, truncate, type Style } from "./format.js";
+import { percent, printable, progressBar, seconds, truncate, type Style } from "./format.js";
 import type { NodeModel, RunModel } from "./run-model.js";
 import type { NodeStatus, RunStatus } from "./wire.js";
 
@@ -183,7 +183,8 @@ function fit(pieces: Piece[], options: FrameOptions): string {
   let line = "";
   for (const [text, colour] of trimmed) {
     if (room <= 0) break;
-    const cut = truncate(text, room);
+    // Device and server words as text only: a newline or an escape would wreck the redraw.
+    const cut = truncate(printable(text), room);
     room -= [...cut].length;
     line += colour ? colour(cut) : cut;
   }

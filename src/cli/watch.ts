@@ -2,7 +2,7 @@ import { runPath, type CliContext } from "./context.js";
 import { createDisplay, type Display, type DisplayMode } from "./displays.js";
 import { RunEventSocket } from "./event-socket.js";
 import { exitCodes } from "./exit-codes.js";
-import { count, seconds } from "./format.js";
+import { count, printable, seconds } from "./format.js";
 import { applyEvent, modelFromRun, type RunModel } from "./run-model.js";
 import { endsRun, hasEnded, type RunWire } from "./wire.js";
 
@@ -103,7 +103,7 @@ function report(ctx: CliContext, run: RunModel): number {
     error?.nodeId && !error.message.includes(`'${error.nodeId}'`) ? ` at node ${error.nodeId}` : "";
   const why = error ? `: ${error.code}: ${error.message}` : "";
   const verb = run.status === "cancelled" ? "was cancelled" : run.status;
-  stderr.write(`run ${run.runId} ${verb}${where}${took}${why}\n`);
+  stderr.write(`${printable(`run ${run.runId} ${verb}${where}${took}${why}`)}\n`);
   stderr.write(`resume it with: rigflow retry ${run.runId} --watch\n`);
   return exitCodes.runNotCompleted;
 }

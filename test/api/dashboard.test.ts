@@ -1,14 +1,16 @@
 import { afterEach, describe, expect, it } from "vitest";
+import WebSocket from "ws";
 import { sessionValue } from "../../src/api/middleware/browser-session.js";
 import { runPageOfJob } from "../../src/api/routes/bull-board.js";
-import { createTestApi, servo } from "../support/context.js";
+import type { ApiHandle } from "../../src/api/server.js";
+import { createTestApi, newPrefix, servo, startTestServer } from "../support/context.js";
 import { doc, home, move } from "../support/pipelines.js";
 
 const token = "secret-token";
 const html = { accept: "text/html,application/xhtml+xml" };
 const cookie = { cookie: `rigflow_session=${sessionValue(token)}` };
 
-const opened: ReturnType<typeof createTestApi>[] = [];
+const opened: { close(): Promise<void> }[] = [];
 afterEach(async () => {
   for (const api of opened.splice(0)) await api.close();
 });
@@ -17,6 +19,29 @@ function open(apiToken?: string) {
   const api = createTestApi([servo("servo-1")], apiToken ? { apiToken } : {});
   opened.push(api);
   return api;
+}
+
+/**
+ * Opens /ws with these headers: the upgrade's HTTP status (101 when accepted) and, when refused,
+ * the error body's code. An accepted socket is closed at once.
+ */
+function upgrade(server: ApiHandle, headers: Record<string, string>, query = "") {
+  return new Promise<{ status: number; code?: string }>((resolve, reject) => {
+    const socket = new WebSocket(`ws://127.0.0.1:${server.port}/ws${query}`, { headers });
+    socket.on("open", () => {
+      socket.close();
+      resolve({ status: 101 });
+    });
+    socket.on("unexpected-response", (_request, response) => {
+      let body = "";
+      response.on("data", (chunk: Buffer) => (body += chunk.toString()));
+      response.on("end", () => {
+        const { error } = JSON.parse(body) as { error: { code: string } };
+        resolve({ status: response.statusCode ?? 0, code: error.code });
+      });
+    });
+    socket.on("error", reject);
+  });
 }
 
 describe("dashboard routes", () => {
@@ -69,6 +94,56 @@ describe("dashboard routes", () => {
     expect(response.headers.get("set-cookie")).toMatch(/SameSite=Lax/i);
   });
 
+  it("opens /ws on the session cookie from this server's own pages, never from another site's", async () => {
+    const server = await startTestServer(newPrefix(), [servo("servo-1")], { apiToken: token });
+    opened.push(server);
+    const host = `127.0.0.1:${server.port}`;
+    const session = `rigflow_session=${sessionValue(token)}`;
+    expect(await upgrade(server, { cookie: session, origin: `http://${host}` })).toEqual({ status: 101 });
+    // Behind a proxy that rewrites Host, the host the browser saw comes as X-Forwarded-Host.
+    expect(
+      await upgrade(server, {
+        cookie: `theme=dark; ${session}`,
+        origin: "https://rigflow.example",
+        "x-forwarded-host": "rigflow.example",
+      }),
+    ).toEqual({ status: 101 });
+    // Another site's page: the browser sends the cookie, but the Origin gives it away.
+    for (const origin of [
+      "http://evil.example",
+      `http://${host}.evil.example`,
+      `http://127.0.0.1:${server.port + 1}`,
+      "null",
+    ]) {
+      expect(await upgrade(server, { cookie: session, origin }), origin).toEqual({
+        status: 401,
+        code: "UNAUTHORIZED",
+      });
+    }
+    expect(await upgrade(server, { cookie: session })).toEqual({ status: 401, code: "UNAUTHORIZED" });
+    // No cookie, or one that is not the session: 401 as before.
+    expect(await upgrade(server, { origin: `http://${host}` })).toEqual({
+      status: 401,
+      code: "UNAUTHORIZED",
+    });
+    expect(
+      await upgrade(server, { cookie: `rigflow_session=${sessionValue("other")}`, origin: `http://${host}` }),
+    ).toEqual({ status: 401, code: "UNAUTHORIZED" });
+    // Scripts and the CLI keep their token, whatever Origin they send.
+    expect(await upgrade(server, { authorization: `Bearer ${token}` })).toEqual({ status: 101 });
+    expect(await upgrade(server, { origin: "http://evil.example" }, `?token=${token}`)).toEqual({
+      status: 101,
+    });
+  });
+
+  it("tells a page loaded with the session to open /ws without the token in its URL", async () => {
+    const api = open(token);
+    const withSession = await (await api.get("/runs", cookie)).text();
+    expect(withSession).toContain('<meta name="rigflow-session" content="1" />');
+    const withBearer = await (await api.get("/runs", { authorization: `Bearer ${token}` })).text();
+    expect(withBearer).toContain('<meta name="rigflow-session" content="" />');
+  });
+
   it("never sends a sign-in to another site", async () => {
     const api = open(token);
     for (const next of [
@@ -76,6 +151,18 @@ describe("dashboard routes", () => {
       "https://evil.example/",
       "/\\evil.example",
       "javascript:alert(1)",
+      // Browsers drop tabs and newlines from a URL and read "\\" as "/": each of these is //evil.
+      "/\t/evil.example",
+      "/\n/evil",
+      "/\r\n/evil",
+      "/\\evil",
+      "https://evil",
+      "//evil",
+      "/\u0000/evil",
+      // Dot segments that a URL parser folds into a leading "//".
+      "/.//evil",
+      "/a/..//evil",
+      "/%2e//evil",
     ]) {
       const response = await api.app.request("/login", {
         method: "POST",
@@ -83,6 +170,19 @@ describe("dashboard routes", () => {
       });
       expect(response.status, next).toBe(303);
       expect(response.headers.get("location"), next).toBe("/");
+    }
+    // A path on this server, with its query and fragment, still follows the sign-in.
+    const kept: [next: string, location: string][] = [
+      ["/runs?status=failed#x", "/runs?status=failed#x"],
+      ["/runs/run_1?node=a", "/runs/run_1?node=a"],
+      ["/a/../devices", "/devices"],
+    ];
+    for (const [next, location] of kept) {
+      const response = await api.app.request("/login", {
+        method: "POST",
+        body: new URLSearchParams({ token, next }),
+      });
+      expect(response.headers.get("location"), next).toBe(location);
     }
   });
 

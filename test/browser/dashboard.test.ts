@@ -49,6 +49,8 @@ let page: Page;
 let profile: string;
 let base: string;
 const frames: string[] = [];
+/** The URL of every WebSocket the page opened. */
+const socketUrls: string[] = [];
 
 beforeAll(async () => {
   if (!existsSync(chromiumPath)) {
@@ -70,9 +72,10 @@ beforeAll(async () => {
   });
   page = context.pages()[0] ?? (await context.newPage());
   await page.addInitScript({ content: recordStatusChanges });
-  page.on("websocket", (socket: WebSocket) =>
-    socket.on("framereceived", ({ payload }) => frames.push(String(payload))),
-  );
+  page.on("websocket", (socket: WebSocket) => {
+    socketUrls.push(socket.url());
+    socket.on("framereceived", ({ payload }) => frames.push(String(payload)));
+  });
   mkdirSync(screenshots, { recursive: true });
 }, 60_000);
 
@@ -91,6 +94,9 @@ const statusChanges = (nodeId: string) =>
         .map((change) => change.status),
     nodeId,
   );
+
+/** An element, as far as these tests read one in the page (the tests have no DOM types). */
+type Attributed = { getAttribute(name: string): string | null };
 
 const node = (nodeId: string, status?: string) =>
   page.locator(`g.dag-node[data-node-id="${nodeId}"]${status ? `[data-status="${status}"]` : ""}`);
@@ -155,6 +161,9 @@ describe("the dashboard in Chromium", () => {
       .filter((event) => event.type === "node_completed" && event.run_id === runId);
     expect(completedFrames.map((event) => event.node_id).sort()).toEqual(["node_1", "node_2"]);
     await expect.poll(() => page.locator('#events li[data-type="node_completed"]').count()).toBe(2);
+    // With its session cookie, the page opens /ws without the token in the URL (proxies log URLs).
+    expect(socketUrls.length).toBeGreaterThan(0);
+    for (const url of socketUrls) expect(url).not.toContain("token=");
   }, 60_000);
 
   it("shows a failed node's error, and a retry from the run page completes the run", async () => {
@@ -189,6 +198,127 @@ describe("the dashboard in Chromium", () => {
     await expect.poll(() => error.getAttribute("data-error-code")).toBe("RUN_NOT_FOUND");
     expect(await error.textContent()).toContain("no run 'run_that_does_not_exist'");
   });
+
+  it("shows a malformed address in words, never a blank page", async () => {
+    await page.goto(`${base}/runs/%E0`);
+    const error = page.locator(".error[data-error-code]");
+    await expect.poll(() => error.getAttribute("data-error-code")).toBe("MALFORMED_URL");
+    expect(await error.textContent()).toContain("malformed %-escape in '%E0'");
+  });
+
+  it("takes REDIS_UNAVAILABLE on the run's subscription as a drop: reconnects with after=, shows each event once", async () => {
+    const runId = await submit(
+      doc("redis_blip", [home("h1", "servo-1"), move("m1", "servo-1", 20)], [{ source: "h1", target: "m1" }]),
+    );
+    await api.engine.waitForRun(runId, 20_000);
+    const stored = (await (
+      await fetch(`${base}/api/runs/${runId}/events`, { headers: { authorization: `Bearer ${token}` } })
+    ).json()) as { events: { event_id: string; type: string }[] };
+    const listed = stored.events.filter((event) => event.type !== "node_progress");
+
+    // The first connection passes two events on, then says what a failing Redis makes /ws say.
+    const blip = await context.newPage();
+    const urls: string[] = [];
+    const forwarded: string[] = [];
+    try {
+      await blip.routeWebSocket(/\/ws\?/, (socket) => {
+        urls.push(socket.url());
+        const server = socket.connectToServer();
+        if (urls.length > 1) return;
+        server.onMessage((message) => {
+          if (forwarded.length === 2) return;
+          socket.send(message);
+          forwarded.push((JSON.parse(String(message)) as { event_id: string }).event_id);
+          if (forwarded.length === 2) {
+            socket.send(
+              JSON.stringify({
+                type: "error",
+                error: { code: "REDIS_UNAVAILABLE", message: `could not subscribe to run '${runId}'` },
+              }),
+            );
+          }
+        });
+      });
+      await blip.goto(`${base}/runs/${runId}`);
+      await blip.locator("#live-state", { hasText: "● live" }).waitFor({ timeout: 15_000 });
+      expect(urls).toHaveLength(2);
+      expect(new URL(urls[0] ?? "").searchParams.get("after")).toBe("0-0");
+      expect(new URL(urls[1] ?? "").searchParams.get("after")).toBe(forwarded[1]);
+      // Every event listed once, in order (newest first), and no error shown for a passing fault.
+      await expect.poll(() => blip.locator("#events li").count()).toBe(listed.length);
+      const types = await blip
+        .locator("#events li")
+        .evaluateAll((items: Attributed[]) => items.map((item) => item.getAttribute("data-type")));
+      expect(types).toEqual(listed.map((event) => event.type).reverse());
+      expect(await blip.locator("#action-message").textContent()).toBe("");
+    } finally {
+      await blip.close();
+    }
+  }, 60_000);
+
+  it("lists at most the newest 1,000 events of a run, and says so", async () => {
+    const runId = await submit(doc("many_events", [home("h1", "servo-1")]));
+    await api.engine.waitForRun(runId, 20_000);
+    // A stand-in /ws that replays 1,100 events of the run, then says it is live.
+    const busy = await context.newPage();
+    try {
+      await busy.routeWebSocket(/\/ws\?/, (socket) => {
+        for (let i = 1; i <= 1100; i += 1) {
+          socket.send(
+            JSON.stringify({
+              event_id: `${1_000_000 + i}-0`,
+              run_id: runId,
+              pipeline_id: "many_events",
+              timestamp: new Date().toISOString(),
+              type: "node_executing",
+              node_id: "h1",
+              function_id: "home",
+              device_id: "servo-1",
+              attempt: i,
+            }),
+          );
+        }
+        socket.send(JSON.stringify({ type: "subscribed", run_id: runId, replayed: 1100 }));
+      });
+      await busy.goto(`${base}/runs/${runId}`);
+      await busy.locator("#live-state", { hasText: "● live" }).waitFor({ timeout: 15_000 });
+      await expect.poll(() => busy.locator("#events li").count()).toBe(1000);
+      expect(await busy.locator("#events-note").textContent()).toContain(
+        "Showing the newest 1,000 of 1,100 events",
+      );
+      expect(await busy.locator("#events li").first().textContent()).toContain("attempt 1100");
+      expect(await busy.locator("#events li").last().textContent()).toContain("attempt 101");
+    } finally {
+      await busy.close();
+    }
+  }, 60_000);
+
+  it("keeps the runs loaded with Load more when the list refreshes live; a double click loads once", async () => {
+    const filler = doc("paging", [{ id: "s", device_id: "servo-2", function_id: "status", params: {} }]);
+    const older = [];
+    for (let i = 0; i < 55; i += 1) older.push(await submit(filler));
+    for (const runId of older) await api.engine.waitForRun(runId, 20_000);
+    await page.goto(`${base}/runs?pipeline_id=paging`);
+    const rows = page.locator("#runs tbody tr");
+    await expect.poll(() => rows.count()).toBe(50);
+    await page.locator("#live-state", { hasText: "● live" }).waitFor();
+    await page.locator("#load-more").dblclick();
+    await expect.poll(() => rows.count()).toBe(55);
+    await page.locator("#load-more").waitFor({ state: "detached" });
+    const ids = await rows.evaluateAll((items: Attributed[]) =>
+      items.map((item) => item.getAttribute("data-run-id")),
+    );
+    expect(new Set(ids).size).toBe(55);
+
+    // A new run starts and ends: the list reloads as many rows as it showed, the new one on top.
+    const newest = await submit(filler);
+    await api.engine.waitForRun(newest, 20_000);
+    await page
+      .locator(`#runs tbody tr:first-child[data-run-id="${newest}"] [data-status="completed"]`)
+      .waitFor();
+    await expect.poll(() => rows.count()).toBe(55);
+    expect(await page.locator("#load-more").count()).toBe(1); // the oldest one is a page away
+  }, 60_000);
 
   it("shows the devices: state, worker, the command running now and the queue behind it", async () => {
     // A long move on servo-1 and a second run queued behind it.

@@ -323,6 +323,30 @@ describe("rigflow CLI", () => {
     }
   });
 
+  it("ends quietly when its reader goes away (rigflow watch … | head -3): no stack, exit 0", async () => {
+    const { runId } = await api.engine.submitRun({
+      document: doc(
+        "cli_pipe",
+        // Back at 0 by the end: the next test's moves start from there.
+        [move("p1", "steady", 120), move("p2", "steady", 60), move("p3", "steady", 0)],
+        [
+          { source: "p1", target: "p2" },
+          { source: "p2", target: "p3" },
+        ],
+      ),
+    });
+    const watcher = cli(["watch", runId]);
+    // Like `head`: read the first lines, then close the pipe while the run still has events to come.
+    await watcher.waitFor(/ p1 +running/);
+    watcher.child.stdout?.destroy();
+    const { code, stderr } = await watcher.exited;
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
+    // The watch ended on the closed pipe, not at the run's end: the run is still going.
+    expect((await api.engine.getRun(runId)).status).toBe("running");
+    await api.engine.waitForRun(runId, 20_000);
+  });
+
   it("reconnects with after= when the connection drops mid-run: no event missed, none twice", async () => {
     // A TCP proxy in front of the API whose connections the test cuts.
     const sockets = new Set<Socket>();

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { createStyle } from "../../src/cli/format.js";
+import { eventLine } from "../../src/cli/event-line.js";
+import { createStyle, printable } from "../../src/cli/format.js";
 import { applyEvent, modelFromRun } from "../../src/cli/run-model.js";
 import { frameLines, redraw, type FrameOptions } from "../../src/cli/tty-frame.js";
 import type { NodeWire, RunEvent, RunWire } from "../../src/cli/wire.js";
@@ -135,5 +136,52 @@ describe("watch display on a terminal", () => {
     expect(model.error).toBeNull();
     expect(model.nodes.get("probe")).toMatchObject({ status: "queued", error: null });
     expect(model.nodes.get("home")?.status).toBe("completed");
+  });
+});
+
+/** The control characters (C0, DEL, C1) in `text`, by code. */
+const controlsIn = (text: string) =>
+  [...text].map((char) => char.charCodeAt(0)).filter((code) => code < 0x20 || (code >= 0x7f && code <= 0x9f));
+
+describe("device and server words on a terminal", () => {
+  // A device's message or a server's error with a newline, an escape sequence (clear the screen,
+  // set the window title), a DEL or a C1 control (CSI) in it.
+  const hostile = "line one\nline two\x1b[2J\x1b]0;pwned\x07\x7f\x9b31m\ttab";
+
+  it("printable() shows every control character as a visible stand-in, a tab as a space", () => {
+    expect(printable(hostile)).toBe("line one␊line two␛[2J␛]0;pwned␇␡�31m tab");
+    expect(printable("plain 72.0 → 180 ✓ 日本")).toBe("plain 72.0 → 180 ✓ 日本");
+    expect(printable("\r\0")).toBe("␍␀");
+  });
+
+  it("one plain line per event, whatever the device said", () => {
+    const model = sample();
+    const progress = event("node_progress", { node_id: "sweep", progress: 0.5, message: hostile }, 100);
+    const failed = event(
+      "node_failed",
+      { node_id: "probe", error_type: "DEVICE_ERROR", error_message: "bad\r\nworse\x1b[1A" },
+      200,
+    );
+    for (const line of [eventLine(progress, model), eventLine(failed, model)]) {
+      expect(controlsIn(line)).toEqual([]);
+    }
+    expect(eventLine(progress, model)).toMatch(/ sweep +50% line one␊line two␛\[2J/);
+    expect(eventLine(failed, model)).toMatch(/ probe +failed: DEVICE_ERROR: bad␍␊worse␛\[1A$/);
+  });
+
+  it("the frame keeps one line per node and only its own escapes, so the redraw stays in place", () => {
+    const model = sample();
+    applyEvent(model, event("node_progress", { node_id: "sweep", progress: 0.5, message: hostile }, 100));
+    const coloured = frameLines(model, options({ columns: 200, style: createStyle(true) }));
+    expect(coloured).toHaveLength(5);
+    for (const line of coloured) {
+      // Only colour sequences (ESC [ digits m) are left; nothing else that a terminal acts on.
+      const [first = "", ...afterEscapes] = line.split("\x1b[");
+      for (const part of afterEscapes) expect(part).toMatch(/^\d+m/);
+      const text = [first, ...afterEscapes.map((part) => part.replace(/^\d+m/, ""))].join("");
+      expect(controlsIn(text)).toEqual([]);
+    }
+    expect(frameLines(model, options({ columns: 200 }))[2]).toContain("line one␊line two␛[2J");
+    expect(redraw(0, coloured).split("\n")).toHaveLength(6);
   });
 });

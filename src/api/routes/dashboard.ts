@@ -5,9 +5,10 @@ import { dirname, extname, join, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Hono, type Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { getCookie } from "hono/cookie";
 import { RigflowError, type Engine } from "../../engine/index.js";
 import { errorBody } from "../http-error.js";
-import { browserSession, sessionRoutes } from "../middleware/browser-session.js";
+import { browserSession, hasSession, sessionCookie, sessionRoutes } from "../middleware/browser-session.js";
 import { escapeHtml } from "../middleware/login-page.js";
 import { pathId } from "../validation.js";
 import { bullBoardPath, bullBoardRoutes } from "./bull-board.js";
@@ -131,11 +132,23 @@ export function dashboardRoutes(options: DashboardOptions) {
   for (const path of [...dashboardPages, "/dashboard/*", bullBoardPath, `${bullBoardPath}/*`]) {
     app.use(path, guard);
   }
-  // The page's scripts call /api and /ws with the token: a browser that got this far holds it (or a
-  // session made from it), so it is handed over in the page, which is never cached.
-  const page = indexTemplate.replace("__RIGFLOW_TOKEN__", () => escapeHtml(apiToken ?? ""));
+  // The page's scripts call /api with the token: a browser that got this far holds it (or a
+  // session made from it), so it is handed over in the page, which is never cached. A page loaded
+  // with the session cookie is told so, and opens /ws on the cookie alone (the hub checks it and
+  // the Origin), keeping the token out of the WebSocket's URL and so out of proxies' logs.
+  const withToken = indexTemplate.replace("__RIGFLOW_TOKEN__", () => escapeHtml(apiToken ?? ""));
+  const pages = {
+    session: withToken.replace("__RIGFLOW_SESSION__", "1"),
+    none: withToken.replace("__RIGFLOW_SESSION__", ""),
+  };
   for (const path of dashboardPages) {
-    app.get(path, (c) => c.html(page, 200, { "cache-control": "no-store", ...securityHeaders }));
+    app.get(path, (c) => {
+      const session = apiToken !== undefined && hasSession(apiToken, getCookie(c, sessionCookie));
+      return c.html(session ? pages.session : pages.none, 200, {
+        "cache-control": "no-store",
+        ...securityHeaders,
+      });
+    });
   }
   app.get("/dashboard/api/runs/:runId/graph", async (c) =>
     c.json(await runGraph(engine, c.req.param("runId")), 200, { "cache-control": "no-store" }),

@@ -1,10 +1,12 @@
 import { STATUS_CODES, type IncomingMessage, type Server } from "node:http";
 import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
+import { parse as parseCookies } from "hono/utils/cookie";
 import WebSocket, { WebSocketServer } from "ws";
 import type { Engine, RunEvent } from "../../engine/index.js";
 import { errorBody } from "../http-error.js";
 import { tokenProblem } from "../middleware/auth.js";
+import { hasSession, sessionCookie } from "../middleware/browser-session.js";
 import { ClientSession, type SessionLimits } from "./client-session.js";
 import { checkTarget, maxMessageBytes } from "./messages.js";
 
@@ -32,8 +34,9 @@ const closeGraceMs = 1000;
 const heartbeatGroups = 15;
 
 /**
- * The WebSocket endpoint /ws: accepts clients (token checked on the upgrade), hands every live
- * event to each client's session, pings them, and closes them all with 1001 at shutdown.
+ * The WebSocket endpoint /ws: accepts clients (token or dashboard session checked on the upgrade),
+ * hands every live event to each client's session, pings them, and closes them all with 1001 at
+ * shutdown.
  */
 export class EventHub {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 16 * maxMessageBytes });
@@ -98,11 +101,7 @@ export class EventHub {
     const url = new URL(request.url ?? "/", "http://localhost");
     if (url.pathname !== "/ws") return reject(socket, 404, "NOT_FOUND", `no WebSocket at ${url.pathname}`);
     if (this.closing) return void socket.destroy();
-    const problem = tokenProblem(
-      this.options.apiToken,
-      request.headers.authorization,
-      url.searchParams.get("token"),
-    );
+    const problem = authProblem(this.options.apiToken, request, url);
     if (problem) return reject(socket, 401, "UNAUTHORIZED", problem);
     this.wss.handleUpgrade(request, socket, head, (ws) => this.accept(ws, url.searchParams));
   }
@@ -164,4 +163,40 @@ function reject(socket: Duplex, status: number, code: string, message: string): 
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
+}
+
+/**
+ * What keeps an upgrade out, or null: a valid token (`Authorization: Bearer` or `?token=`, for
+ * scripts and the CLI), or the dashboard's session cookie, so the page need not put the token in
+ * the URL (where proxies log it). A browser sends cookies with a WebSocket opened by any site, so
+ * the cookie counts only with an Origin that is this server (its Host, or X-Forwarded-Host behind
+ * a proxy): another site's page cannot ride on the session (cross-site WebSocket hijacking).
+ */
+function authProblem(token: string | undefined, request: IncomingMessage, url: URL): string | null {
+  const problem = tokenProblem(token, request.headers.authorization, url.searchParams.get("token"));
+  if (!problem || !token) return problem;
+  if (!hasSession(token, parseCookies(request.headers.cookie ?? "", sessionCookie)[sessionCookie]))
+    return problem;
+  const origin = request.headers.origin;
+  if (!origin) return "a session cookie is accepted only with an Origin header";
+  const hosts = [request.headers.host, firstValue(request.headers["x-forwarded-host"])];
+  if (hosts.some((host) => sameHost(origin, host))) return null;
+  return `a session cookie is accepted only from this server's own pages, not from ${origin}`;
+}
+
+/** Whether `origin` (scheme://host[:port]) names `host` (a Host header: host[:port]). */
+function sameHost(origin: string, host: string | undefined): boolean {
+  if (!host) return false;
+  try {
+    const from = new URL(origin);
+    if (from.protocol !== "http:" && from.protocol !== "https:") return false;
+    return new URL(`${from.protocol}//${host}`).host === from.host;
+  } catch {
+    return false;
+  }
+}
+
+function firstValue(header: string | string[] | undefined): string | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  return value?.split(",")[0]?.trim() || undefined;
 }

@@ -52,10 +52,20 @@ export async function api(path, { method = "GET", body } = {}) {
   );
 }
 
-/** The WebSocket URL with the given query (and the token, which a browser cannot send as a header). */
+/**
+ * Whether the page was loaded with the session cookie: /ws then takes the cookie (sent by the
+ * browser with the upgrade, from this origin only), and the token stays out of the WebSocket's URL.
+ */
+export const hasSession =
+  document.querySelector('meta[name="rigflow-session"]')?.getAttribute("content") === "1";
+
+/**
+ * The WebSocket URL with the given query. Without a session cookie the token goes in the query: a
+ * browser cannot send it as a header.
+ */
 export function wsUrl(query) {
   const params = new URLSearchParams(query);
-  if (token) params.set("token", token);
+  if (token && !hasSession) params.set("token", token);
   return `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/ws?${params}`;
 }
 

@@ -43,10 +43,13 @@ export class LiveEvents {
     this.socket = socket;
     this.setState("connecting");
     socket.addEventListener("open", () => {
-      this.retryMs = 500;
-      if (!runId) this.setState("live");
+      // Following a run, the connection counts as good only once subscribed (see receive()).
+      if (!runId) {
+        this.retryMs = 500;
+        this.setState("live");
+      }
     });
-    socket.addEventListener("message", (message) => this.receive(message.data));
+    socket.addEventListener("message", (message) => this.receive(message.data, socket));
     socket.addEventListener("close", () => {
       if (this.stopped || this.socket !== socket) return;
       this.setState("reconnecting");
@@ -55,16 +58,24 @@ export class LiveEvents {
     });
   }
 
-  receive(data) {
+  receive(data, socket) {
     let event;
     try {
       event = JSON.parse(data);
     } catch {
       return;
     }
-    if (event.type === "subscribed") return this.setState("live");
+    if (event.type === "subscribed") {
+      this.retryMs = 500;
+      return this.setState("live");
+    }
     if (event.type === "unsubscribed") return;
-    if (event.type === "error") return this.options.onError?.(event.error);
+    if (event.type === "error") {
+      // Redis not answering is passing: drop this connection and take the reconnect path, which
+      // subscribes again with after= the last event seen, as after any other drop.
+      if (event.error?.code === "REDIS_UNAVAILABLE") return socket.close(4000, "Redis unavailable; retrying");
+      return this.options.onError?.(event.error);
+    }
     if (typeof event.event_id === "string") {
       if (this.options.runId && this.lastId && compareIds(event.event_id, this.lastId) <= 0) return;
       this.lastId = event.event_id;

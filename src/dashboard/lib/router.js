@@ -37,16 +37,28 @@ export function render() {
     main.append(h("h1", {}, "Not found"), h("p", {}, `The dashboard has no page at ${location.pathname}.`));
     return;
   }
-  const context = {
-    params: match.m.slice(1).map(decodeURIComponent),
-    query: new URLSearchParams(location.search),
-    signal: controller.signal,
-    onLeave: (fn) => cleanups.push(fn),
-  };
   try {
+    const context = {
+      params: match.m.slice(1).map(decodeParam),
+      query: new URLSearchParams(location.search),
+      signal: controller.signal,
+      onLeave: (fn) => cleanups.push(fn),
+    };
     match.r.page(main, context);
   } catch (error) {
     main.append(errorView(error, "Showing this page"));
+  }
+}
+
+/** A path segment, decoded; a malformed one (`/runs/%E0`) is an error in words, not a blank page. */
+function decodeParam(segment) {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw Object.assign(
+      new Error(`the address has a malformed %-escape in '${segment}': check the link or the URL typed`),
+      { code: "MALFORMED_URL" },
+    );
   }
 }
 

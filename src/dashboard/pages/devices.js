@@ -100,14 +100,14 @@ export function devicesPage(main, { signal, onLeave }) {
       body,
     ),
   );
-  // /api/queues (job counts by state) is used when this server has it; the device's own
-  // queue_depth otherwise.
-  let queuesAvailable = true;
+  // /api/queues (job counts by state) is used when it answers; the device's own queue_depth
+  // otherwise, for this poll only: the next poll asks again.
+  let timer;
   async function load() {
     try {
       const [{ devices }, queues] = await Promise.all([
         api("/api/devices"),
-        queuesAvailable ? api("/api/queues").catch(() => ((queuesAvailable = false), null)) : null,
+        api("/api/queues").catch(() => null),
       ]);
       if (signal.aborted) return;
       const byName = new Map((queues?.queues ?? []).map((q) => [q.name, q]));
@@ -120,7 +120,12 @@ export function devicesPage(main, { signal, onLeave }) {
       if (!signal.aborted) fill(status, errorView(error, "Loading the devices"));
     }
   }
-  void load();
-  const timer = setInterval(() => void load(), pollMs);
-  onLeave(() => clearInterval(timer));
+  // The next poll starts pollMs after this one ended, never while it is still waiting on a slow
+  // server: polls do not pile up.
+  async function poll() {
+    await load();
+    if (!signal.aborted) timer = setTimeout(() => void poll(), pollMs);
+  }
+  void poll();
+  onLeave(() => clearTimeout(timer));
 }

@@ -12,6 +12,11 @@ const nodeStatusOf = {
   node_retrying: "queued",
   node_failed: "failed",
 };
+/** The events list shows at most this many, the newest; the graph and details use them all. */
+const maxEventsShown = 1000;
+/** While events flow, the run is re-read at most this often: the graph already moves with them. */
+const refreshEveryMs = 250;
+
 const runStatusOf = {
   pipeline_started: "running",
   pipeline_resumed: "running",
@@ -41,7 +46,16 @@ function eventSummary(event) {
 export function runPage(main, { params, query, signal, onLeave }) {
   const [runId] = params;
   document.title = `Run ${runId} · Rigflow`;
-  const state = { run: null, graph: null, dag: null, selected: query.get("node"), events: [], progress: {} };
+  // nodeEvents: each node's events (its history in the details), so showing a node reads only its own.
+  const state = {
+    run: null,
+    graph: null,
+    dag: null,
+    selected: query.get("node"),
+    nodeEvents: new Map(),
+    eventCount: 0,
+    progress: {},
+  };
   const head = h("div", { class: "page-head" }, h("h1", {}, "Run ", h("code", {}, runId)));
   const liveState = h("span", { class: "live-state", id: "live-state" });
   const summary = h("div", { class: "run-summary", id: "run-summary" });
@@ -51,6 +65,7 @@ export function runPage(main, { params, query, signal, onLeave }) {
   const dagBox = h("div", { class: "dag-box-outer", id: "dag" }, h("p", { class: "muted" }, "Loading…"));
   const details = h("aside", { class: "details", id: "node-details" });
   const log = h("ol", { class: "events", id: "events", reversed: true });
+  const logNote = h("p", { class: "muted", id: "events-note" });
   head.append(liveState);
   main.append(
     head,
@@ -65,6 +80,7 @@ export function runPage(main, { params, query, signal, onLeave }) {
     message,
     h("div", { class: "run-layout" }, dagBox, details),
     h("h2", {}, "Events"),
+    logNote,
     log,
   );
 
@@ -77,7 +93,7 @@ export function runPage(main, { params, query, signal, onLeave }) {
   const showDetails = () => {
     const node = state.selected ? state.run?.nodes[state.selected] : undefined;
     const spec = state.graph?.nodes.find((n) => n.node_id === state.selected);
-    const events = state.events.filter((e) => e.node_id === state.selected);
+    const events = state.nodeEvents.get(state.selected) ?? [];
     renderNodeDetails(details, { node, spec, progress: state.progress[state.selected], events });
   };
   const select = (nodeId) => {
@@ -128,31 +144,85 @@ export function runPage(main, { params, query, signal, onLeave }) {
     showDetails();
   };
 
-  // Snapshots are fetched one at a time; one that events overtook is fetched again rather than
-  // shown, so the graph never steps back to an older state.
+  // Snapshots are fetched one at a time; one that events overtook (`dirty`: an event arrived while
+  // it was read) is not shown but read again, throttled, so the graph never steps back to an older
+  // state. Overtaken three times running (events never stop), it is shown without node statuses,
+  // which the events keep up to date.
   let fetching = false;
   let dirty = false;
+  let overtaken = 0;
   const refresh = async () => {
     if (fetching) {
       dirty = true;
       return;
     }
     fetching = true;
+    dirty = false;
     try {
-      for (let round = 0; round < 3; round += 1) {
-        dirty = false;
-        const run = await api(`/api/runs/${encodeURIComponent(runId)}`);
-        if (signal.aborted) return;
-        if (!dirty) return applySnapshot(run, true);
-        if (round === 2) applySnapshot(run, false);
+      const run = await api(`/api/runs/${encodeURIComponent(runId)}`);
+      if (signal.aborted) return;
+      if (!dirty) {
+        overtaken = 0;
+        applySnapshot(run, true);
+      } else if (++overtaken >= 3) {
+        overtaken = 0;
+        applySnapshot(run, false);
       }
     } catch (error) {
       if (!signal.aborted) fill(message, errorView(error, "Refreshing the run"));
     } finally {
       fetching = false;
-      if (dirty && !signal.aborted) void refresh();
+      if (dirty && !signal.aborted) refreshSoon();
     }
   };
+
+  // At most one re-read per refreshEveryMs while events flow; the first one at once.
+  let lastRefresh = 0;
+  let refreshTimer = undefined;
+  const refreshSoon = () => {
+    if (refreshTimer !== undefined) return;
+    const wait = Math.max(0, lastRefresh + refreshEveryMs - Date.now());
+    refreshTimer = setTimeout(() => {
+      refreshTimer = undefined;
+      lastRefresh = Date.now();
+      void refresh();
+    }, wait);
+  };
+  onLeave(() => clearTimeout(refreshTimer));
+
+  // The events list is drawn once a frame, however many events came meanwhile (a replay brings a
+  // run's whole history at once), and only the newest maxEventsShown of them.
+  let waiting = [];
+  let frame = 0;
+  const eventItem = (event) =>
+    h(
+      "li",
+      { "data-type": event.type, "data-node-id": event.node_id ?? undefined },
+      h("time", {}, formatTime(event.timestamp)),
+      " ",
+      h("strong", {}, event.type),
+      event.node_id ? [" ", h("code", {}, event.node_id)] : "",
+      " ",
+      eventSummary(event),
+    );
+  const drawEvents = () => {
+    frame = 0;
+    log.prepend(...waiting.slice(-maxEventsShown).reverse().map(eventItem));
+    waiting = [];
+    // The list numbers its items from the newest down; past the cap, the oldest shown ones go.
+    log.setAttribute("start", String(state.eventCount));
+    while (log.childElementCount > maxEventsShown) log.lastElementChild?.remove();
+    logNote.textContent =
+      state.eventCount > maxEventsShown
+        ? `Showing the newest ${maxEventsShown.toLocaleString("en")} of ${state.eventCount.toLocaleString("en")} events; GET /api/runs/${runId}/events pages through them all.`
+        : "";
+  };
+  const showEvent = (event) => {
+    state.eventCount += 1;
+    waiting.push(event);
+    frame ||= requestAnimationFrame(drawEvents);
+  };
+  onLeave(() => cancelAnimationFrame(frame));
 
   const applyEvent = (event) => {
     if (event.node_id && event.type === "node_progress") {
@@ -161,26 +231,20 @@ export function runPage(main, { params, query, signal, onLeave }) {
       if (event.node_id === state.selected) showDetails();
       return;
     }
-    state.events.push(event);
+    if (event.node_id) {
+      const list = state.nodeEvents.get(event.node_id) ?? [];
+      list.push(event);
+      state.nodeEvents.set(event.node_id, list);
+    }
     const nodeStatus = nodeStatusOf[event.type];
     if (nodeStatus && event.node_id) {
       const note = event.type === "node_executing" && event.attempt > 1 ? `attempt ${event.attempt}` : "";
       state.dag?.setStatus(event.node_id, nodeStatus, note);
     }
     if (runStatusOf[event.type]) showRunStatus(runStatusOf[event.type]);
-    log.prepend(
-      h(
-        "li",
-        { "data-type": event.type, "data-node-id": event.node_id ?? undefined },
-        h("time", {}, formatTime(event.timestamp)),
-        " ",
-        h("strong", {}, event.type),
-        event.node_id ? [" ", h("code", {}, event.node_id)] : "",
-        " ",
-        eventSummary(event),
-      ),
-    );
-    void refresh();
+    showEvent(event);
+    if (fetching) dirty = true; // the read in flight is older than this event
+    refreshSoon();
   };
 
   const act = async (action) => {

@@ -4,6 +4,9 @@ import { fill, formatTime, h, link, statusBadge } from "../lib/dom.js";
 import { LiveEvents } from "../lib/live.js";
 import { navigate } from "../lib/router.js";
 
+const pageSize = 50;
+/** The most rows GET /api/runs gives at once. */
+const maxLimit = 200;
 const statuses = ["queued", "running", "completed", "failed", "cancelled"];
 const runEvents = new Set([
   "pipeline_started",
@@ -99,25 +102,85 @@ export function runsPage(main, { query, signal, onLeave }) {
   const base = new URLSearchParams();
   for (const name of ["status", "pipeline_id"]) if (query.get(name)) base.set(name, query.get(name));
 
-  async function load(cursor) {
+  // What the table holds: `shown` rows, newest first, and the cursor of the page after them. A live
+  // refresh reads again as many rows as are shown (the API gives at most maxLimit at once), so rows
+  // loaded with "Load more" stay. Each reload takes a new generation; an answer from an older one
+  // (overtaken by a newer reload) is dropped, so overlapping loads cannot undo each other.
+  let shown = 0;
+  let nextCursor = null;
+  let generation = 0;
+  let loadingMore = false;
+  let paused = false;
+
+  const showMore = () => {
+    fill(
+      more,
+      nextCursor &&
+        h(
+          "button",
+          { id: "load-more", disabled: loadingMore, onclick: () => void loadMore() },
+          loadingMore ? "Loading…" : "Load more",
+        ),
+      paused &&
+        h(
+          "p",
+          { class: "muted", id: "live-paused" },
+          `Live refresh is paused while over ${maxLimit} runs are shown. `,
+          h("button", { onclick: () => void reload(true) }, "Show the newest again"),
+        ),
+    );
+  };
+
+  const read = (limit, cursor) => {
     const params = new URLSearchParams(base);
-    params.set("limit", "50");
+    params.set("limit", String(limit));
     if (cursor) params.set("cursor", cursor);
+    return api(`/api/runs?${params}`);
+  };
+
+  /** The first rows again (as many as shown, at least a page); `fresh`: back to one page. */
+  async function reload(fresh = false) {
+    const mine = ++generation;
+    const limit = fresh ? pageSize : Math.min(maxLimit, Math.max(pageSize, shown));
     try {
-      const page = await api(`/api/runs?${params}`);
-      if (signal.aborted) return;
+      const page = await read(limit);
+      if (signal.aborted || mine !== generation) return;
       fill(status);
-      if (!cursor) body.replaceChildren();
-      body.append(...page.runs.map(runRow));
-      if (!cursor && page.runs.length === 0) {
+      body.replaceChildren(...page.runs.map(runRow));
+      shown = page.runs.length;
+      nextCursor = page.next_cursor;
+      paused = false;
+      if (page.runs.length === 0) {
         status.append(h("p", { class: "empty" }, "No runs yet. Start one from the Pipelines page."));
       }
-      fill(more, page.next_cursor && h("button", { onclick: () => load(page.next_cursor) }, "Load more"));
     } catch (error) {
-      if (!signal.aborted) fill(status, errorView(error, "Loading the runs"));
+      if (!signal.aborted && mine === generation) fill(status, errorView(error, "Loading the runs"));
+    }
+    if (!signal.aborted && mine === generation) showMore();
+  }
+
+  /** The next page, appended; one at a time (the button is disabled meanwhile). */
+  async function loadMore() {
+    if (loadingMore || !nextCursor) return;
+    loadingMore = true;
+    showMore();
+    const mine = generation;
+    try {
+      const page = await read(pageSize, nextCursor);
+      if (signal.aborted || mine !== generation) return; // a reload replaced the rows meanwhile
+      fill(status);
+      body.append(...page.runs.map(runRow));
+      shown += page.runs.length;
+      nextCursor = page.next_cursor;
+    } catch (error) {
+      if (!signal.aborted && mine === generation) fill(status, errorView(error, "Loading more runs"));
+    } finally {
+      loadingMore = false;
+      if (!signal.aborted) showMore();
     }
   }
-  void load();
+
+  void reload();
   api("/api/pipelines")
     .then(({ pipelines }) =>
       document
@@ -126,18 +189,30 @@ export function runsPage(main, { query, signal, onLeave }) {
     )
     .catch(() => undefined);
 
+  // A run starting or ending reloads the list (a burst of them, once). Past maxLimit rows a reload
+  // could not keep them all, so live refresh pauses instead and says so.
   let pending = undefined;
+  const refreshSoon = () => {
+    if (pending) return;
+    pending = setTimeout(() => {
+      pending = undefined;
+      if (shown > maxLimit) {
+        paused = true;
+        showMore();
+      } else void reload();
+    }, 300);
+  };
+  let wasLive = false;
   const live = new LiveEvents({
     onEvent: (event) => {
-      if (!runEvents.has(event.type) || pending) return;
-      pending = setTimeout(() => {
-        pending = undefined;
-        void load();
-      }, 300);
+      if (runEvents.has(event.type)) refreshSoon();
     },
     onState: (state) => {
       const element = document.getElementById("live-state");
       if (element) element.textContent = state === "live" ? "● live" : state;
+      // Back after a drop: runs may have started or ended unseen meanwhile.
+      if (state === "live" && wasLive) refreshSoon();
+      if (state === "live") wasLive = true;
     },
   }).start();
   onLeave(() => {
