@@ -154,4 +154,50 @@ describe("WebSocket /ws: a client that stops reading", () => {
     await everyoneHas((m) => m.message === "after all");
     expect(fresh.events()).toEqual(await api.engine.runEvents(runId, markerId));
   });
+
+  it("is not what a reading client catching up on several MiB is: the replay goes at the client's pace, whole", async () => {
+    const api = await startTestServer(newPrefix(), devices, {
+      ws: { maxBufferedBytes, heartbeatMs: 60_000 },
+    });
+    cleanup.push(() => api.close());
+    const redis = connectRedis(redisUrl(), { blocking: false, name: "test-progress" });
+    cleanup.push(() => redis.quit());
+    const { runId, pipelineId } = await api.engine.submitRun({
+      document: doc("ws_catch_up", [move("a", "servo-1", 10)]),
+    });
+    const ref = { runId, pipelineId, nodeId: "a", epoch: 0 };
+    // 1,000 events of 8 KiB: one page of the replay, 8 MiB sent in one go unless paced; over the
+    // ~4 MiB a loopback socket's kernel buffers take, and 128 times the send buffer's limit.
+    const messages = Array.from({ length: 1000 }, (_, i) => `${i} `.padEnd(8192, "x"));
+    for (const [index, message] of messages.entries()) {
+      await appendProgress(
+        redis,
+        api.engine.keys,
+        ref,
+        index / messages.length,
+        message,
+        defaultEventRetention,
+      );
+    }
+    const stored: Message[] = [];
+    for (let after: string | null = "0-0"; after !== null;) {
+      const page: { events: Message[]; next_after: string | null } = await getJson(
+        `http://127.0.0.1:${api.port}`,
+        `/api/runs/${runId}/events?after=${after}`,
+      );
+      stored.push(...page.events);
+      after = page.next_after;
+    }
+    // No worker: the run never starts, and its stream holds just these events.
+    expect(stored.length).toBe(messages.length);
+
+    const client = await connect(api, `?run_id=${runId}&after=0-0`);
+    const answer = await client.waitFor(subscribed, 30_000);
+    expect(answer).toMatchObject({ run_id: runId, replayed: stored.length });
+    expect(client.errors()).toEqual([]);
+    expect(client.socket.readyState).toBe(client.socket.OPEN);
+    const events = client.messages.filter((m) => m.type !== "subscribed");
+    expect(events.map((e) => e.event_id)).toEqual(stored.map((e) => e.event_id));
+    expect(events.every((e, i) => e.message === stored[i]?.message)).toBe(true);
+  });
 });

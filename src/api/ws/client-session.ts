@@ -11,6 +11,8 @@ export interface SessionLimits {
 }
 
 export const slowClientCloseCode = 1013;
+/** How often a paused catch-up looks whether the client has taken enough to go on. */
+const drainPollMs = 10;
 
 /**
  * One WebSocket client: what it follows (every run until it first subscribes) and, per run it
@@ -73,6 +75,9 @@ export class ClientSession {
     const follower = new RunFollower(this.engine, runId, after, {
       emit: (event) => this.send(eventText(event)),
       overflow: () => this.closeSlow("too many events held during a replay"),
+      // A catch-up goes out as fast as the client takes it, however long: sent all at once, a
+      // replay bigger than the send buffer's limit would close a client that reads just fine.
+      ready: () => (this.roomToSend() ? undefined : this.drained()),
     });
     this.subscriptions.set(runId, follower);
     follower.start().then(
@@ -111,6 +116,22 @@ export class ClientSession {
       return this.closeSlow(`over ${this.limits.maxBufferedBytes} bytes waiting to be sent`);
     }
     this.socket.send(text);
+  }
+
+  private roomToSend(): boolean {
+    return this.closed || this.socket.bufferedAmount <= this.limits.maxBufferedBytes / 2;
+  }
+
+  /**
+   * Resolves once the socket has sent enough to go on, or has closed. The ws API has no drain
+   * event, so it looks again every few ms; a client that never reads is dropped by the heartbeat
+   * (it answers no ping), or closed once the live events held meanwhile overflow.
+   */
+  private drained(): Promise<void> {
+    return new Promise((resolve) => {
+      const look = () => (this.roomToSend() ? resolve() : void setTimeout(look, drainPollMs));
+      look();
+    });
   }
 
   /** A client that does not read is closed rather than held in memory or allowed to slow the rest. */
