@@ -3,12 +3,12 @@ import { LiveEvents } from "../../src/api/live/live-events.js";
 import { resyncFollowers } from "../../src/api/live/run-follower.js";
 import { SseSession, type SseSink, type SseTuning } from "../../src/api/live/sse-session.js";
 import type { ApiHandle } from "../../src/api/server.js";
-import { connectRedis, defaultEventRetention, type Engine, type RunEvent } from "../../src/engine/index.js";
-import { appendProgress } from "../../src/engine/redis/progress.js";
+import type { Engine, RunEvent } from "../../src/engine/index.js";
 import type { WorkerHandle } from "../../src/worker/worker.js";
-import { newPrefix, redisUrl, servo, startTestServer, startTestWorker } from "../support/context.js";
+import { newPrefix, servo, startTestServer, startTestWorker } from "../support/context.js";
 import { getJson } from "../support/http.js";
 import { doc, move, servoDiamond } from "../support/pipelines.js";
+import { allStoredEvents, appendProgressEvents, type StoredEvent } from "../support/run-events.js";
 import { SseClient } from "../support/sse-client.js";
 
 const devices = [
@@ -44,44 +44,9 @@ async function open(url: string, headers: Record<string, string> = {}): Promise<
   return client;
 }
 
-type Stored = Record<string, unknown> & { event_id: string; type: string };
+type Stored = StoredEvent;
 const storedEvents = async (base: string, runId: string) =>
   (await getJson<{ events: Stored[] }>(base, `/api/runs/${runId}/events`)).events;
-
-/** Every stored event of a run, page after page. */
-async function allStoredEvents(base: string, runId: string): Promise<Stored[]> {
-  const all: Stored[] = [];
-  let after: string | null = null;
-  do {
-    const page: { events: Stored[]; next_after: string | null } = await getJson(
-      base,
-      `/api/runs/${runId}/events${after === null ? "" : `?after=${after}`}`,
-    );
-    all.push(...page.events);
-    after = page.next_after;
-  } while (after !== null);
-  return all;
-}
-
-/** Appends node_progress events to a run as a worker does (event-append.lua, both streams). */
-async function appendProgressEvents(api: ApiHandle, runId: string, messages: string[]): Promise<void> {
-  const redis = connectRedis(redisUrl(), { blocking: false, name: "test-progress" });
-  try {
-    const ref = { runId, pipelineId: diamond.id, nodeId: "top", epoch: 0 };
-    for (const [index, message] of messages.entries()) {
-      await appendProgress(
-        redis,
-        api.engine.keys,
-        ref,
-        index / messages.length,
-        message,
-        defaultEventRetention,
-      );
-    }
-  } finally {
-    await redis.quit();
-  }
-}
 
 /** Rejects if `promise` has not settled within `ms`: a stream that should end but stays open. */
 function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -186,7 +151,7 @@ describe("GET /api/runs/{id}/events as Server-Sent Events", () => {
     // 3,000 progress events of about 2 KiB, then the run itself: the replay is over 6 MiB, several
     // times the 1 MiB a client may be behind, and three pages of the run's stream.
     const messages = Array.from({ length: 3000 }, (_, i) => `${i} `.padEnd(2048, "x"));
-    await appendProgressEvents(api, runId, messages);
+    await appendProgressEvents(api, { runId, pipelineId: diamond.id, nodeId: "top" }, messages);
     await worker();
     await api.engine.waitForRun(runId, 15_000);
     const stored = await allStoredEvents(base, runId);
@@ -211,7 +176,7 @@ describe("GET /api/runs/{id}/events as Server-Sent Events", () => {
     const endId = ended.at(-1)?.event_id as string;
     expect(ended.at(-1)?.type).toBe("pipeline_completed");
     // A node_progress written after the run finished: its last event is not an end event.
-    await appendProgressEvents(api, runId, ["late"]);
+    await appendProgressEvents(api, { runId, pipelineId: diamond.id, nodeId: "top" }, ["late"]);
     const all = await storedEvents(base, runId);
     expect(all.at(-1)).toMatchObject({ type: "node_progress", message: "late" });
 

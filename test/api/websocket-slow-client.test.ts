@@ -7,6 +7,7 @@ import { appendProgress } from "../../src/engine/redis/progress.js";
 import { newPrefix, redisUrl, servo, startTestServer } from "../support/context.js";
 import { getJson } from "../support/http.js";
 import { doc, move } from "../support/pipelines.js";
+import { allStoredEvents, appendProgressEvents } from "../support/run-events.js";
 import { parseFrames, RawWsClient, tcpEstablished, tcpState } from "../support/raw-ws-client.js";
 import { TestSocket, type Message } from "../support/ws-client.js";
 
@@ -160,34 +161,14 @@ describe("WebSocket /ws: a client that stops reading", () => {
       ws: { maxBufferedBytes, heartbeatMs: 60_000 },
     });
     cleanup.push(() => api.close());
-    const redis = connectRedis(redisUrl(), { blocking: false, name: "test-progress" });
-    cleanup.push(() => redis.quit());
     const { runId, pipelineId } = await api.engine.submitRun({
       document: doc("ws_catch_up", [move("a", "servo-1", 10)]),
     });
-    const ref = { runId, pipelineId, nodeId: "a", epoch: 0 };
     // 1,000 events of 8 KiB: one page of the replay, 8 MiB sent in one go unless paced; over the
     // ~4 MiB a loopback socket's kernel buffers take, and 128 times the send buffer's limit.
     const messages = Array.from({ length: 1000 }, (_, i) => `${i} `.padEnd(8192, "x"));
-    for (const [index, message] of messages.entries()) {
-      await appendProgress(
-        redis,
-        api.engine.keys,
-        ref,
-        index / messages.length,
-        message,
-        defaultEventRetention,
-      );
-    }
-    const stored: Message[] = [];
-    for (let after: string | null = "0-0"; after !== null;) {
-      const page: { events: Message[]; next_after: string | null } = await getJson(
-        `http://127.0.0.1:${api.port}`,
-        `/api/runs/${runId}/events?after=${after}`,
-      );
-      stored.push(...page.events);
-      after = page.next_after;
-    }
+    await appendProgressEvents(api, { runId, pipelineId, nodeId: "a" }, messages);
+    const stored = await allStoredEvents(`http://127.0.0.1:${api.port}`, runId);
     // No worker: the run never starts, and its stream holds just these events.
     expect(stored.length).toBe(messages.length);
 
