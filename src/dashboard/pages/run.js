@@ -251,14 +251,12 @@ export function runPage(main, { params, query, signal, onLeave }) {
     retry.disabled = cancel.disabled = true;
     fill(message);
     try {
-      const answer = await api(`/api/runs/${encodeURIComponent(runId)}/${action}`, { method: "POST" });
+      await api(`/api/runs/${encodeURIComponent(runId)}/${action}`, { method: "POST" });
+      // The run's status moves on from here (the pill above shows it live): say only what was done.
+      const at = new Date().toLocaleTimeString();
       fill(
         message,
-        h(
-          "p",
-          { class: "ok" },
-          `${action === "retry" ? "Retry" : "Cancel"} requested (run ${answer.status}).`,
-        ),
+        h("p", { class: "ok" }, `${action === "retry" ? "Retry" : "Cancel"} requested at ${at}.`),
       );
     } catch (error) {
       fill(message, errorView(error, action === "retry" ? "Retrying the run" : "Cancelling the run"));
