@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { sessionValue } from "../../src/api/middleware/browser-session.js";
+import { sessionValue } from "../../src/api/middleware/session-cookie.js";
 import { runPageOfJob } from "../../src/api/routes/bull-board.js";
 import type { ApiHandle } from "../../src/api/server.js";
 import { createTestApi, newPrefix, servo, startTestServer } from "../support/context.js";
@@ -45,15 +45,44 @@ function upgrade(server: ApiHandle, headers: Record<string, string>, query = "")
 }
 
 describe("dashboard routes", () => {
-  it("serves the page at every dashboard path, with the token handed to its scripts", async () => {
+  it("serves the page at every dashboard path; a page loaded on the session cookie is not handed the token", async () => {
     const api = open(token);
     for (const path of ["/", "/runs", "/runs/run_x", "/devices", "/pipelines", "/pipelines/p1"]) {
       const response = await api.get(path, cookie);
       expect(response.status, path).toBe(200);
       expect(response.headers.get("cache-control")).toBe("no-store");
       expect(response.headers.get("content-security-policy")).toContain("script-src 'self'");
-      expect(await response.text()).toContain(`<meta name="rigflow-token" content="${token}" />`);
+      const page = await response.text();
+      expect(page).toContain('<meta name="rigflow-token" content="" />');
+      expect(page).not.toContain(token);
     }
+    // Loaded with the token itself (no cookie), its scripts have nothing else: they get it.
+    const withBearer = await (await api.get("/runs", { authorization: `Bearer ${token}` })).text();
+    expect(withBearer).toContain(`<meta name="rigflow-token" content="${token}" />`);
+  });
+
+  it("lets /api take the session cookie from the server's own pages only", async () => {
+    const api = open(token);
+    const own = { ...cookie, host: "localhost", origin: "http://localhost" };
+    // A same-origin GET carries no Origin: the cookie counts (another site could not read the answer).
+    expect((await api.get("/api/runs", cookie)).status).toBe(200);
+    expect((await api.get("/api/runs", own)).status).toBe(200);
+    expect((await api.get("/api/runs", { ...cookie, origin: "http://evil.example" })).status).toBe(401);
+    // Changing something: the Origin must be there, and be this server.
+    const cancel = (headers: Record<string, string>) =>
+      api.app.request("/api/runs/run_x/cancel", { method: "POST", headers });
+    expect((await cancel(own)).status).toBe(404); // past auth: no such run
+    const foreign = await cancel({ ...cookie, host: "localhost", origin: "http://evil.example" });
+    expect(foreign.status).toBe(401);
+    expect(((await foreign.json()) as { error: { message: string } }).error.message).toContain(
+      "not from http://evil.example",
+    );
+    expect((await cancel({ ...cookie, host: "localhost" })).status).toBe(401);
+    // No cookie, or another token's: the usual 401.
+    expect((await api.get("/api/runs")).status).toBe(401);
+    expect((await api.get("/api/runs", { cookie: `rigflow_session=${sessionValue("other")}` })).status).toBe(
+      401,
+    );
   });
 
   it("answers a browser without credentials with a sign-in page, anything else with the error shape", async () => {

@@ -138,6 +138,8 @@ describe("the dashboard in Chromium", () => {
     await page.goto(`${base}/pipelines?token=${token}`);
     expect(new URL(page.url()).search).toBe(""); // the token left the address bar
     await expect.poll(() => page.locator("#save-pipeline").count()).toBe(1);
+    // The page works on the session cookie alone: no script on it can read the token.
+    expect(await page.content()).not.toContain(token);
   });
 
   it("starts a run from the pipelines page and shows its nodes turning completed live", async () => {

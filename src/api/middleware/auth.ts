@@ -1,6 +1,7 @@
 import { timingSafeEqual } from "node:crypto";
 import type { MiddlewareHandler } from "hono";
 import { errorBody } from "../http-error.js";
+import { firstValue, sessionCounts } from "./session-cookie.js";
 
 /**
  * What is wrong with a request's token, or null when it may pass: the token comes from
@@ -21,13 +22,23 @@ export function tokenProblem(
 }
 
 /**
- * With a token configured, requires `Authorization: Bearer <token>` (or `?token=` for WebSockets
- * and browser pages).
+ * With a token configured, requires `Authorization: Bearer <token>` (or `?token=`), or the
+ * dashboard's session cookie from this server's own pages (session-cookie.ts): so the dashboard's
+ * page need not be handed the token itself. A request that changes something must name its Origin
+ * to pass on the cookie; a browser always does.
  */
 export function requireToken(options: { token: string | undefined }): MiddlewareHandler {
   return async function requireTokenMiddleware(c, next) {
-    const problem = tokenProblem(options.token, c.req.header("authorization"), c.req.query("token"));
-    if (problem) return c.json(errorBody("UNAUTHORIZED", problem), 401);
-    return next();
+    const { token } = options;
+    const problem = tokenProblem(token, c.req.header("authorization"), c.req.query("token"));
+    if (!problem || !token) return next();
+    const session = sessionCounts(token, {
+      cookie: c.req.header("cookie"),
+      origin: c.req.header("origin"),
+      hosts: [c.req.header("host"), firstValue(c.req.header("x-forwarded-host"))],
+      originRequired: c.req.method !== "GET" && c.req.method !== "HEAD",
+    });
+    if (session === true) return next();
+    return c.json(errorBody("UNAUTHORIZED", session ?? problem), 401);
   };
 }

@@ -1,32 +1,12 @@
-import { createHmac, timingSafeEqual } from "node:crypto";
 import type { Context, MiddlewareHandler } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { errorBody } from "../http-error.js";
 import { tokenProblem } from "./auth.js";
 import { loginPage } from "./login-page.js";
-
-/**
- * A browser cannot set `Authorization` on a page load, and Bull-board's own UI calls its API with
- * plain same-origin fetches: so, besides the Bearer header and `?token=`, pages accept a session
- * cookie. The cookie holds an HMAC of the token, not the token, and is HttpOnly and SameSite=Lax.
- */
-export const sessionCookie = "rigflow_session";
+import { hasSession, sessionCookie, sessionValue } from "./session-cookie.js";
 
 export interface BrowserSessionOptions {
   token: string | undefined;
-}
-
-/** The cookie value that a given token opens: stable across restarts, useless for the API. */
-export function sessionValue(token: string): string {
-  return createHmac("sha256", token).update("rigflow dashboard session v1").digest("hex");
-}
-
-/** Whether `cookie` (the rigflow_session cookie's value) is the session that `token` opens. */
-export function hasSession(token: string, cookie: string | undefined): boolean {
-  if (!cookie) return false;
-  const expected = Buffer.from(sessionValue(token));
-  const given = Buffer.from(cookie);
-  return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
 function wantsHtml(c: Context): boolean {

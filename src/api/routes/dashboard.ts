@@ -8,7 +8,8 @@ import { bodyLimit } from "hono/body-limit";
 import { getCookie } from "hono/cookie";
 import { RigflowError, type Engine } from "../../engine/index.js";
 import { errorBody } from "../http-error.js";
-import { browserSession, hasSession, sessionCookie, sessionRoutes } from "../middleware/browser-session.js";
+import { browserSession, sessionRoutes } from "../middleware/browser-session.js";
+import { hasSession, sessionCookie } from "../middleware/session-cookie.js";
 import { escapeHtml } from "../middleware/login-page.js";
 import { pathId } from "../validation.js";
 import { bullBoardPath, bullBoardRoutes } from "./bull-board.js";
@@ -132,15 +133,16 @@ export function dashboardRoutes(options: DashboardOptions) {
   for (const path of [...dashboardPages, "/dashboard/*", bullBoardPath, `${bullBoardPath}/*`]) {
     app.use(path, guard);
   }
-  // The page's scripts call /api with the token: a browser that got this far holds it (or a
-  // session made from it), so it is handed over in the page, which is never cached. A page loaded
-  // with the session cookie is told so, and opens /ws on the cookie alone (the hub checks it and
-  // the Origin), keeping the token out of the WebSocket's URL and so out of proxies' logs.
-  const withToken = indexTemplate.replace("__RIGFLOW_TOKEN__", () => escapeHtml(apiToken ?? ""));
-  const pages = {
-    session: withToken.replace("__RIGFLOW_SESSION__", "1"),
-    none: withToken.replace("__RIGFLOW_SESSION__", ""),
-  };
+  // A page loaded with the session cookie (every browser's, once signed in) gets no token: its
+  // scripts' /api calls and its /ws upgrade ride on the cookie, which the API and the hub accept
+  // from this server's own pages only (session-cookie.ts), so no script on the page can read the
+  // token and no URL carries it. A page loaded with the token itself (Bearer, a client without
+  // cookies) is handed it, as its scripts have nothing else; it is never cached.
+  const fill = (token: string, session: string) =>
+    indexTemplate
+      .replace("__RIGFLOW_TOKEN__", () => escapeHtml(token))
+      .replace("__RIGFLOW_SESSION__", session);
+  const pages = { session: fill("", "1"), none: fill(apiToken ?? "", "") };
   for (const path of dashboardPages) {
     app.get(path, (c) => {
       const session = apiToken !== undefined && hasSession(apiToken, getCookie(c, sessionCookie));

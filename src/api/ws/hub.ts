@@ -1,12 +1,11 @@
 import { STATUS_CODES, type IncomingMessage, type Server } from "node:http";
 import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
-import { parse as parseCookies } from "hono/utils/cookie";
 import WebSocket, { WebSocketServer } from "ws";
 import type { Engine, RunEvent } from "../../engine/index.js";
 import { errorBody } from "../http-error.js";
 import { tokenProblem } from "../middleware/auth.js";
-import { hasSession, sessionCookie } from "../middleware/browser-session.js";
+import { firstValue, sessionCounts } from "../middleware/session-cookie.js";
 import { ClientSession, type SessionLimits } from "./client-session.js";
 import { checkTarget, maxMessageBytes } from "./messages.js";
 
@@ -175,28 +174,11 @@ function reject(socket: Duplex, status: number, code: string, message: string): 
 function authProblem(token: string | undefined, request: IncomingMessage, url: URL): string | null {
   const problem = tokenProblem(token, request.headers.authorization, url.searchParams.get("token"));
   if (!problem || !token) return problem;
-  if (!hasSession(token, parseCookies(request.headers.cookie ?? "", sessionCookie)[sessionCookie]))
-    return problem;
-  const origin = request.headers.origin;
-  if (!origin) return "a session cookie is accepted only with an Origin header";
-  const hosts = [request.headers.host, firstValue(request.headers["x-forwarded-host"])];
-  if (hosts.some((host) => sameHost(origin, host))) return null;
-  return `a session cookie is accepted only from this server's own pages, not from ${origin}`;
-}
-
-/** Whether `origin` (scheme://host[:port]) names `host` (a Host header: host[:port]). */
-function sameHost(origin: string, host: string | undefined): boolean {
-  if (!host) return false;
-  try {
-    const from = new URL(origin);
-    if (from.protocol !== "http:" && from.protocol !== "https:") return false;
-    return new URL(`${from.protocol}//${host}`).host === from.host;
-  } catch {
-    return false;
-  }
-}
-
-function firstValue(header: string | string[] | undefined): string | undefined {
-  const value = Array.isArray(header) ? header[0] : header;
-  return value?.split(",")[0]?.trim() || undefined;
+  const session = sessionCounts(token, {
+    cookie: request.headers.cookie,
+    origin: request.headers.origin,
+    hosts: [request.headers.host, firstValue(request.headers["x-forwarded-host"])],
+    originRequired: true,
+  });
+  return session === true ? null : (session ?? problem);
 }

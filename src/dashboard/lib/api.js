@@ -1,7 +1,7 @@
 // Calls to the Rigflow API, and the contract's error shape turned into words on the page.
 import { h, jsonBlock } from "./dom.js";
 
-/** Set by the server when it has an API token; empty when it has none. */
+/** The API token, when the page was loaded with it; empty without one, or on the session cookie (sent by itself). */
 export const token = document.querySelector('meta[name="rigflow-token"]')?.getAttribute("content") ?? "";
 
 export class ApiError extends Error {
