@@ -1,4 +1,5 @@
 import type { JobDetail, JobRecord, QueueOverview } from "../engine/index.js";
+import { runPagePath } from "./run-page.js";
 
 // The queue inspection API's half of wire.ts: the engine's camelCase becomes the wire's snake_case.
 
@@ -26,9 +27,7 @@ export function jobView(job: JobRecord) {
     run_id: runId,
     node_id: nodeId,
     epoch: owner.kind === "node" || owner.kind === "timeout" ? owner.epoch : null,
-    // The dashboard's run page; a node job opens it on its node.
-    run_url:
-      runId === null ? null : `/runs/${runId}${nodeId === null ? "" : `?node=${encodeURIComponent(nodeId)}`}`,
+    run_url: runId === null ? null : runPagePath(runId, nodeId),
     data: job.data,
     return_value: job.returnValue,
     failed_reason: job.failedReason,

@@ -3,6 +3,7 @@ import { BullMQAdapter } from "@bull-board/api/bullMQAdapter";
 import { HonoAdapter } from "@bull-board/hono";
 import { serveStatic } from "@hono/node-server/serve-static";
 import { deviceQueueName, runsQueueName, type Engine } from "../../engine/index.js";
+import { runPagePath } from "../run-page.js";
 
 export const bullBoardPath = "/admin/queues";
 
@@ -16,7 +17,7 @@ export function runPageOfJob(job: { id?: string | number | null | undefined; dat
   const nodeId = typeof data.nodeId === "string" ? data.nodeId : idNode.join("__") || undefined;
   if (!runId) return { href: "/runs", displayText: "Runs" };
   return {
-    href: `/runs/${encodeURIComponent(runId)}${nodeId ? `?node=${encodeURIComponent(nodeId)}` : ""}`,
+    href: runPagePath(runId, nodeId),
     displayText: nodeId ? `Run ${runId}, node ${nodeId}` : `Run ${runId}`,
   };
 }
