@@ -1,5 +1,5 @@
 import { Counter, Histogram, type Registry } from "prom-client";
-import type { Engine, RunEvent } from "../../engine/index.js";
+import { endedRunStatuses, type Engine, type RunEvent } from "../../engine/index.js";
 
 type NodeLabels = { device_id: string; function_id: string };
 
@@ -87,7 +87,9 @@ export class EventMetrics {
 
   /**
    * Labels come from the node's node_executing event; a node that began before this process
-   * started (or failed without beginning) is looked up in its run's plan instead.
+   * started (or failed without beginning) is looked up in its run's plan instead, and every node
+   * of that plan is remembered with it, so a run under way at start-up costs one read, not one
+   * per node.
    */
   private withLabels(event: RunEvent & { node_id: string }, record: (labels: NodeLabels) => void): void {
     const known = this.nodes.get(event.run_id)?.get(event.node_id);
@@ -95,8 +97,14 @@ export class EventMetrics {
     void this.engine.runs
       .loadRun(event.run_id)
       .then((run) => {
-        const node = run?.plan.nodes.find((entry) => entry.id === event.node_id);
-        if (node) record({ device_id: node.deviceId, function_id: node.functionId });
+        // An ended run's end event has gone by: remembering its nodes now would only keep them.
+        const live = run !== null && !endedRunStatuses.has(run.status);
+        for (const node of run?.plan.nodes ?? []) {
+          const labels = { device_id: node.deviceId, function_id: node.functionId };
+          if (live && !this.nodes.get(event.run_id)?.has(node.id))
+            this.remember(event.run_id, node.id, labels);
+          if (node.id === event.node_id) record(labels);
+        }
       })
       .catch(this.onError);
   }

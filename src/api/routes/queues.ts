@@ -3,6 +3,7 @@ import { z } from "zod";
 import { cleanableStates, jobStates, type Engine } from "../../engine/index.js";
 import { readJson } from "../middleware/json-body.js";
 import { jobDetailView, jobView, queueView } from "../queue-wire.js";
+import { runPagePath } from "../run-page.js";
 import { parseWith } from "../validation.js";
 
 /** The most jobs one page lists. */
@@ -81,7 +82,7 @@ export function queueRoutes(engine: Engine) {
           action: "run_resumed",
           run_id: outcome.runId,
           run_status: outcome.runStatus,
-          run_url: `/runs/${outcome.runId}`,
+          run_url: runPagePath(outcome.runId),
         },
         202,
       );
