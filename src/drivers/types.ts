@@ -31,6 +31,14 @@ export interface CommandContext {
   readonly signal: AbortSignal;
   /** Progress from 0 to 1 with a short human message; cheap to call often. */
   progress(fraction: number, message: string): void;
+  /**
+   * Whether the caller may still act on the device: false once its hold on the device may have
+   * passed to another process (its lease). Synchronous and cheap: a driver that acts on the device
+   * in many steps checks it before each one and, on false, stops the device and rejects with
+   * CANCELLED. The signal aborts soon after anyway; this closes the gap between the two, when a
+   * frozen process wakes up. Absent: always true.
+   */
+  mayDrive?(): boolean;
 }
 
 /**

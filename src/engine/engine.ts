@@ -179,7 +179,12 @@ export class Engine {
       "cancelled",
     ).catch(rethrowNotFound(runId));
     if (endedRunStatuses.has(before as RunStatus)) {
-      throw new RigflowError("RUN_ALREADY_ENDED", `run ${runId} has already ended (${before})`, {
+      // A run whose node failed (or that timed out) is failed even while its last commands finish.
+      const message =
+        before === "failed"
+          ? `run ${runId} has failed and keeps its failure; retry it to run its failed nodes again`
+          : `run ${runId} has already ended (${before})`;
+      throw new RigflowError("RUN_ALREADY_ENDED", message, {
         run_id: runId,
         status: before,
       });

@@ -5,37 +5,50 @@ export interface RunningCommand {
   abort(reason: DeviceError): void;
 }
 
+interface Registered {
+  controller: AbortController;
+  deviceId: string;
+}
+
 /**
  * The commands running in this process, by run, so that a cancel broadcast to every worker reaches
- * the one that runs the run's command, on whatever machine.
+ * the one that runs the run's command, on whatever machine; and by device, so that a worker that
+ * loses a device's lease stops what it runs there.
  */
 export class CommandRegistry {
-  private readonly byRun = new Map<string, Set<AbortController>>();
+  private readonly byRun = new Map<string, Set<Registered>>();
 
-  register(runId: string): RunningCommand & { controller: AbortController } {
-    const controller = new AbortController();
+  register(runId: string, deviceId: string): RunningCommand & { entry: Registered } {
+    const entry = { controller: new AbortController(), deviceId };
     const set = this.byRun.get(runId) ?? new Set();
-    set.add(controller);
+    set.add(entry);
     this.byRun.set(runId, set);
-    return { controller, signal: controller.signal, abort: (reason) => controller.abort(reason) };
+    return {
+      entry,
+      signal: entry.controller.signal,
+      abort: (reason) => entry.controller.abort(reason),
+    };
   }
 
-  unregister(runId: string, command: { controller: AbortController }): void {
+  unregister(runId: string, command: { entry: Registered }): void {
     const set = this.byRun.get(runId);
-    set?.delete(command.controller);
+    set?.delete(command.entry);
     if (set?.size === 0) this.byRun.delete(runId);
+  }
+
+  /** The runs that have a command running in this process. */
+  runIds(): string[] {
+    return [...this.byRun.keys()];
   }
 
   /** Aborts every command in this process with `reason` (a worker stopping past its grace period). */
   abortAll(reason: DeviceError): number {
-    let count = 0;
-    for (const set of this.byRun.values()) {
-      for (const controller of set) {
-        controller.abort(reason);
-        count += 1;
-      }
-    }
-    return count;
+    return this.abortWhere(() => true, reason);
+  }
+
+  /** Aborts the commands running on one device (this worker lost its lease). */
+  abortDevice(deviceId: string, reason: DeviceError): number {
+    return this.abortWhere((entry) => entry.deviceId === deviceId, reason);
   }
 
   /** Stops the run's commands: it was cancelled, or ran past its timeout. */
@@ -45,7 +58,24 @@ export class CommandRegistry {
       reason === "timeout"
         ? new DeviceError("RUN_TIMEOUT", "stopped: the run ran past its timeout_ms", false)
         : new DeviceError("CANCELLED", "the run was cancelled", false);
-    for (const controller of set ?? []) controller.abort(error);
-    return set?.size ?? 0;
+    let count = 0;
+    for (const { controller } of set ?? []) {
+      if (controller.signal.aborted) continue;
+      controller.abort(error);
+      count += 1;
+    }
+    return count;
+  }
+
+  private abortWhere(match: (entry: Registered) => boolean, reason: DeviceError): number {
+    let count = 0;
+    for (const set of this.byRun.values()) {
+      for (const entry of set) {
+        if (!match(entry) || entry.controller.signal.aborted) continue;
+        entry.controller.abort(reason);
+        count += 1;
+      }
+    }
+    return count;
   }
 }

@@ -11,7 +11,9 @@ import {
 import type { CommandRegistry } from "./command-registry.js";
 import type { LeasedDevice } from "./device-leases.js";
 import { jobLockOptions } from "./job-locks.js";
+import type { InFlightNodes } from "./in-flight-nodes.js";
 import { createNodeProcessor } from "./node-processor.js";
+import { leaseLostStop } from "./stop-reasons.js";
 
 /** How long to wait between attempts to open a device that was not there. */
 const openRetryMs = [500, 1000, 2000, 5000];
@@ -37,6 +39,9 @@ type HostDeps = {
   definition: DriverDefinition;
   runtime: WorkerRuntime;
   commands: CommandRegistry;
+  inFlight: InFlightNodes;
+  /** Whether this worker may still act on the device (DeviceLeases.mayDrive). */
+  mayDrive(device: LeasedDevice): boolean;
   connection: ConnectionOptions;
   prefix: string;
   log: Logger;
@@ -52,6 +57,8 @@ type HostDeps = {
 export function hostDevice(deps: HostDeps): HostedDevice {
   const { device, log } = deps;
   let tenure: Tenure | undefined;
+  /** The previous tenure's end: a new one opens the device only once the old one has closed it. */
+  let ending: Promise<void> = Promise.resolve();
   let stopped = false;
   let active = 0;
   let fault = "";
@@ -69,9 +76,9 @@ export function hostDevice(deps: HostDeps): HostedDevice {
       return fault ? "error" : "idle";
     },
     fault: () => fault,
-    acquired() {
+    acquired(fence) {
       if (stopped || tenure) return;
-      tenure = serve(deps, leased, {
+      tenure = serve(deps, leased, fence, ending, {
         begin(key, label) {
           active += 1;
           running.set(key, label);
@@ -87,9 +94,14 @@ export function hostDevice(deps: HostDeps): HostedDevice {
       });
     },
     lost() {
-      const ending = tenure;
+      const old = tenure;
       tenure = undefined;
-      void ending?.end().catch((error: unknown) => log.warn({ err: error }, "could not close the device"));
+      // At once, not when the commands end by themselves: another worker may be driving the device.
+      const stopped = deps.commands.abortDevice(device.id, leaseLostStop);
+      if (stopped > 0) log.warn({ stopped }, "stopped the device's commands: its lease is lost");
+      ending = (old?.end() ?? Promise.resolve()).catch((error: unknown) =>
+        log.warn({ err: error }, "could not close the device"),
+      );
     },
   };
 
@@ -97,7 +109,7 @@ export function hostDevice(deps: HostDeps): HostedDevice {
     device: leased,
     async stop() {
       stopped = true;
-      await tenure?.end();
+      await Promise.all([ending, tenure?.end()]);
     },
   };
 }
@@ -106,6 +118,8 @@ export function hostDevice(deps: HostDeps): HostedDevice {
 function serve(
   deps: HostDeps,
   leased: LeasedDevice,
+  fence: string,
+  previous: Promise<void>,
   track: {
     begin(key: string, label: string): void;
     /** `outcome`: null if the command succeeded, undefined if none ran (a skip, a wait). */
@@ -121,6 +135,9 @@ function serve(
     functions: new Map(definition.functions.map((fn) => [fn.id, fn])),
     runtime: deps.runtime,
     commands: deps.commands,
+    inFlight: deps.inFlight,
+    fence,
+    mayDrive: () => deps.mayDrive(leased),
     log,
   });
   const worker = new Worker<NodeJobData>(
@@ -178,6 +195,6 @@ function serve(
     log.info("device open");
     void worker.run().catch((error: unknown) => log.error({ err: error }, "device worker stopped"));
   };
-  void open(0);
+  void previous.then(() => open(0));
   return tenure;
 }

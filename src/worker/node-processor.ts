@@ -1,9 +1,18 @@
-import { DelayedError, type Job } from "bullmq";
+import type { Job } from "bullmq";
 import type { Logger } from "pino";
 import { DeviceError } from "../drivers/device-error.js";
 import type { Driver, FunctionSpec } from "../drivers/types.js";
-import { shapeError, type NodeError, type NodeJobData, type WorkerRuntime } from "../engine/index.js";
+import {
+  handBack,
+  shapeError,
+  type NodeAttempt,
+  type NodeError,
+  type NodeJobData,
+  type WorkerRuntime,
+} from "../engine/index.js";
 import type { CommandRegistry } from "./command-registry.js";
+import type { InFlightNodes } from "./in-flight-nodes.js";
+import { workerStops } from "./stop-reasons.js";
 
 const progressIntervalMs = 100;
 
@@ -21,39 +30,58 @@ const reservationRecheckMs = 2000;
 
 /**
  * Runs one node job on one device: begin the attempt in the ledger, check the inputs in full, run
- * the driver with a timeout and a cancel signal, then record the outputs or the failure.
+ * the driver with a timeout and a cancel signal, then record the outputs or the failure. Every
+ * ledger write carries this tenure's fencing token.
  */
 export function createNodeProcessor(deps: {
   driver: Driver;
   functions: ReadonlyMap<string, FunctionSpec>;
   runtime: WorkerRuntime;
   commands: CommandRegistry;
+  inFlight: InFlightNodes;
+  /** The worker's fencing token for the device, from the lease this tenure holds. */
+  fence: string;
+  mayDrive: () => boolean;
   log: Logger;
 }) {
-  const { driver, functions, runtime, commands, log } = deps;
+  const { driver, functions, runtime, commands, inFlight, fence, mayDrive, log } = deps;
 
   /** `onOutcome` hears how a command on the device ended (null: it succeeded), if one ran. */
-  return async function processNode(
+  return function processNode(
     job: Job<NodeJobData>,
     token: string | undefined,
     onOutcome: (error: NodeError | null) => void,
   ): Promise<Record<string, unknown>> {
+    return inFlight.exclusive(job.data, () => attemptNode({ job, token, fence }, onOutcome));
+  };
+
+  async function attemptNode(
+    attempt: NodeAttempt,
+    onOutcome: (error: NodeError | null) => void,
+  ): Promise<Record<string, unknown>> {
+    const { job } = attempt;
     const data = job.data;
-    const command = commands.register(data.runId);
+    const command = commands.register(data.runId, data.deviceId);
     try {
-      const start = await runtime.lifecycle.begin(job);
+      const start = await runtime.lifecycle.begin(attempt);
       if (start.kind === "skip") return { skipped: true };
+      if (start.kind === "fenced") {
+        log.warn({ jobId: job.id }, "this worker no longer holds the device: handing the job back");
+        return await handBack(attempt);
+      }
       if (start.kind === "interrupted") {
         const message =
           `${data.deviceId}: '${data.functionId}' was interrupted (its worker stopped mid-command) and ` +
           "is not idempotent, so it is not repeated by itself: check the device, then retry the run";
-        return await runtime.lifecycle.fail(job, { code: "NODE_INTERRUPTED", message, retryable: false }, 0);
+        return await runtime.lifecycle.fail(
+          attempt,
+          { code: "NODE_INTERRUPTED", message, retryable: false },
+          0,
+        );
       }
       if (start.kind === "wait") {
-        // Set aside without using up an attempt (moveToDelayed skips the attempt count).
         log.debug({ jobId: job.id, reservedBy: start.holder }, `waiting for ${start.deviceId}'s reservation`);
-        await job.moveToDelayed(Date.now() + reservationRecheckMs, token);
-        throw new DelayedError();
+        return await handBack(attempt, reservationRecheckMs);
       }
       const startedAt = performance.now();
       const seconds = () => Math.round(performance.now() - startedAt) / 1000;
@@ -68,6 +96,7 @@ export function createNodeProcessor(deps: {
           outputs = await driver.execute(data.functionId, params, {
             signal: command.signal,
             progress: progressReporter(job, runtime, log),
+            mayDrive,
           });
         } finally {
           clearTimeout(timer);
@@ -75,20 +104,26 @@ export function createNodeProcessor(deps: {
       } catch (error) {
         const failure = describe(error, command.signal, data);
         onOutcome(failure);
-        // Stopped by a shutdown past its grace period: an idempotent command is simply run again by
-        // another worker; a non-idempotent one stopped part-way needs a person (NODE_INTERRUPTED).
-        if (command.signal.reason === shutdownStop && data.idempotent) {
-          return await runtime.lifecycle.requeue(job, failure, token);
-        }
-        return await runtime.lifecycle.fail(job, failure, seconds());
+        // Stopped because this worker is shutting down past its grace period, or lost the device:
+        // an idempotent command simply runs again (on whichever worker holds the device); a
+        // non-idempotent one stopped part-way needs a person (NODE_INTERRUPTED).
+        if (workerStops.has(command.signal.reason) && data.idempotent)
+          return await runtime.lifecycle.requeue(attempt, failure);
+        return await runtime.lifecycle.fail(attempt, failure, seconds());
       }
       onOutcome(null);
-      await runtime.lifecycle.complete(job, outputs, seconds());
+      if (!(await runtime.lifecycle.complete(attempt, outputs, seconds()))) {
+        log.warn(
+          { jobId: job.id },
+          "the device's lease passed to another worker before the outputs were recorded",
+        );
+        return await handBack(attempt);
+      }
       return outputs;
     } finally {
       commands.unregister(data.runId, command);
     }
-  };
+  }
 }
 
 function checkInputs(

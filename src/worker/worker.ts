@@ -14,7 +14,9 @@ import { CommandRegistry } from "./command-registry.js";
 import { hostDevice, type HostedDevice } from "./device-host.js";
 import { DeviceLeases, type LeasedDevice } from "./device-leases.js";
 import { jobLockOptions } from "./job-locks.js";
-import { shutdownStop } from "./node-processor.js";
+import { watchHalts } from "./halt-watch.js";
+import { InFlightNodes } from "./in-flight-nodes.js";
+import { shutdownStop } from "./stop-reasons.js";
 
 export interface WorkerOptions {
   redisUrl: string;
@@ -62,15 +64,19 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   subscriber.on("error", (error) => log.warn({ err: error }, "redis subscriber error"));
   const runtime = createWorkerRuntime(redis, options.prefix, log, options.eventRetention);
   const commands = new CommandRegistry();
+  const inFlight = new InFlightNodes();
   const connection = redis as ConnectionOptions;
   const hosted: HostedDevice[] = [];
   const workers: Worker[] = [];
   const timers: NodeJS.Timeout[] = [];
   let leases: DeviceLeases | undefined;
   const onActivity = (device: LeasedDevice) => leases?.changedActivity(device);
+  const mayDrive = (device: LeasedDevice) => leases?.mayDrive(device) ?? false;
+  let stopWatchingHalts = () => undefined as void;
 
   const close = async () => {
     for (const timer of timers) clearInterval(timer);
+    stopWatchingHalts();
     await Promise.all([...workers.map((worker) => worker.close()), ...hosted.map((host) => host.stop())]);
     // Only once the devices are closed may another worker take them.
     await leases?.stop().catch(() => undefined);
@@ -89,6 +95,8 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
         definition,
         runtime,
         commands,
+        inFlight,
+        mayDrive,
         connection,
         prefix: options.prefix,
         log: child,
@@ -101,6 +109,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
       workerId,
       hosted.map((host) => host.device),
       log,
+      () => redis.status === "ready",
     );
 
     const runConcurrency = options.runConcurrency ?? 50;
@@ -139,6 +148,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
       const stopped = commands.cancelRun(runId, reason === "timeout" ? "timeout" : "cancelled");
       if (stopped > 0) log.info({ runId, stopped }, "cancelled running commands");
     });
+    stopWatchingHalts = watchHalts({ redis, subscriber, keys: runtime.keys, commands, log });
 
     await leases.start();
   } catch (error) {

@@ -124,7 +124,17 @@ describe("a node job that ends without a result", () => {
 /** What a worker does to start a node, done by hand: the node is running in the ledger. */
 async function beginByHand(ledger: RunLedger, job: Job<NodeJobData>) {
   const { runId, pipelineId, nodeId, epoch, functionId, deviceId } = job.data;
-  const ref = { runId, pipelineId, nodeId, epoch, deviceId, jobId: job.id ?? "", idempotent: true };
+  // No fence: like the orchestrator's writes, these are never refused.
+  const ref = {
+    runId,
+    pipelineId,
+    nodeId,
+    epoch,
+    deviceId,
+    fence: "",
+    jobId: job.id ?? "",
+    idempotent: true,
+  };
   const body = {
     type: "node_executing",
     node_id: nodeId,

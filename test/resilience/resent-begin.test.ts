@@ -45,15 +45,15 @@ describe("a node-begin sent again after its reply was lost", () => {
     vi.useFakeTimers({ toFake: ["Date"] });
     try {
       vi.setSystemTime(new Date());
-      const first = await runtime.lifecycle.begin(job);
-      const again = await runtime.lifecycle.begin(job);
+      const first = await runtime.lifecycle.begin({ job, token: undefined, fence: "" });
+      const again = await runtime.lifecycle.begin({ job, token: undefined, fence: "" });
       expect(first).toEqual({ kind: "run", inputs: c.params, attempt: 1 });
       expect(again).toEqual(first);
       expect(await executing()).toBe(1);
 
       // A begin that comes a second later is the job re-delivered: the crash rules apply as before.
       vi.setSystemTime(new Date(Date.now() + 1000));
-      expect((await runtime.lifecycle.begin(job)).kind).toBe(c.redelivered);
+      expect((await runtime.lifecycle.begin({ job, token: undefined, fence: "" })).kind).toBe(c.redelivered);
     } finally {
       vi.useRealTimers();
     }

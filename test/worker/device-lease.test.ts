@@ -83,9 +83,12 @@ describe("device leases", () => {
 
   it("takes over a dead worker's lease once it lapses, and stops serving a device whose lease it lost", async () => {
     const rig = api();
-    const key = redisKeys(rig.prefix).device("servo-1");
-    await rig.redis.hset(key, { worker_id: "dead-worker", device_id: "servo-1", status: "busy" });
-    await rig.redis.pexpire(key, 1500);
+    const keys = redisKeys(rig.prefix);
+    const lease = keys.deviceLease("servo-1");
+    // A lease on the lease clock (lease-clock.lua) that lapses 1.5 s from now, and its record.
+    await rig.redis.hset(keys.leaseClock, { real: Date.now(), logical: 0 });
+    await rig.redis.hset(lease, { holder: "dead-worker", fence: 7, until: 1500 });
+    await rig.redis.hset(keys.device("servo-1"), { worker_id: "dead-worker", device_id: "servo-1" });
 
     const host = await worker(rig, "worker-a");
     expect(host.refusedDevices()).toEqual(new Map([["servo-1", "dead-worker"]]));
@@ -96,7 +99,7 @@ describe("device leases", () => {
     });
 
     // Another worker's id written over the lease, as if this worker had stalled past it.
-    await rig.redis.hset(key, "worker_id", "worker-z");
+    await rig.redis.hset(lease, { holder: "worker-z", fence: 9, until: Number.MAX_SAFE_INTEGER });
     await vi.waitFor(() => expect(host.refusedDevices().get("servo-1")).toBe("worker-z"), {
       timeout: 3000,
       interval: 50,
@@ -107,7 +110,7 @@ describe("device leases", () => {
     await vi.waitFor(async () => expect(await queue.getWaitingCount()).toBe(1), { timeout: 3000 });
 
     const freedAt = Date.now();
-    await rig.redis.del(key);
+    await rig.redis.hset(lease, "until", 0);
     const run = await rig.engine.waitForRun(runId, 10_000);
     expect(run.status).toBe("completed");
     expect(Date.parse(run.nodes[0]?.startedAt ?? "")).toBeGreaterThanOrEqual(freedAt - 5);

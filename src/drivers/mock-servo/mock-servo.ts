@@ -11,14 +11,18 @@ export const mockServoOptions = z.object({
   /** Fault injection for demos and tests: the first N calls of a function fail, retryably. */
   fail_first: z.record(z.string(), z.number().int().min(0)).default({}),
   /**
-   * For tests across processes: a file to which every command appends a JSON line when it starts
-   * and when it ends, so a test can count executions and overlaps even across a worker's crash.
+   * For tests across processes: a file to which every command appends a JSON line when it starts,
+   * at each step of its motion, and when it ends, so a test can count executions and overlaps
+   * (when each process actually moved the servo) even across a worker's crash or freeze.
    */
   journal: z.string().optional(),
 });
 export type MockServoOptions = z.infer<typeof mockServoOptions>;
 
 const progressSteps = 10;
+
+/** A command's context, with the id its journal entries carry. */
+type StepContext = CommandContext & { commandId: string };
 
 /**
  * A servo simulated in memory. It keeps its position between commands and, unlike real hardware,
@@ -63,7 +67,7 @@ export class MockServo implements Driver {
     this.note({ id, at: Date.now(), event: "start", function: functionId, params });
     let outcome = "failed";
     try {
-      const outputs = await this.run(functionId, params, context);
+      const outputs = await this.run(functionId, params, { ...context, commandId: id });
       outcome = "completed";
       return outputs;
     } finally {
@@ -72,7 +76,7 @@ export class MockServo implements Driver {
     }
   }
 
-  private async run(functionId: string, params: Record<string, unknown>, context: CommandContext) {
+  private async run(functionId: string, params: Record<string, unknown>, context: StepContext) {
     const call = (this.calls.get(functionId) ?? 0) + 1;
     this.calls.set(functionId, call);
     if (call <= (this.options.fail_first[functionId] ?? 0)) {
@@ -125,13 +129,21 @@ export class MockServo implements Driver {
   }
 
   /** Moves in steps so that progress is reported and a cancel stops the servo where it is. */
-  private async travelTo(target: number, speed: number, context: CommandContext): Promise<void> {
+  private async travelTo(target: number, speed: number, context: StepContext): Promise<void> {
     const start = this.position;
     const totalMs = (Math.abs(target - start) / speed) * 1000;
     if (totalMs === 0) return;
     for (let step = 1; step <= progressSteps; step += 1) {
       await sleep(totalMs / progressSteps, context.signal, () => this.position);
+      if (context.mayDrive?.() === false) {
+        throw new DeviceError(
+          "CANCELLED",
+          `stopped at position ${this.position.toFixed(1)}: no longer allowed to drive the device`,
+          false,
+        );
+      }
       this.position = start + ((target - start) * step) / progressSteps;
+      this.note({ id: context.commandId, at: Date.now(), event: "step", position: this.position });
       context.progress(step / progressSteps, `${this.position.toFixed(1)} → ${target}`);
     }
   }

@@ -17,6 +17,13 @@ export interface DeviceRecord {
 }
 
 /**
+ * The most the lease clock advances between two calls (lease-clock.lua). Every worker renews or
+ * asks for its leases every second, so while Redis serves the clock keeps pace with real time; a
+ * stall of Redis itself moves it by this much only.
+ */
+const leaseClockMaxStepMs = 1500;
+
+/**
  * Device leases in Redis. A worker that hosts a device holds its lease, and the lease is the
  * device's record: taking, renewing and reporting are one atomic write, so the API never shows a
  * worker as a device's owner unless that worker holds it.
@@ -31,17 +38,30 @@ export class DeviceLeaseStore {
     this.scripts = loadScripts(redis);
   }
 
-  /** Takes or renews the lease and writes the record; returns the worker holding the lease. */
-  async hold(workerId: string, record: DeviceRecord, leaseMs: number): Promise<string> {
+  /**
+   * Takes or renews the lease and writes the record; returns the worker holding the lease and its
+   * fencing token (larger for each new holder).
+   */
+  async hold(
+    workerId: string,
+    record: DeviceRecord,
+    leaseMs: number,
+  ): Promise<{ holder: string; fence: string }> {
     const fields = Object.entries(record).flatMap(([field, value]) => [field, value as string | number]);
-    return (await this.scripts["device-lease-hold"](
-      [this.keys.device(record.device_id)],
-      [workerId, leaseMs, ...fields],
-    )) as string;
+    const [holder = "", fence = ""] = (await this.scripts["device-lease-hold"](
+      [this.keys.device(record.device_id), this.keys.deviceLease(record.device_id), this.keys.leaseClock],
+      [workerId, leaseMs, leaseClockMaxStepMs, ...fields],
+    )) as [string, string | number];
+    return { holder, fence: String(fence) };
   }
 
   /** Releases the lease if this worker holds it; returns whether it did. */
   async release(workerId: string, deviceId: string): Promise<boolean> {
-    return (await this.scripts["device-lease-release"]([this.keys.device(deviceId)], [workerId])) === 1;
+    return (
+      (await this.scripts["device-lease-release"](
+        [this.keys.device(deviceId), this.keys.deviceLease(deviceId)],
+        [workerId],
+      )) === 1
+    );
   }
 }

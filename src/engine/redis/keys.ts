@@ -24,6 +24,10 @@ export function redisKeys(prefix: string) {
     events: `${ns}:events`,
     idempotency: (key: string) => `${ns}:idempotency:${key}`,
     device: (deviceId: string) => `${ns}:device:${deviceId}`,
+    /** Who holds a device's lease, its fencing token, and until when on the lease clock. */
+    deviceLease: (deviceId: string) => `${ns}:device-lease:${deviceId}`,
+    /** The clock device leases run on (lease-clock.lua). */
+    leaseClock: `${ns}:lease-clock`,
     cancelChannel: `${ns}:cancel`,
     runEndedChannel: `${ns}:run-ended`,
   };

@@ -1,31 +1,42 @@
 import { DelayedError, UnrecoverableError, type Job } from "bullmq";
 import { neverRetriedCodes } from "../errors/codes.js";
 import type { PlanNode } from "../pipeline/plan.js";
-import { haltedNodeError } from "./run-halt.js";
+import { endNodesNotBegun, haltedNodeError } from "./run-halt.js";
 import { retryDelayMs, type RetryPolicy } from "../pipeline/retry.js";
 import { NodeRetryError } from "./node-backoff.js";
 import type { NodeError } from "../run/types.js";
 import type { PlanCache } from "./plan-cache.js";
 import { nodeJobData, type NodeJobData, type QueueSet } from "./queues.js";
-import type { NodeRef, RunLedger } from "./run-ledger.js";
+import type { FencedNodeRef, RunLedger } from "./run-ledger.js";
 
 export type NodeStart =
   | { kind: "run"; inputs: Record<string, unknown>; attempt: number }
   | { kind: "skip" }
   /** Another run has reserved a device this node needs: set the job aside until it ends. */
   | { kind: "wait"; deviceId: string; holder: string }
+  /** This worker no longer holds the device: the job goes back to its queue, for the holder. */
+  | { kind: "fenced" }
   /** An attempt of this non-idempotent node began and its worker died: never repeat it by itself. */
   | { kind: "interrupted" };
+
+/** One node job as the worker holding its device runs it: BullMQ's lock token, the lease's fence. */
+export interface NodeAttempt {
+  job: Job<NodeJobData>;
+  token: string | undefined;
+  /** The worker's fencing token for the device's lease (device-lease-hold.lua). */
+  fence: string;
+}
 
 const skipErrors = {
   cancelled: haltedNodeError("cancelled"),
   timeout: haltedNodeError("timeout"),
-  failed: { code: "SKIPPED_AFTER_FAILURE", message: "not started: another node of the run failed" },
+  failed: haltedNodeError("failed"),
 };
 
 /**
  * What a worker does around a device command, in ledger terms: begin (or skip) an attempt, record
  * its outputs and release successors, or record a failure and decide whether BullMQ tries again.
+ * Every write carries the worker's fencing token, so a worker that lost the device changes nothing.
  */
 export class NodeLifecycle {
   constructor(
@@ -34,26 +45,27 @@ export class NodeLifecycle {
     private readonly plans: PlanCache,
   ) {}
 
-  async begin(job: Job<NodeJobData>): Promise<NodeStart> {
+  async begin(attempt: NodeAttempt): Promise<NodeStart> {
+    const { job } = attempt;
     const data = job.data;
-    const attempt = job.attemptsMade + 1;
+    const number = job.attemptsMade + 1;
     const upstream = [...new Set(data.inputs.map((input) => input.sourceNode))];
     const result = await this.ledger.beginNode(
-      { ...ref(data), jobId: job.id ?? "", idempotent: data.idempotent },
-      attempt,
+      { ...ref(attempt), jobId: job.id ?? "", idempotent: data.idempotent },
+      number,
       {
         type: "node_executing",
         node_id: data.nodeId,
         node_type: "device",
         function_id: data.functionId,
         device_id: data.deviceId,
-        attempt,
+        attempt: number,
       },
       skipErrors,
       upstream,
       await this.plans.reservation(data.runId),
     );
-    if (result.kind === "wait" || result.kind === "interrupted") return result;
+    if (result.kind === "wait" || result.kind === "interrupted" || result.kind === "fenced") return result;
     // "done": it completed before a crash; successors it released but whose jobs were lost with
     // the crash are stranded, and the run job adds them when it wakes.
     if (result.kind !== "run") return { kind: "skip" };
@@ -64,58 +76,67 @@ export class NodeLifecycle {
     for (const { input, sourceNode, sourceOutput } of data.inputs) {
       inputs[input] = outputsOf.get(sourceNode)?.[sourceOutput];
     }
-    return { kind: "run", inputs, attempt };
+    return { kind: "run", inputs, attempt: number };
   }
 
   /**
-   * Records the outputs and enqueues the released successors. A successor whose only predecessor
-   * is this node is released by this completion for sure, unless the run is halting: its job is
-   * added in the same round trip as the completion script, right behind it on the same connection
-   * (node-begin.lua makes such a job stale when the successor was not released after all). The
-   * others wait for the script's answer.
+   * Records the outputs, then enqueues the successors that this completion released, and only
+   * those: adding a job whose id exists and has failed would re-link it to the run job (BullMQ's
+   * updateExistingJobsParent), which would then wait for it for ever. Returns false if the worker
+   * no longer holds the device (nothing was recorded).
    */
-  async complete(
-    job: Job<NodeJobData>,
-    outputs: Record<string, unknown>,
-    executionTime: number,
-  ): Promise<void> {
-    const data = job.data;
-    const nodes = await this.plans.nodes(data.runId);
-    const direct = data.successors.filter((id) => nodes.get(id)?.predecessors.length === 1);
-    const completed = this.ledger.completeNode(ref(data), outputs, executionTime, data.successors);
-    const addedDirect = this.enqueue(data.runId, data.pipelineId, data.epoch, direct);
-    const [completion] = await Promise.all([completed, addedDirect]);
-    const rest = (completion?.released ?? []).filter((id) => !direct.includes(id));
+  async complete(attempt: NodeAttempt, outputs: Record<string, unknown>, executionTime: number) {
+    const data = attempt.job.data;
+    const completion = await this.ledger.completeNode(ref(attempt), outputs, executionTime, data.successors);
+    if (completion === "fenced") return false;
     await Promise.all([
-      this.enqueue(data.runId, data.pipelineId, data.epoch, rest),
+      this.enqueue(data.runId, data.pipelineId, data.epoch, completion?.released ?? []),
       this.queues.promoteWaiters(completion?.woken ?? []),
     ]);
+    return true;
   }
 
   /**
    * Records a failed attempt and throws what BullMQ should see: an UnrecoverableError when this was
-   * the last attempt (or trying again cannot help), so BullMQ's retry count never decides alone.
+   * the last attempt (or trying again cannot help), so BullMQ's retry count never decides alone. A
+   * failure that halts the run ends its nodes that have not begun at once. A worker that no longer
+   * holds the device records nothing and hands the job back.
    */
   async fail(
-    job: Job<NodeJobData>,
+    attempt: NodeAttempt,
     error: NodeError & { retryable: boolean },
     executionTime: number,
   ): Promise<never> {
+    const { job } = attempt;
     const data = job.data;
-    const attempt = job.attemptsMade + 1;
+    const number = job.attemptsMade + 1;
     const attempts = job.opts.attempts ?? 1;
     const { retryable, ...recorded } = error;
     if (error.code === "CANCELLED") {
-      await this.ledger.failNode(ref(data), "cancelled", recorded, executionTime);
+      const outcome = await this.ledger.failNode(ref(attempt), "cancelled", recorded, executionTime);
+      if (outcome === "fenced") return handBack(attempt);
       throw new UnrecoverableError(error.message);
     }
-    if (!retryable || neverRetriedCodes.has(error.code) || attempt >= attempts) {
-      await this.ledger.failNode(ref(data), "failed", recorded, executionTime);
+    if (!retryable || neverRetriedCodes.has(error.code) || number >= attempts) {
+      const outcome = await this.ledger.failNode(ref(attempt), "failed", recorded, executionTime);
+      if (outcome === "fenced") return handBack(attempt);
+      if (outcome === "halted") {
+        const nodes = [...(await this.plans.nodes(data.runId)).values()];
+        await endNodesNotBegun(
+          { ledger: this.ledger, queues: this.queues },
+          data.runId,
+          nodes,
+          data.epoch,
+          "failed",
+        );
+      }
       throw new UnrecoverableError(error.message);
     }
     // Decided once, here: node_retrying tells the delay BullMQ then applies (node-backoff.ts).
-    const delayMs = retryDelayMs(data.retry ?? legacyRetry(job), attempt);
-    await this.ledger.retryNode(ref(data), recorded, attempt + 1, delayMs);
+    const delayMs = retryDelayMs(data.retry ?? legacyRetry(job), number);
+    if (!(await this.ledger.retryNode(ref(attempt), recorded, number + 1, delayMs))) {
+      return handBack(attempt);
+    }
     throw new NodeRetryError(error.message, delayMs);
   }
 
@@ -124,10 +145,9 @@ export class NodeLifecycle {
    * for another worker, without using up an attempt. Only for idempotent functions: running one
    * again from the start is safe.
    */
-  async requeue(job: Job<NodeJobData>, error: NodeError, token: string | undefined): Promise<never> {
-    await this.ledger.retryNode(ref(job.data), error, job.attemptsMade + 1, 0);
-    await job.moveToDelayed(Date.now(), token);
-    throw new DelayedError();
+  async requeue(attempt: NodeAttempt, error: NodeError): Promise<never> {
+    await this.ledger.retryNode(ref(attempt), error, attempt.job.attemptsMade + 1, 0);
+    return handBack(attempt);
   }
 
   private async enqueue(
@@ -146,12 +166,23 @@ export class NodeLifecycle {
   }
 }
 
-const ref = (data: NodeJobData): NodeRef & { deviceId: string } => ({
-  runId: data.runId,
-  pipelineId: data.pipelineId,
-  nodeId: data.nodeId,
-  epoch: data.epoch,
-  deviceId: data.deviceId,
+/**
+ * Sets the job aside for `delayMs` without using up an attempt (moveToDelayed skips the count): for
+ * whichever worker holds the device now, or for another run's reservation to end. A worker that
+ * lost its lock on the job too cannot move it; BullMQ's stall check hands it on then.
+ */
+export async function handBack({ job, token }: NodeAttempt, delayMs = 0): Promise<never> {
+  await job.moveToDelayed(Date.now() + delayMs, token).catch(() => undefined);
+  throw new DelayedError();
+}
+
+const ref = ({ job, fence }: NodeAttempt): FencedNodeRef => ({
+  runId: job.data.runId,
+  pipelineId: job.data.pipelineId,
+  nodeId: job.data.nodeId,
+  epoch: job.data.epoch,
+  deviceId: job.data.deviceId,
+  fence,
 });
 
 /** A job added before jobs carried their retry policy: its fixed backoff, as BullMQ applies it. */

@@ -99,7 +99,15 @@ export function createRunProcessor(deps: {
       }
       log.warn({ runId: run.runId, nodeId: node.nodeId }, "node job ended without a result");
       await ledger.failNode(
-        { runId: run.runId, pipelineId: run.pipelineId, nodeId: node.nodeId, epoch },
+        // The orchestrator drives no device: its writes carry no fence.
+        {
+          runId: run.runId,
+          pipelineId: run.pipelineId,
+          nodeId: node.nodeId,
+          epoch,
+          deviceId: plan.deviceId,
+          fence: "",
+        },
         "failed",
         {
           code: "NODE_INTERRUPTED",

@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import type { Plan } from "../pipeline/plan.js";
+import type { Plan, PlanNode } from "../pipeline/plan.js";
 import type { RedisKeys } from "./keys.js";
 import type { QueueSet } from "./queues.js";
 import type { RunLedger } from "./run-ledger.js";
@@ -9,7 +9,8 @@ export type HaltReason = "cancelled" | "timeout";
 /**
  * Stops a run from outside its nodes (a cancel, its timeout): halts it in the ledger so no node
  * starts, tells every worker to stop the run's running commands, and ends at once the nodes that
- * have not begun. Returns the run's status before the halt; a run that has ended is left alone.
+ * have not begun. Returns the run's status before the halt; a run that has ended is left alone,
+ * and one already failing answers "failed" (it keeps its failure).
  */
 export async function haltRun(
   deps: { redis: Redis; keys: RedisKeys; ledger: RunLedger; queues: QueueSet },
@@ -19,17 +20,35 @@ export async function haltRun(
   const { redis, keys, ledger, queues } = deps;
   const before = await ledger.cancelRun(run.runId, reason);
   if (before === "completed" || before === "failed" || before === "cancelled") return before;
+  // Workers also re-read the halt flag of the runs they are running (halt-watch.ts), so a cancel
+  // whose message a reconnecting subscriber missed still reaches the command.
   await redis.publish(keys.cancelChannel, reason === "cancelled" ? run.runId : `${run.runId} ${reason}`);
-  // Nodes that have not begun (queued behind another run's command, waiting out a backoff)
-  // would hold the run open until they came up: take them out of their queues now.
-  await queues.removeQueuedNodeJobs(run.runId, run.plan.nodes, run.epoch, (nodeIds) =>
-    ledger.cancelQueuedNodes(run.runId, run.epoch, nodeIds, haltedNodeError(reason)),
-  );
+  await endNodesNotBegun({ ledger, queues }, run.runId, run.plan.nodes, run.epoch, reason);
   return before;
 }
 
+/**
+ * Ends at once a halted run's nodes that have not begun (queued behind another run's command, on a
+ * device that is offline, waiting out a backoff or a reservation), which would otherwise hold the
+ * run open until they came up: the ledger first, then their jobs leave their queues.
+ */
+export function endNodesNotBegun(
+  deps: { ledger: RunLedger; queues: QueueSet },
+  runId: string,
+  nodes: readonly PlanNode[],
+  epoch: number,
+  reason: HaltReason | "failed",
+): Promise<void> {
+  return deps.queues.removeQueuedNodeJobs(runId, nodes, epoch, (nodeIds) =>
+    deps.ledger.cancelQueuedNodes(runId, epoch, nodeIds, haltedNodeError(reason)),
+  );
+}
+
 /** What a node that never began says when its run was stopped. */
-export function haltedNodeError(reason: HaltReason): { code: string; message: string } {
+export function haltedNodeError(reason: HaltReason | "failed"): { code: string; message: string } {
+  if (reason === "failed") {
+    return { code: "SKIPPED_AFTER_FAILURE", message: "not started: another node of the run failed" };
+  }
   return reason === "timeout"
     ? { code: "RUN_TIMEOUT", message: "not started: the run ran past its timeout_ms" }
     : { code: "CANCELLED", message: "not started: the run was cancelled" };

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 import { eventJson, type RunEventBody } from "../run/events.js";
 import type { NodeError } from "../run/types.js";
@@ -13,12 +14,26 @@ export interface NodeRef {
   epoch: number;
 }
 
+/**
+ * A node as the worker driving its device sees it: `fence` is the worker's fencing token for the
+ * device's lease (device-lease-hold.lua); the ledger refuses a write whose token is stale. The
+ * orchestrator, which drives no device, passes "".
+ */
+export interface FencedNodeRef extends NodeRef {
+  deviceId: string;
+  fence: string;
+}
+
+/** What node-fail.lua did: halted the run, ended the node only, nothing (ended already), or refused. */
+export type FailOutcome = "halted" | "ended" | "ignored" | "fenced";
+
 export type BeginResult =
   | { kind: "run"; upstreamOutputs: (Record<string, unknown> | null)[] }
   | { kind: "done" }
   | { kind: "skip" }
   | { kind: "stale" }
   | { kind: "wait"; deviceId: string; holder: string }
+  | { kind: "fenced" }
   | { kind: "interrupted" };
 
 /** A reserving run's nodes, by device: what node-begin.lua needs to take the run's devices. */
@@ -61,14 +76,14 @@ export class RunLedger {
   }
 
   async beginNode(
-    ref: NodeRef & { deviceId: string; jobId: string; idempotent: boolean },
+    ref: FencedNodeRef & { jobId: string; idempotent: boolean },
     attempt: number,
     body: RunEventBody,
     skipErrors: { cancelled: NodeError; failed: NodeError; timeout: NodeError },
     upstream: readonly string[],
     reservation: ReservationSpec | null,
   ): Promise<BeginResult> {
-    const result = (await this.scripts["node-begin"](this.nodeKeys(ref.runId), [
+    const result = (await this.scripts["node-begin"](this.nodeKeys(ref.runId, ref.deviceId), [
       ref.nodeId,
       ref.epoch,
       now(),
@@ -82,6 +97,7 @@ export class RunLedger {
       `${ref.deviceId}|${ref.jobId}`,
       ref.idempotent ? "1" : "0",
       this.retention.runEventsMax,
+      ref.fence,
       upstream.length,
       ...upstream,
       ...(reservation ?? []).flatMap(([deviceId, nodeIds]) => [deviceId, nodeIds.length, ...nodeIds]),
@@ -94,22 +110,27 @@ export class RunLedger {
       };
     }
     if (kind === "wait") return { kind, deviceId: rest[0] ?? "", holder: rest[1] ?? "" };
-    return { kind: kind as "done" | "skip" | "stale" | "interrupted" };
+    return { kind: kind as "done" | "skip" | "stale" | "fenced" | "interrupted" };
   }
 
+  /**
+   * Returns what the completion released, null if the node had completed already (or its job is of
+   * an older epoch), or "fenced" if the worker no longer holds the device. A call that ioredis
+   * resends answers as the first did (each call carries an id of its own).
+   */
   async completeNode(
-    ref: NodeRef & { deviceId: string },
+    ref: FencedNodeRef,
     outputs: Record<string, unknown>,
     executionTime: number,
     successors: readonly string[],
-  ): Promise<Completion | null> {
+  ): Promise<Completion | "fenced" | null> {
     const body: RunEventBody = {
       type: "node_completed",
       node_id: ref.nodeId,
       outputs,
       execution_time: executionTime,
     };
-    const result = (await this.scripts["node-complete"](this.nodeKeys(ref.runId), [
+    const result = (await this.scripts["node-complete"](this.nodeKeys(ref.runId, ref.deviceId), [
       ref.nodeId,
       ref.epoch,
       JSON.stringify(outputs),
@@ -119,13 +140,17 @@ export class RunLedger {
       globalEventStreamLength,
       ref.deviceId,
       this.retention.runEventsMax,
+      ref.fence,
+      randomUUID(),
       ...successors,
     ])) as [string[], string[]] | number;
+    if (result === -2) return "fenced";
     if (typeof result === "number") return null;
     return { released: result[0], woken: result[1] };
   }
 
-  async retryNode(ref: NodeRef, error: NodeError, attempt: number, delayMs: number): Promise<void> {
+  /** Returns false if the worker no longer holds the device (or the attempt is not current). */
+  async retryNode(ref: FencedNodeRef, error: NodeError, attempt: number, delayMs: number): Promise<boolean> {
     const body: RunEventBody = {
       type: "node_retrying",
       node_id: ref.nodeId,
@@ -133,12 +158,13 @@ export class RunLedger {
       error_message: error.message,
       delay_ms: delayMs,
     };
-    await this.scripts["node-retry"](
+    const result = await this.scripts["node-retry"](
       [
         this.keys.run(ref.runId),
         this.keys.runNodes(ref.runId),
         this.keys.runEvents(ref.runId),
         this.keys.events,
+        this.keys.deviceLease(ref.deviceId),
       ],
       [
         ref.nodeId,
@@ -147,16 +173,18 @@ export class RunLedger {
         this.event(ref.runId, ref.pipelineId, body),
         globalEventStreamLength,
         this.retention.runEventsMax,
+        ref.fence,
       ],
     );
+    return result === 1;
   }
 
   async failNode(
-    ref: NodeRef,
+    ref: FencedNodeRef,
     status: "failed" | "cancelled",
     error: NodeError,
     executionTime: number,
-  ): Promise<void> {
+  ): Promise<FailOutcome> {
     const event =
       status === "failed"
         ? this.event(ref.runId, ref.pipelineId, {
@@ -166,12 +194,13 @@ export class RunLedger {
             error_type: error.code,
           })
         : "";
-    await this.scripts["node-fail"](
+    const result = await this.scripts["node-fail"](
       [
         this.keys.run(ref.runId),
         this.keys.runNodes(ref.runId),
         this.keys.runEvents(ref.runId),
         this.keys.events,
+        this.keys.deviceLease(ref.deviceId),
       ],
       [
         ref.nodeId,
@@ -183,8 +212,10 @@ export class RunLedger {
         event,
         globalEventStreamLength,
         this.retention.runEventsMax,
+        ref.fence,
       ],
     );
+    return failOutcomes[String(result)] ?? "ignored";
   }
 
   /** The run's current epoch, and the nodes released (or still queued) among those given. */
@@ -266,7 +297,7 @@ export class RunLedger {
     return { before, after };
   }
 
-  private nodeKeys(runId: string): string[] {
+  private nodeKeys(runId: string, deviceId: string): string[] {
     return [
       this.keys.run(runId),
       this.keys.runNodes(runId),
@@ -276,6 +307,7 @@ export class RunLedger {
       this.keys.deviceReservations,
       this.keys.runReservations(runId),
       this.keys.reservationWaiters,
+      this.keys.deviceLease(deviceId),
     ];
   }
 
@@ -285,3 +317,10 @@ export class RunLedger {
 }
 
 const now = () => new Date().toISOString();
+
+const failOutcomes: Record<string, FailOutcome> = {
+  "2": "halted",
+  "1": "ended",
+  "-1": "ignored",
+  "-2": "fenced",
+};

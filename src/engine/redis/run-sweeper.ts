@@ -35,7 +35,7 @@ export async function wakeRunJob(queues: QueueSet, runId: string, pipelineId: st
 /**
  * The periodic half of the reconciler: a crash between a run's ledger change and its run job's (a
  * resume whose run job was never retried) would leave the run stuck; this wakes the run job of every
- * active run that needs it. Returns how many it woke.
+ * active run that needs it. Returns how many it woke or repaired.
  */
 export async function sweepActiveRuns(redis: Redis, keys: RedisKeys, queues: QueueSet): Promise<number> {
   let woken = 0;
@@ -46,6 +46,35 @@ export async function sweepActiveRuns(redis: Redis, keys: RedisKeys, queues: Que
       continue;
     }
     if (await wakeRunJob(queues, runId, pipelineId)) woken += 1;
+    else if ((await releaseEndedChildren(queues, runId)) > 0) woken += 1;
   }
   return woken;
+}
+
+/**
+ * A run job waiting for children that have ended would wait for ever. BullMQ moves an ended child
+ * out of its parent's pending dependencies itself, but adding a job whose id exists and has failed,
+ * with the same parent, puts it back (updateExistingJobsParent). Rigflow adds only jobs the ledger
+ * has just released, so this is a repair of last resort: each ended child still pending is let go,
+ * and the run job wakes once none is left. Returns how many were let go.
+ */
+export async function releaseEndedChildren(queues: QueueSet, runId: string): Promise<number> {
+  const runJob = await queues.runs().getJob(runId);
+  if (!runJob || (await runJob.getState()) !== "waiting-children") return 0;
+  let released = 0;
+  let cursor = 0;
+  do {
+    const page = await runJob.getDependencies({ unprocessed: { cursor, count: 100 } });
+    for (const key of page.unprocessed ?? []) {
+      // "<prefix>:<queue>:<job id>": neither a queue name nor a job id has a ':'.
+      const [jobId = "", queueName = ""] = key.split(":").reverse();
+      const child = await queues.get(queueName).getJob(jobId);
+      const state = await child?.getState();
+      if (child && (state === "failed" || state === "completed") && (await child.removeChildDependency())) {
+        released += 1;
+      }
+    }
+    cursor = page.nextUnprocessedCursor ?? 0;
+  } while (cursor !== 0);
+  return released;
 }

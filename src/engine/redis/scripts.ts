@@ -25,11 +25,24 @@ interface Script {
   keyCount: number;
 }
 
+const readLua = (path: string) => readFileSync(new URL(`./lua/${path}.lua`, import.meta.url), "utf8");
+
+/**
+ * Replaces each `--- @include "name"` line with `lua/includes/<name>.lua`, as BullMQ's scripts do:
+ * an idiom several scripts share (appending an event, checking a fence) is written once.
+ */
+export function expandIncludes(lua: string): string {
+  return lua.replace(/^--- @include "([a-z-]+)"$/gm, (_line, include: string) =>
+    readLua(`includes/${include}`).trimEnd(),
+  );
+}
+
 /** A script's key count is read from its KEYS header, so the two cannot drift apart. */
 const scripts = new Map<ScriptName, Script>(
   scriptNames.map((name) => {
-    const lua = readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), "utf8");
-    const header = lua
+    const source = readLua(name);
+    const lua = expandIncludes(source);
+    const header = source
       .split("\n")
       .filter((line) => line.startsWith("--"))
       .join("\n");

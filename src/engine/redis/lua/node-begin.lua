@@ -3,23 +3,25 @@
 -- KEYS[1] run hash, KEYS[2] run nodes hash, KEYS[3] run outputs hash,
 -- KEYS[4] run event stream, KEYS[5] global event stream,
 -- KEYS[6] device reservations hash (device -> run), KEYS[7] this run's reservations (device -> nodes
--- left there), KEYS[8] set of jobs waiting for a reservation to end
+-- left there), KEYS[8] set of jobs waiting for a reservation to end, KEYS[9] the device's lease
 -- ARGV[1] node id, ARGV[2] the job's epoch, ARGV[3] now (ISO), ARGV[4] attempt,
 -- ARGV[5] node_executing JSON, ARGV[6] global stream max length,
 -- ARGV[7] error JSON if the run was cancelled, ARGV[8] error JSON if another node failed,
 -- ARGV[9] error JSON if the run timed out,
 -- ARGV[10] the node's device, ARGV[11] this job as a waiter ("<device>|<job id>"),
 -- ARGV[12] '1' if the node's function is idempotent,
--- ARGV[13] run stream max length,
--- ARGV[14] n, ARGV[15..14+n] predecessors whose outputs feed this node,
+-- ARGV[13] run stream max length, ARGV[14] the worker's fencing token for the device,
+-- ARGV[15] n, ARGV[16..15+n] predecessors whose outputs feed this node,
 -- then, for a run that reserves its devices: per device, its id, k, and its k node ids
--- The event is added to the run stream first; the global entry carries that entry's id as 'id'.
 -- Returns {'run', outputs...} | {'done'} | {'skip'} | {'stale'} | {'wait', device, holder run}
+--   | {'fenced'}: the worker no longer holds the device (another took its lease over)
 --   | {'interrupted'}: an attempt of this non-idempotent node began and never ended (its worker
 --   died); it must not be repeated by itself.
--- A job of an older epoch (from before a resume), or one added for a node that was never released
--- (successors are added in the same round trip as their predecessor's completion, before it is
--- known whether they are released), is stale: it ends without touching the device.
+-- A job of an older epoch (from before a resume) is stale: it ends without touching the device.
+--- @include "fence-holds"
+--- @include "append-event"
+
+if not fenceHolds(KEYS[9], ARGV[14]) then return {'fenced'} end
 local node = ARGV[1]
 local run = redis.call('HMGET', KEYS[1], 'epoch', 'halt', 'run_id')
 if run[1] ~= ARGV[2] then return {'stale'} end
@@ -41,7 +43,7 @@ local runId = run[3]
 local resent = status == 'running' and redis.call('HGET', KEYS[2], node .. ':started_at') == ARGV[3]
 if status == 'running' and not resent and ARGV[12] ~= '1' then return {'interrupted'} end
 
-local spec = 15 + tonumber(ARGV[14])
+local spec = 16 + tonumber(ARGV[15])
 if spec <= #ARGV and redis.call('EXISTS', KEYS[7]) == 0 then
   -- A reserving run's first node (in this epoch) takes every device the run has nodes left on, all
   -- at once or none: two runs taking devices one at a time, in different orders, could deadlock.
@@ -77,11 +79,10 @@ end
 if not resent then
   redis.call('HSET', KEYS[2], node .. ':status', 'running', node .. ':attempts', ARGV[4],
     node .. ':started_at', ARGV[3], node .. ':finished_at', '', node .. ':error', '')
-  local eventId = redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[13], '*', 'e', ARGV[5])
-  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], '*', 'e', ARGV[5], 'id', eventId)
+  appendEvent(KEYS[4], KEYS[5], ARGV[5], ARGV[13], ARGV[6])
 end
 local result = {'run'}
-for i = 15, spec - 1 do
+for i = 16, spec - 1 do
   result[#result + 1] = redis.call('HGET', KEYS[3], ARGV[i]) or 'null'
 end
 return result

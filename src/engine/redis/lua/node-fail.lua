@@ -1,22 +1,26 @@
 -- Ends a node as failed or cancelled. A failure halts the run: nodes not yet started will not start.
--- KEYS[1] run hash, KEYS[2] run nodes hash, KEYS[3] run event stream, KEYS[4] global event stream
+-- KEYS[1] run hash, KEYS[2] run nodes hash, KEYS[3] run event stream, KEYS[4] global event stream,
+-- KEYS[5] the device's lease
 -- ARGV[1] node id, ARGV[2] the job's epoch, ARGV[3] 'failed' | 'cancelled', ARGV[4] error JSON,
 -- ARGV[5] now (ISO), ARGV[6] execution time (s), ARGV[7] event JSON or '', ARGV[8] global max length,
--- ARGV[9] run stream max length
--- The event is added to the run stream first; the global entry carries that entry's id as 'id'.
--- Returns 1, or -1 if the job is not the node's current one or the node has already ended.
+-- ARGV[9] run stream max length, ARGV[10] the worker's fencing token ('' for the orchestrator)
+-- Returns 2 if this failure halted the run, 1 if it ended the node only, -1 if the job is not the
+-- node's current one or the node has already ended, -2 if the worker no longer holds the device.
+--- @include "fence-holds"
+--- @include "append-event"
+
 local node = ARGV[1]
 local status = redis.call('HGET', KEYS[2], node .. ':status')
 if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[2] or (status ~= 'queued' and status ~= 'running') then
   return -1
 end
+if not fenceHolds(KEYS[5], ARGV[10]) then return -2 end
 redis.call('HSET', KEYS[2], node .. ':status', ARGV[3], node .. ':error', ARGV[4],
   node .. ':finished_at', ARGV[5], node .. ':execution_time', ARGV[6])
+local halted = 1
 if ARGV[3] == 'failed' and (redis.call('HGET', KEYS[1], 'halt') or '') == '' then
   redis.call('HSET', KEYS[1], 'halt', 'failed', 'halt_node', node)
+  halted = 2
 end
-if ARGV[7] ~= '' then
-  local eventId = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[9], '*', 'e', ARGV[7])
-  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[8], '*', 'e', ARGV[7], 'id', eventId)
-end
-return 1
+if ARGV[7] ~= '' then appendEvent(KEYS[3], KEYS[4], ARGV[7], ARGV[9], ARGV[8]) end
+return halted

@@ -1,14 +1,18 @@
 -- Records a failed attempt that will be tried again after a delay.
--- KEYS[1] run hash, KEYS[2] run nodes hash, KEYS[3] run event stream, KEYS[4] global event stream
+-- KEYS[1] run hash, KEYS[2] run nodes hash, KEYS[3] run event stream, KEYS[4] global event stream,
+-- KEYS[5] the device's lease
 -- ARGV[1] node id, ARGV[2] the job's epoch, ARGV[3] error JSON, ARGV[4] node_retrying JSON,
--- ARGV[5] global stream max length, ARGV[6] run stream max length
--- The event is added to the run stream first; the global entry carries that entry's id as 'id'.
--- Returns 1, or -1 if the job is not the node's current one.
+-- ARGV[5] global stream max length, ARGV[6] run stream max length, ARGV[7] the worker's fencing token
+-- Returns 1, -1 if the job is not the node's current one, or -2 if the worker no longer holds the
+-- device.
+--- @include "fence-holds"
+--- @include "append-event"
+
 local node = ARGV[1]
 if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[2] or redis.call('HGET', KEYS[2], node .. ':status') ~= 'running' then
   return -1
 end
+if not fenceHolds(KEYS[5], ARGV[7]) then return -2 end
 redis.call('HSET', KEYS[2], node .. ':status', 'queued', node .. ':error', ARGV[3])
-local eventId = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'e', ARGV[4])
-redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[5], '*', 'e', ARGV[4], 'id', eventId)
+appendEvent(KEYS[3], KEYS[4], ARGV[4], ARGV[6], ARGV[5])
 return 1

@@ -2,11 +2,14 @@
 -- timeout, failed) once its running nodes have stopped.
 -- KEYS[1] run hash
 -- ARGV[1] 'cancelled' | 'timeout'
--- Returns the run's status; a run that has ended is left alone, and a timeout does not replace a
--- halt already under way (a failure, a cancel).
+-- Returns the run's status; a run that has ended is left alone. A run already failing (a node
+-- failed, or it timed out) keeps its failure: it answers 'failed'. A timeout does not replace a
+-- cancel under way: it answers 'cancelled'.
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return redis.error_reply('RUN_NOT_FOUND') end
 if status == 'completed' or status == 'failed' or status == 'cancelled' then return status end
-if ARGV[1] == 'timeout' and (redis.call('HGET', KEYS[1], 'halt') or '') ~= '' then return status end
+local halt = redis.call('HGET', KEYS[1], 'halt') or ''
+if halt == 'failed' or halt == 'timeout' then return 'failed' end
+if halt == 'cancelled' and ARGV[1] == 'timeout' then return 'cancelled' end
 redis.call('HSET', KEYS[1], 'halt', ARGV[1])
 return status

@@ -6,14 +6,14 @@
 -- ARGV[4] error JSON or '', ARGV[5] event JSON, ARGV[6] global stream max length,
 -- ARGV[7] channel on which the run's id is published, for those waiting for it to end,
 -- ARGV[8] run stream max length, ARGV[9] seconds the run stream lives from now (0: for ever)
--- The event is added to the run stream first; the global entry carries that entry's id as 'id'.
 -- The run stream then expires (run-resume.lua persists it again); the run's record stays.
 -- Returns {the run's status after the call, waiting jobs to wake...}.
+--- @include "append-event"
+
 local status = redis.call('HGET', KEYS[1], 'status')
 if status == 'completed' or status == 'failed' or status == 'cancelled' then return {status} end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'finished_at', ARGV[2], 'execution_time', ARGV[3], 'error', ARGV[4])
-local eventId = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[8], '*', 'e', ARGV[5])
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'e', ARGV[5], 'id', eventId)
+appendEvent(KEYS[2], KEYS[3], ARGV[5], ARGV[8], ARGV[6])
 if tonumber(ARGV[9]) > 0 then redis.call('EXPIRE', KEYS[2], ARGV[9]) end
 local runId = redis.call('HGET', KEYS[1], 'run_id')
 redis.call('SREM', KEYS[4], runId)

@@ -5,10 +5,11 @@
 -- KEYS[5] active runs set
 -- ARGV[1] pipeline_resumed JSON, ARGV[2] global stream max length, ARGV[3] run stream max length,
 -- ARGV[4..] every node id
--- The event is added to the run stream first; the global entry carries that entry's id as 'id'.
 -- The run stream's expiry (set by run-finish.lua) is removed: it must not vanish mid-run.
 -- Returns {status before, status after}; nothing changes unless it was failed or cancelled. A run
 -- cancelled before it started goes back to queued, so that it starts (pipeline_started) as usual.
+--- @include "append-event"
+
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return redis.error_reply('RUN_NOT_FOUND') end
 if status ~= 'failed' and status ~= 'cancelled' then return {status, status} end
@@ -25,7 +26,6 @@ redis.call('SADD', KEYS[5], redis.call('HGET', KEYS[1], 'run_id'))
 local after = 'running'
 if (redis.call('HGET', KEYS[1], 'started_at') or '') == '' then after = 'queued' end
 redis.call('HSET', KEYS[1], 'status', after, 'halt', '', 'halt_node', '', 'error', '', 'finished_at', '')
-local eventId = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'e', ARGV[1])
+appendEvent(KEYS[3], KEYS[4], ARGV[1], ARGV[3], ARGV[2])
 redis.call('PERSIST', KEYS[3])
-redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[1], 'id', eventId)
 return {status, after}

@@ -1,0 +1,21 @@
+import { DeviceError } from "../drivers/device-error.js";
+
+/** The abort reason of commands stopped because their worker is shutting down. */
+export const shutdownStop = new DeviceError(
+  "NODE_INTERRUPTED",
+  "the worker shut down before the command finished, and told the device to stop; check the device, then retry the run",
+  false,
+);
+
+/** The abort reason of commands stopped because their worker lost the device's lease. */
+export const leaseLostStop = new DeviceError(
+  "NODE_INTERRUPTED",
+  "the worker lost its lease on the device mid-command (it was frozen, or cut off from Redis, for longer than the lease) and told the device to stop; check the device, then retry the run",
+  false,
+);
+
+/**
+ * Stops its worker made, not the run or the device: an idempotent command stopped by one of these
+ * simply runs again, on whichever worker holds the device.
+ */
+export const workerStops: ReadonlySet<unknown> = new Set([shutdownStop, leaseLostStop]);
