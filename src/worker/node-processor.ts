@@ -12,7 +12,7 @@ import {
 } from "../engine/index.js";
 import type { CommandRegistry } from "./command-registry.js";
 import type { InFlightNodes } from "./in-flight-nodes.js";
-import { workerStops } from "./stop-reasons.js";
+import { leaseLostStop, workerStops } from "./stop-reasons.js";
 
 const progressIntervalMs = 100;
 
@@ -102,6 +102,8 @@ export function createNodeProcessor(deps: {
           clearTimeout(timer);
         }
       } catch (error) {
+        // A driver that found it may no longer drive the device stopped by itself: say why.
+        if (!command.signal.aborted && !mayDrive()) command.abort(leaseLostStop);
         const failure = describe(error, command.signal, data);
         onOutcome(failure);
         // Stopped because this worker is shutting down past its grace period, or lost the device:
