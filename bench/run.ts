@@ -1,10 +1,12 @@
 /**
  * `npm run bench`: Rigflow against raw BullMQ on one private redis-server, zero-duration nodes on 4
  * mock-servo devices of capacity 1, then Rigflow's lock hand-over on probe devices, then its recovery
- * from a worker process killed mid-command, then live events to WebSocket clients. A report, not a
- * test: a missed target still exits 0, a failed or hung run exits non-zero. `npm run bench -- ws`
- * runs only the live-events section.
+ * from a worker process killed mid-command, then live events to WebSocket clients, then what
+ * `appendfsync always` costs per node against `everysec`. A report, not a test: a missed target
+ * still exits 0, a failed or hung run exits non-zero. `npm run bench -- ws` runs only the live-events
+ * section, `npm run bench -- fsync` only the durability one.
  */
+import { fileURLToPath } from "node:url";
 import { startRedisServer } from "../src/infra/redis-server.js";
 import { startBaseline } from "./baseline.js";
 import { measureHandover } from "./handover.js";
@@ -12,6 +14,8 @@ import { measureRecovery } from "./recovery.js";
 import { printReport, type LatencyResult, type ThroughputResult } from "./report.js";
 import { startRigflow } from "./rigflow.js";
 import { repeat, withTimeout } from "./stats.js";
+import { measureFsyncCost } from "./fsync.js";
+import { printFsyncCost } from "./fsync-report.js";
 import { chain, fanOutIn, independent, type Workload } from "./workloads.js";
 import { measureLiveEvents } from "./ws-latency.js";
 import { printLiveEvents } from "./ws-report.js";
@@ -40,6 +44,19 @@ const liveEvents = {
   redisHopSamples: 500,
 };
 const liveTargets = { maxP99Ms: { 100: 20, 1000: 50 }, maxApiRssMb: 200 };
+const durability = {
+  // Beside the embedded Redis's own data (.data/redis), so on the disk it would fsync to.
+  dir: process.env.BENCH_FSYNC_DIR ?? fileURLToPath(new URL("../.data/bench", import.meta.url)),
+  deviceIds,
+  latency: chain(100, deviceIds),
+  throughput: independent(nodesPerConcurrentRun, deviceIds),
+  concurrentRuns,
+  warmups,
+  repetitions: Number(process.env.BENCH_FSYNC_REPETITIONS ?? repetitions),
+  throughputRepetitions,
+  fdatasyncSamples: 200,
+};
+const knownSections = ["ws", "fsync"];
 
 interface Harness {
   timeRun(workload: Workload): Promise<number>;
@@ -79,9 +96,15 @@ async function main(): Promise<void> {
   const redis = await startRedisServer();
   process.stderr.write(`redis-server on ${redis.url} (pid ${redis.pid})\n`);
   try {
-    const unknown = sections.filter((section) => section !== "ws");
-    if (unknown.length > 0) throw new Error(`unknown bench section(s) ${unknown.join(", ")}; known: ws`);
-    if (sections.includes("ws")) return await liveEventsSection(redis.url);
+    const unknown = sections.filter((section) => !knownSections.includes(section));
+    if (unknown.length > 0) {
+      throw new Error(`unknown bench section(s) ${unknown.join(", ")}; known: ${knownSections.join(", ")}`);
+    }
+    if (sections.length > 0) {
+      if (sections.includes("ws")) await liveEventsSection(redis.url);
+      if (sections.includes("fsync")) await durabilitySection();
+      return;
+    }
     const rigflow = await measure("rigflow", await startRigflow(redis.url, "bench-rigflow", deviceIds));
     const baseline = await measure("baseline", await startBaseline(redis.url, "bench-baseline", deviceIds));
     const handover = await measureHandover(redis.url, "bench-handover", {
@@ -109,6 +132,7 @@ async function main(): Promise<void> {
     );
     printReport(latency, throughput, handover, recovery, targets);
     await liveEventsSection(redis.url);
+    await durabilitySection();
   } finally {
     await redis.stop();
   }
@@ -119,6 +143,11 @@ async function liveEventsSection(redisUrl: string): Promise<void> {
   const verdicts = printLiveEvents(result, liveTargets);
   console.log("\nVerdicts (live events):");
   for (const verdict of verdicts) console.log(`  ${verdict}`);
+}
+
+/** On redis-servers of its own, with AOF on: the shared one keeps nothing on disk. */
+async function durabilitySection(): Promise<void> {
+  printFsyncCost(await measureFsyncCost(durability));
 }
 
 /** If anything still holds the event loop open after main, say so and leave anyway. */

@@ -4,6 +4,9 @@ import { z } from "zod";
 /** The one module that reads the environment; everything else is handed its config. */
 const envSchema = z.object({
   REDIS_URL: z.string().url().optional(),
+  // The embedded Redis only: `always` loses nothing acknowledged; `everysec` is faster and can lose
+  // about a second of it to a power cut (docs/durability.md).
+  REDIS_APPENDFSYNC: z.enum(["always", "everysec"]).default("always"),
   PORT: z.coerce.number().int().min(0).max(65535).default(8000),
   HOST: z.string().default("0.0.0.0"),
   API_TOKEN: z.string().min(1).optional(),
@@ -52,6 +55,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env) {
   const e = parsed.data;
   return {
     redisUrl: e.REDIS_URL,
+    redisAppendfsync: e.REDIS_APPENDFSYNC,
     port: e.PORT,
     host: e.HOST,
     apiToken: e.API_TOKEN,

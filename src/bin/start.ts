@@ -1,5 +1,6 @@
-// `npm start`: everything on one machine. An embedded Redis (AOF on, data under .data/) unless
-// REDIS_URL is set, the API, and one worker hosting every device in the devices file.
+// `npm start`: everything on one machine. An embedded Redis unless REDIS_URL is set (AOF on, data
+// under .data/, fsynced before each write is answered unless REDIS_APPENDFSYNC=everysec), the API,
+// and one worker hosting every device in the devices file.
 import { join } from "node:path";
 import { startRedisServer } from "../infra/redis-server.js";
 import { onShutdown } from "./shutdown.js";
@@ -12,8 +13,9 @@ runMain(async () => {
   let redisUrl = config.redisUrl;
   if (!redisUrl) {
     const dataDir = join(config.dataDir, "redis");
-    const redis = await startRedisServer({ dataDir, install: true });
-    log.info({ url: redis.url, dataDir }, "embedded redis-server started");
+    const appendfsync = config.redisAppendfsync;
+    const redis = await startRedisServer({ dataDir, appendfsync, install: true });
+    log.info({ url: redis.url, dataDir, appendfsync }, "embedded redis-server started");
     redisUrl = redis.url;
     closers.push(() => redis.stop());
   }

@@ -4,12 +4,19 @@ import { join } from "node:path";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 
+/**
+ * When the AOF reaches the disk. `always`: before Redis answers a write, so nothing acknowledged is
+ * lost even to a power cut. `everysec`: once a second, so a crash of the host (not of redis-server)
+ * can lose up to about a second of acknowledged writes. See docs/durability.md.
+ */
+export type AppendFsync = "always" | "everysec";
+
 export interface RedisServerOptions {
   /** Where AOF files live; without it the server keeps nothing on disk (tests). */
   dataDir?: string;
   port?: number;
-  /** How often the AOF is fsynced (with a data dir): every second (the default), or every write. */
-  appendfsync?: "everysec" | "always";
+  /** With a data dir: when the AOF is fsynced; `always` (the default) unless chosen otherwise. */
+  appendfsync?: AppendFsync;
   /** Install redis-server from Debian's packages when it is missing (the start command does). */
   install?: boolean;
 }
@@ -25,7 +32,7 @@ const ensureScript = fileURLToPath(new URL("../../scripts/ensure-system-packages
 
 /**
  * Starts a private redis-server as a child process and resolves once it accepts connections. With
- * a data dir it runs as production should: AOF on (fsync every second), no eviction.
+ * a data dir it runs as production should: AOF on, fsynced before each write is answered, no eviction.
  */
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServerHandle> {
   ensureRedisServer(options.install ?? false);
@@ -34,8 +41,11 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   args.push("--maxmemory-policy", "noeviction");
   if (options.dataDir) {
     mkdirSync(options.dataDir, { recursive: true });
-    const fsync = options.appendfsync ?? "everysec";
+    const fsync = options.appendfsync ?? "always";
+    // no-appendfsync-on-rewrite is Redis's default, spelled out: `yes` would skip fsyncs during
+    // an AOF rewrite and so answer writes that are not on disk yet.
     args.push("--dir", options.dataDir, "--appendonly", "yes", "--appendfsync", fsync);
+    args.push("--no-appendfsync-on-rewrite", "no");
   } else {
     args.push("--appendonly", "no");
   }

@@ -4,14 +4,16 @@ import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { Redis } from "ioredis";
 import { describe, expect, it, vi } from "vitest";
 import { seedDemo, seedDemoAnswer } from "../support/pipelines.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
 // The README's start command, end to end: an embedded redis-server with AOF under the data dir,
-// the API and a worker with the demo devices; the seed's demo gives the seed's answer; Ctrl-C
-// (SIGINT) stops everything, Redis included.
+// fsynced before each write is answered (appendfsync always, the default), the API and a worker
+// with the demo devices; the seed's demo gives the seed's answer; Ctrl-C (SIGINT) stops
+// everything, Redis included.
 describe("npm start", () => {
   it("comes up on embedded Redis, answers the seed's demo in the seed's shape, and stops cleanly", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "rigflow-start-"));
@@ -22,6 +24,7 @@ describe("npm start", () => {
       LOG_LEVEL: "info",
     };
     delete env.REDIS_URL;
+    delete env.REDIS_APPENDFSYNC;
     delete env.DEVICES_FILE;
     const child = spawn(process.execPath, ["--import", "tsx", "src/bin/start.ts"], {
       cwd: root,
@@ -69,6 +72,7 @@ describe("npm start", () => {
       );
       expect(existsSync(join(dataDir, "redis"))).toBe(true);
       expect(readdirSync(join(dataDir, "redis")).join(" ")).toContain("appendonly");
+      expect(await configGet(Number(redisPort), "appendfsync")).toBe("always");
 
       // A second start on the same data dir would share its AOF: it refuses, and says why.
       const second = spawn(process.execPath, ["--import", "tsx", "src/bin/start.ts"], {
@@ -97,6 +101,16 @@ describe("npm start", () => {
     }
   });
 });
+
+async function configGet(port: number, name: string): Promise<string | undefined> {
+  const client = new Redis(port, "127.0.0.1", { maxRetriesPerRequest: 1 });
+  try {
+    const [, value] = (await client.call("CONFIG", "GET", name)) as string[];
+    return value;
+  } finally {
+    client.disconnect();
+  }
+}
 
 function accepts(port: number): Promise<boolean> {
   return new Promise((resolve) => {
