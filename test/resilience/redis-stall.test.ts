@@ -1,0 +1,92 @@
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { drivers } from "../../src/drivers/registry.js";
+import { connectRedis, createCatalog, defaultLimits, Engine } from "../../src/engine/index.js";
+import { startRedisServer, type RedisServerHandle } from "../../src/infra/redis-server.js";
+import { newPrefix, servo } from "../support/context.js";
+import { commands, expectNoTwoHoldersDrove, readJournal } from "../support/journal.js";
+import { doc } from "../support/pipelines.js";
+import { startWorkerProcess, writeDevicesFile, type WorkerProcess } from "../support/worker-process.js";
+import { rig, stopAll } from "./scenario.js";
+
+const workers: WorkerProcess[] = [];
+const closers: (() => Promise<unknown>)[] = [];
+let server: RedisServerHandle | undefined;
+afterEach(async () => {
+  if (server) process.kill(server.pid, "SIGCONT");
+  await stopAll(workers);
+  for (const close of closers.splice(0).reverse()) await close();
+  await server?.stop();
+  server = undefined;
+});
+
+/** How long Redis is frozen: longer than the job locks (4 s) and the device leases (4 s). */
+const stallMs = 5000;
+
+// Redis frozen (SIGSTOP) for longer than any lock or lease: when it wakes, every job lock has
+// lapsed, so BullMQ's stall check hands each running job back to its queue, and a device of
+// capacity 2 has a free slot to take it while the first attempt is still running. The device's
+// lease runs on the lease clock, which a frozen Redis does not advance, so the standby worker does
+// not take the device either. Nothing may change: each command runs once and each run completes.
+describe("Redis frozen for longer than any lock or lease", () => {
+  it("changes nothing: each command runs once, on its holder, and every run completes", async () => {
+    server = await startRedisServer();
+    const { journal } = rig();
+    // A 10 s move and a 10 s step (not idempotent), each on a servo of capacity 2 with a slot free:
+    // both still running when Redis wakes and the stall check hands their jobs out again.
+    const devices = ["duo-1", "duo-2"].map((id) => ({ ...servo(id, { speed: 12, journal }), capacity: 2 }));
+    const prefix = newPrefix();
+    const redis = connectRedis(server.url, { blocking: false, name: "test-engine" });
+    closers.push(() => redis.quit());
+    const engine = new Engine(redis, prefix, createCatalog(devices, drivers.values()), defaultLimits);
+    closers.push(() => engine.close());
+    const file = writeDevicesFile(devices);
+    const holder = await startWorkerProcess(prefix, file, { REDIS_URL: server.url }, workers);
+    const standby = await startWorkerProcess(prefix, file, { REDIS_URL: server.url }, workers);
+    expect(standby.log()).toContain("is already hosted by worker");
+
+    const runs = await Promise.all([
+      engine.submitRun({
+        document: doc("stall_move", [
+          { id: "n", device_id: "duo-1", function_id: "move", params: { position: 120 } },
+        ]),
+      }),
+      engine.submitRun({
+        document: doc("stall_step", [
+          { id: "n", device_id: "duo-2", function_id: "step", params: { delta: 120 } },
+        ]),
+      }),
+    ]);
+    await vi.waitFor(
+      () =>
+        expect(commands(readJournal(journal)).filter((command) => command.steps.length > 0)).toHaveLength(2),
+      { timeout: 10_000, interval: 20 },
+    );
+    process.kill(server.pid, "SIGSTOP");
+    await new Promise((resolve) => setTimeout(resolve, stallMs)); // the fault's length, not a wait for it
+    process.kill(server.pid, "SIGCONT");
+
+    const ended = await Promise.all(runs.map(({ runId }) => engine.waitForRun(runId, 20_000)));
+    expect(ended.map((run) => [run.status, run.error?.code ?? null])).toEqual([
+      ["completed", null],
+      ["completed", null],
+    ]);
+    for (const run of ended) {
+      const events = await engine.runEvents(run.runId);
+      expect(events.filter((event) => event.type === "node_executing")).toHaveLength(1);
+      expect(events.filter((event) => event.type === "node_completed")).toHaveLength(1);
+      expect(
+        events.filter((event) => event.type === "node_retrying" || event.type === "node_failed"),
+      ).toEqual([]);
+    }
+    // The devices' own account: two commands, one each, both completed, both by the holder.
+    const ran = commands(readJournal(journal)).sort((a, b) => a.device.localeCompare(b.device));
+    expect(
+      ran.map((command) => [command.device, command.function, command.pid, command.end?.outcome]),
+    ).toEqual([
+      ["duo-1", "move", holder.pid, "completed"],
+      ["duo-2", "step", holder.pid, "completed"],
+    ]);
+    expectNoTwoHoldersDrove(readJournal(journal));
+    expect(standby.log()).not.toContain("took over the device's lease");
+  }, 60_000);
+});
