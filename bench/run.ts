@@ -9,7 +9,9 @@
 import { fileURLToPath } from "node:url";
 import { startRedisServer } from "../src/infra/redis-server.js";
 import { startBaseline } from "./baseline.js";
+import { measureHaltReach, printHaltReach } from "./halt.js";
 import { measureHandover } from "./handover.js";
+import { haltRecheckMs } from "../src/worker/halt-watch.js";
 import { measureRecovery } from "./recovery.js";
 import { printReport, type LatencyResult, type ThroughputResult } from "./report.js";
 import { startRigflow } from "./rigflow.js";
@@ -56,7 +58,9 @@ const durability = {
   throughputRepetitions,
   fdatasyncSamples: 200,
 };
-const knownSections = ["ws", "fsync"];
+const knownSections = ["ws", "fsync", "halt"];
+/** Cancels per path (pub/sub delivered, message lost): each costs about a second. */
+const haltSamples = Number(process.env.BENCH_HALT_SAMPLES ?? 10);
 
 interface Harness {
   timeRun(workload: Workload): Promise<number>;
@@ -103,6 +107,7 @@ async function main(): Promise<void> {
     if (sections.length > 0) {
       if (sections.includes("ws")) await liveEventsSection(redis.url);
       if (sections.includes("fsync")) await durabilitySection();
+      if (sections.includes("halt")) await haltSection(redis.url);
       return;
     }
     const rigflow = await measure("rigflow", await startRigflow(redis.url, "bench-rigflow", deviceIds));
@@ -133,6 +138,7 @@ async function main(): Promise<void> {
     printReport(latency, throughput, handover, recovery, targets);
     await liveEventsSection(redis.url);
     await durabilitySection();
+    await haltSection(redis.url);
   } finally {
     await redis.stop();
   }
@@ -148,6 +154,10 @@ async function liveEventsSection(redisUrl: string): Promise<void> {
 /** On redis-servers of its own, with AOF on: the shared one keeps nothing on disk. */
 async function durabilitySection(): Promise<void> {
   printFsyncCost(await measureFsyncCost(durability));
+}
+
+async function haltSection(redisUrl: string): Promise<void> {
+  printHaltReach(await measureHaltReach(redisUrl, "bench-halt", haltSamples), haltRecheckMs);
 }
 
 /** If anything still holds the event loop open after main, say so and leave anyway. */
