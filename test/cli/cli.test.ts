@@ -24,6 +24,9 @@ const devices = [
   servo("flaky", { fail_first: { move: 1 } }), // its first move fails (retryably), later ones pass
   servo("slow"),
   servo("steady", { speed: 200 }),
+  // Runs that must still be going when the CLI (a process of its own) has started and read them,
+  // on a busy machine too: a move of 120 takes 2.4 s.
+  servo("patient", { speed: 50 }),
 ];
 
 let api: ApiHandle;
@@ -328,7 +331,7 @@ describe("rigflow CLI", () => {
       document: doc(
         "cli_pipe",
         // Back at 0 by the end: the next test's moves start from there.
-        [move("p1", "steady", 120), move("p2", "steady", 60), move("p3", "steady", 0)],
+        [move("p1", "patient", 120), move("p2", "patient", 60), move("p3", "patient", 0)],
         [
           { source: "p1", target: "p2" },
           { source: "p2", target: "p3" },
@@ -364,7 +367,7 @@ describe("rigflow CLI", () => {
       const { runId } = await api.engine.submitRun({
         document: doc(
           "cli_steady",
-          [move("m1", "steady", 120), move("m2", "steady", 0)],
+          [move("m1", "patient", 120), move("m2", "patient", 0)],
           [{ source: "m1", target: "m2" }],
         ),
       });

@@ -59,12 +59,15 @@ async function appliedDelays(api: Api, run: RunState, deviceId: string, nodeId: 
   });
 }
 
-/** BullMQ waited what node_retrying said (less the few ms between the two writes), every time. */
+/**
+ * BullMQ waited what node_retrying said (less the ms between the two writes, up to 30 on a busy
+ * machine), every time.
+ */
 function expectApplied(applied: number[], retrying: { delayMs: number }[]) {
   expect(applied).toHaveLength(retrying.length);
   retrying.forEach(({ delayMs }, i) => {
     expect(applied[i]).toBeLessThanOrEqual(delayMs);
-    expect(applied[i]).toBeGreaterThanOrEqual(delayMs - 10);
+    expect(applied[i]).toBeGreaterThanOrEqual(delayMs - 30);
   });
 }
 
