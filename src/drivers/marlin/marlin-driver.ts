@@ -2,20 +2,23 @@ import { DeviceError } from "../device-error.js";
 import { Reconnector } from "../serial/reconnector.js";
 import { SerialLines } from "../serial/serial-lines.js";
 import type { CommandContext, DeviceConfig, Driver, Outputs } from "../types.js";
-import { isOk, numbered, parseError, parseResend, parseUnknownCommand } from "./marlin-lines.js";
+import { MarlinLink, maxTries, type LinkSendOptions } from "./marlin-link.js";
+import { isOk } from "./marlin-lines.js";
 import { parsePosition, type Position } from "./marlin-position.js";
+import { classify } from "./marlin-replies.js";
 
-/** An answer to a line that runs at once (M110, M114, a queued G0/G1). */
-const answerTimeoutMs = 2000;
+/** Silence after a line that runs at once (M110, M114, a queued G0/G1): Marlin is gone. */
+const answerSilenceMs = 2000;
 const homeTimeoutMs = 120_000;
 const motionTimeoutMs = 300_000;
 /** Marlin says `echo:busy: processing` every 2 s by default: this much silence means it is gone. */
 const defaultSilenceMs = 10_000;
-/** How often one line is sent again when Marlin asks (`Resend:`) before giving up. */
-const maxResends = 3;
+/** Silence after a line that runs at once before the driver prompts (a line or its `ok` was garbled). */
+const defaultPromptMs = 500;
 /** After a cancel: how long to wait for the `ok`s of the interrupted line and of M410. */
 const settleMs = 2000;
-const historySize = 16;
+/** M114 answers carry no checksum: reads until two agree (or one shows the target), at most this many. */
+const maxPositionReads = 6;
 
 interface Axes {
   x?: number | undefined;
@@ -23,38 +26,38 @@ interface Axes {
   z?: number | undefined;
 }
 
-interface SendOptions {
-  /** The longest the command may take in all. */
-  timeoutMs: number;
-  /** The longest Marlin may say nothing at all (busy messages count as something). */
-  silenceMs: number;
-  signal: AbortSignal;
-}
-
 /**
  * A Marlin firmware (3D printers, and the lab robots and liquid handlers built on them) on a
  * serial line.
  * - Every line is sent numbered with a checksum (`N<n> <gcode>*<cs>`), numbering started by
- *   `M110 N0`; each is answered `ok`. On `Error:...Last Line:` + `Resend: n` the line is sent again.
- * - `ok` to G0/G1 only means queued: a move waits on M400, then reads the position with M114.
+ *   `M110 N0`; each is answered `ok`. A noisy line is recovered from (see MarlinLink and Delivery):
+ *   a refused or garbled line is sent again, a silence draws a numbered M105 prompt, the handshake
+ *   is repeated on the open port; past a bounded number of tries the command fails with
+ *   DEVICE_ERROR "line noise: gave up after N tries...". Line numbers keep a line from running twice.
+ * - `ok` to G0/G1 only means queued: a move waits on M400, then reads the position with M114 (read
+ *   again until two answers agree, or one shows the target: an answer has no checksum). A move
+ *   whose M400 had to be sent again and that stopped short is sent once more: one flipped bit turns
+ *   M400 into M410, which Marlin's emergency parser obeys before any checksum is checked.
  * - `echo:busy: processing` during G28 or M400 keeps the command alive; silence past a limit fails
  *   it with DEVICE_TIMEOUT. Other `Error:` lines and unknown commands fail it with Marlin's words.
  * - A cancel sends M410 (quickstop, handled at once by Marlin's emergency parser).
  * - Functions run one at a time, whole (a move's G1, M400 and M114 never interleave with another's).
  * - Device option `silence_timeout_ms` (default 10 s): how long Marlin may say nothing, busy lines
  *   included, before a command fails; raise it for a build without HOST_KEEPALIVE_FEATURE.
+ *   `prompt_ms` (default 500): the silence after a line that answers at once before the driver
+ *   prompts; G28 and M400 wait for a quarter of the silence limit (over Marlin's 2 s keepalive).
  * - After a disconnect it reconnects with backoff and redoes the handshake; the position is unknown
  *   until the next home.
  */
 export class MarlinDriver implements Driver {
   private readonly lines: SerialLines;
+  private readonly link: MarlinLink;
   private readonly silenceMs: number;
+  private readonly promptMs: number;
   private homed = false;
   private closed = false;
-  /** The number the next line is sent with. */
-  private nextLine = 1;
-  /** Recently sent lines by number, for `Resend:`. */
-  private readonly history = new Map<number, string>();
+  /** Where Marlin was at the last position read that agreed with itself; unknown after a fault. */
+  private known: Position | undefined;
   /** The tail of the function queue: a function starts when the one before it has settled. */
   private queue: Promise<void> = Promise.resolve();
   /** Set when the line numbering or the ok count may be off (a cancel, a timeout): redo M110 first. */
@@ -68,7 +71,10 @@ export class MarlinDriver implements Driver {
     if (!device.path) throw new Error(`device '${deviceId}' (marlin) needs a "path" to its serial port`);
     const silence = device.options.silence_timeout_ms;
     this.silenceMs = typeof silence === "number" && silence > 0 ? silence : defaultSilenceMs;
+    const prompt = device.options.prompt_ms;
+    this.promptMs = typeof prompt === "number" && prompt > 0 ? prompt : defaultPromptMs;
     this.lines = new SerialLines({ deviceId, path: device.path, baudRate: device.baudRate ?? 115200 });
+    this.link = new MarlinLink(this.lines, deviceId);
     this.reconnector = new Reconnector(
       () =>
         this.exclusive(async () => {
@@ -80,10 +86,11 @@ export class MarlinDriver implements Driver {
     );
     this.lines.on("unsolicited", (line) => {
       // Marlin reports a kill (thermal runaway, MINTEMP) on its own too: the position is lost.
-      if (parseError(line) !== undefined) this.homed = false;
+      if (classify(line).kind === "fatal") this.homed = false;
     });
     this.lines.on("disconnect", () => {
       this.homed = false;
+      this.known = undefined;
       this.reconnector.start();
     });
   }
@@ -133,11 +140,8 @@ export class MarlinDriver implements Driver {
       switch (functionId) {
         case "home": {
           this.homed = false;
-          await this.send("G28", {
-            timeoutMs: homeTimeoutMs,
-            silenceMs: this.silenceMs,
-            signal: context.signal,
-          });
+          this.known = undefined;
+          await this.link.send("G28", this.blocking(homeTimeoutMs, context.signal));
           this.homed = true;
           return { homed: true, ...(await this.position(context.signal)) };
         }
@@ -147,163 +151,78 @@ export class MarlinDriver implements Driver {
           return { homed: this.homed, ...(await this.position(context.signal)) };
       }
     } catch (error) {
+      this.known = undefined;
       if (error instanceof DeviceError) {
         if (error.code === "CANCELLED") hold(this.stop(error.details.inFlight === true));
-        if (error.code === "DEVICE_TIMEOUT") this.needsResync = true;
+        // The numbering or the count of `ok`s may be off: start it again before the next function.
+        if (error.code === "DEVICE_TIMEOUT" || error.details.lineNoise === true) this.needsResync = true;
+        if (error.details.fatal === true) this.homed = false;
       }
       throw error;
     }
   }
 
   private async move(target: Axes & { feed?: number }, context: CommandContext): Promise<Outputs> {
-    const words = (["x", "y", "z"] as const).flatMap((axis) =>
+    const words = axes.flatMap((axis) =>
       target[axis] === undefined ? [] : [`${axis.toUpperCase()}${target[axis].toFixed(3)}`],
     );
-    const motion = target.feed === undefined ? "G0" : `G1 F${target.feed}`;
+    const motion = `${target.feed === undefined ? "G0" : `G1 F${target.feed}`} ${words.join(" ")}`;
     const { signal } = context;
-    await this.send(`${motion} ${words.join(" ")}`, {
-      timeoutMs: motionTimeoutMs,
-      silenceMs: this.silenceMs,
-      signal,
-    });
+    const goal = definedAxes(target);
+    const expected = { ...this.known, ...goal };
+    this.known = undefined;
+    await this.link.send(motion, this.blocking(motionTimeoutMs, signal));
     context.progress(0, `moving to ${words.join(" ")}`);
-    await this.send("M400", { timeoutMs: motionTimeoutMs, silenceMs: this.silenceMs, signal });
-    const position = await this.position(signal);
+    const wait = await this.link.send("M400", this.blocking(motionTimeoutMs, signal));
+    let position = await this.position(signal, expected);
+    // One flipped bit makes M400 read M410 to Marlin's emergency parser, which acts on the bytes as
+    // they arrive, checksum or not: the motion stops short. Only then is the move sent once more.
+    if (wait.sends > 1 && !matches(position, { ...position, ...goal })) {
+      await this.link.send(motion, this.blocking(motionTimeoutMs, signal));
+      await this.link.send("M400", this.blocking(motionTimeoutMs, signal));
+      position = await this.position(signal, expected);
+    }
     context.progress(1, `at X${position.x} Y${position.y} Z${position.z}`);
     return { ...position };
   }
 
-  private async position(signal: AbortSignal): Promise<Position> {
-    const answer = await this.send("M114", {
-      timeoutMs: answerTimeoutMs,
-      silenceMs: answerTimeoutMs,
-      signal,
-    });
-    for (const line of answer) {
-      const position = parsePosition(line);
-      if (position) return position;
+  /**
+   * M114 until two answers agree, or one shows every axis of `expected`: an answer has no
+   * checksum, and a garbled digit would go unseen.
+   */
+  private async position(signal: AbortSignal, expected: Axes = {}): Promise<Position> {
+    const seen: Position[] = [];
+    const answers: string[] = [];
+    for (let read = 0; read < maxPositionReads; read += 1) {
+      const { answer } = await this.link.send("M114", this.quick(signal));
+      answers.push(...answer);
+      const position = answer.map(parsePosition).find((p) => p !== undefined);
+      if (!position) continue;
+      if (matches(position, expected) || seen.some((earlier) => matches(position, earlier))) {
+        this.known = position;
+        return position;
+      }
+      seen.push(position);
     }
     throw new DeviceError(
       "DEVICE_ERROR",
-      `${this.deviceId}: M114 gave no position (answer: '${answer.join(" | ").slice(0, 120)}')`,
+      `${this.deviceId}: M114 gave no position twice alike in ${maxPositionReads} reads (line noise?) ` +
+        `(answers: '${answers.join(" | ").slice(0, 160)}')`,
       true,
+      { lineNoise: true },
     );
   }
 
-  /**
-   * Sends one numbered line and waits for its `ok`, sending lines again when Marlin asks. Resolves
-   * with the lines Marlin answered (the `ok` included).
-   */
-  private async send(gcode: string, options: SendOptions): Promise<string[]> {
-    const n = this.nextLine;
-    this.nextLine += 1;
-    this.history.set(n, gcode);
-    this.history.delete(n - historySize);
-    let line = n;
-    let resends = 0;
-    for (;;) {
-      const text = this.history.get(line);
-      if (text === undefined) {
-        throw new DeviceError(
-          "DEVICE_ERROR",
-          `${this.deviceId}: Marlin asked for line ${line} again, which was never sent or is too old`,
-          true,
-          { line },
-        );
-      }
-      const { answer, resend } = await this.exchange(line, text, options);
-      if (resend === undefined) {
-        if (line === n) return answer;
-        line += 1;
-        continue;
-      }
-      resends += 1;
-      if (resends > maxResends) {
-        throw new DeviceError(
-          "DEVICE_ERROR",
-          `${this.deviceId}: Marlin asked for '${gcode}' again ${resends} times (line noise?)`,
-          true,
-          { line: n },
-        );
-      }
-      line = resend;
-    }
+  /** A line that Marlin answers at once. */
+  private quick(signal: AbortSignal): LinkSendOptions {
+    const promptMs = Math.min(this.promptMs, answerSilenceMs);
+    return { timeoutMs: answerSilenceMs + promptMs * maxTries, silenceMs: answerSilenceMs, promptMs, signal };
   }
 
-  /** One numbered line, one `ok`; busy lines keep it waiting and reset the silence timer. */
-  private async exchange(
-    n: number,
-    gcode: string,
-    { timeoutMs, silenceMs, signal }: SendOptions,
-  ): Promise<{ answer: string[]; resend: number | undefined }> {
-    let resend: number | undefined;
-    let unknown: string | undefined;
-    const silence = new AbortController();
-    let timer: NodeJS.Timeout | undefined;
-    const arm = () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => silence.abort(), silenceMs);
-    };
-    const onAbort = () => silence.abort();
-    if (signal.aborted) {
-      throw new DeviceError("CANCELLED", `${this.deviceId}: cancelled before '${gcode}'`, false);
-    }
-    signal.addEventListener("abort", onAbort, { once: true });
-    arm();
-    try {
-      const answer = await this.lines.exchange(
-        numbered(n, gcode),
-        (incoming) => {
-          arm();
-          if (isOk(incoming)) {
-            if (unknown !== undefined) {
-              throw new DeviceError(
-                "DEVICE_ERROR",
-                `${this.deviceId}: Marlin does not know '${gcode}' (it said: Unknown command: "${unknown}")`,
-                false,
-                { marlin: incoming },
-              );
-            }
-            return "done";
-          }
-          const asked = parseResend(incoming);
-          if (asked !== undefined) resend = asked;
-          const unknownCommand = parseUnknownCommand(incoming);
-          if (unknownCommand !== undefined) unknown = unknownCommand;
-          const error = parseError(incoming);
-          if (error !== undefined) {
-            this.homed = false;
-            throw new DeviceError(
-              "DEVICE_ERROR",
-              `${this.deviceId}: '${gcode}' failed: Marlin said "${error}"`,
-              false,
-              { marlin: incoming },
-            );
-          }
-          // Framing errors (Resend and ok follow), busy lines, echo: and reports: keep waiting.
-          return "more";
-        },
-        { timeoutMs, signal: silence.signal },
-      );
-      return { answer, resend };
-    } catch (error) {
-      if (error instanceof DeviceError && error.code === "CANCELLED") {
-        if (signal.aborted) {
-          throw new DeviceError("CANCELLED", `${this.deviceId}: '${gcode}' was cancelled`, false, {
-            inFlight: true,
-          });
-        }
-        throw new DeviceError(
-          "DEVICE_TIMEOUT",
-          `${this.deviceId}: Marlin said nothing for ${silenceMs} ms after '${gcode}'`,
-          true,
-        );
-      }
-      throw error;
-    } finally {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", onAbort);
-    }
+  /** A line that blocks (G28, M400), kept alive by busy messages. */
+  private blocking(timeoutMs: number, signal: AbortSignal): LinkSendOptions {
+    const promptMs = Math.max(this.promptMs, this.silenceMs / 4);
+    return { timeoutMs, silenceMs: this.silenceMs, promptMs, signal };
   }
 
   /**
@@ -333,11 +252,15 @@ export class MarlinDriver implements Driver {
   }
 
   private async connect(): Promise<void> {
-    await this.lines.open();
+    // Open already when an earlier handshake gave up on a noisy line: opening again would reset an
+    // Arduino-based board (DTR), so the handshake is tried again on the open port.
+    if (!this.lines.isOpen) await this.lines.open();
     try {
       await this.handshake();
     } catch (error) {
-      await this.lines.close().catch(() => undefined);
+      if (!(error instanceof DeviceError && error.details.lineNoise === true)) {
+        await this.lines.close().catch(() => undefined);
+      }
       throw error;
     }
   }
@@ -345,11 +268,10 @@ export class MarlinDriver implements Driver {
   /** `N0 M110 N0`: Marlin is there and listening, and the next line is number 1. Then G90. */
   private async handshake(): Promise<void> {
     const signal = new AbortController().signal;
-    this.nextLine = 0;
-    this.history.clear();
     this.needsResync = true;
-    await this.send("M110 N0", { timeoutMs: answerTimeoutMs, silenceMs: answerTimeoutMs, signal });
-    await this.send("G90", { timeoutMs: answerTimeoutMs, silenceMs: answerTimeoutMs, signal });
+    this.known = undefined;
+    await this.link.resync(this.quick(signal));
+    await this.link.send("G90", this.quick(signal));
     this.needsResync = false;
   }
 
@@ -366,6 +288,22 @@ export class MarlinDriver implements Driver {
     );
     return run;
   }
+}
+
+const axes = ["x", "y", "z"] as const;
+
+function definedAxes(target: Axes): Axes {
+  const defined: Axes = {};
+  for (const axis of axes) if (target[axis] !== undefined) defined[axis] = target[axis];
+  return defined;
+}
+
+/** Whether `position` is `expected` on all three axes, to Marlin's two decimals. */
+function matches(position: Position, expected: Axes): boolean {
+  return axes.every((axis) => {
+    const value = expected[axis];
+    return value !== undefined && Math.abs(position[axis] - value) < 0.006;
+  });
 }
 
 function checkMove(deviceId: string, params: Axes): void {

@@ -1,15 +1,24 @@
 // A Marlin 2.x firmware on the device end of a pty pair (see pty-pair.ts), for driver tests. What it
 // simulates, in short:
-// - lines end with "\n" ("\r\n" and "\r" too); numbered lines (`N<n> <gcode>*<cs>`) are checked as
-//   Marlin checks them: the number must be the last one + 1 (M110 excepted), the checksum the XOR of
-//   the bytes before '*'; a bad one is answered `Error:...Last Line: <n>`, `Resend: <n+1>`, `ok`.
-//   Unnumbered lines without a checksum are taken as they are;
+// - the serial input as Marlin reads it (marlin-serial-input.ts): numbered lines checked (number,
+//   checksum), a refused line answered `Error:...Last Line: <n>`, `Resend: <n+1>`, `ok` with the
+//   bytes received so far dropped, a repeated line refused (never run twice), unnumbered lines taken
+//   as they are; lines read into a 4-line command buffer even while G28 or M400 blocks;
 // - M110 (N), G90, G91, G0/G1 (X Y Z F; `ok` at once = queued, the motion takes `motionMs`), G28
-//   (`homingMs`), M400 (ok when motion is done), M114, M410 (quickstop, also handled the moment it
-//   arrives, as Marlin's emergency parser does); G28 and M400 send `echo:busy: processing` every
-//   `busyIntervalMs` while they block; anything else is `echo:Unknown command: "<cmd>"`, then `ok`.
-// Not simulated: temperatures, extrusion (E stays 0), the SD card, planner limits, M999.
+//   (`homingMs`), M400 (ok when motion is done), M114, M105 (`ok T:...`), M410 (quickstop, also
+//   handled the moment it arrives, as Marlin's emergency parser does); G28 and M400 send
+//   `echo:busy: processing` every `busyIntervalMs` while they block; anything else is
+//   `echo:Unknown command: "<cmd>"`, then `ok`;
+// - line noise (line-noise.ts): garbled lines, seeded, in either direction, or placed by a test.
+// Every command run is journaled (`executed`), so a test can count how often a move ran.
+// Not simulated: temperatures (M105 answers fixed ones), extrusion (E stays 0), the SD card, M999.
 import { SerialPort } from "serialport";
+import { LineNoise, type Fault } from "./line-noise.js";
+import { MarlinMotion, type Position } from "./marlin-motion.js";
+import { checksum, MarlinSerialInput, parseCommand, type ReadCommand } from "./marlin-serial-input.js";
+
+export type { Position } from "./marlin-motion.js";
+export type { Fault } from "./line-noise.js";
 
 export interface MarlinSimulatorOptions {
   /** How long G28 takes, in ms. Default 100. */
@@ -22,43 +31,39 @@ export interface MarlinSimulatorOptions {
   unsupported?: string[];
   /** How often simulated time moves on, in ms. Default 5. */
   tickMs?: number;
+  /** The chance that a line is garbled (one bit of one byte) on its way to the firmware, to the host. */
+  noise?: { seed: number; toFirmware?: number; toHost?: number };
 }
 
 export interface ReceivedLine {
-  /** The raw line as received, line number and checksum included. */
+  /** The raw line as received (after any noise), line number and checksum included. */
   line: string;
   at: number;
 }
 
 export interface SentText {
+  /** What the firmware sent. */
   text: string;
+  /** What reached the host, when noise garbled it. */
+  garbled?: string;
   at: number;
 }
 
-export interface Position {
-  x: number;
-  y: number;
-  z: number;
-}
-
-interface Move {
-  from: Position;
-  to: Position;
-  start: number;
-  end: number;
+export interface ExecutedCommand {
+  /** Its line number, when it came numbered. */
+  n: number | undefined;
+  /** As Marlin's parser saw it: no line number, no checksum. */
+  command: string;
+  at: number;
 }
 
 type Blocked = { kind: "G28"; until: number; nextBusy: number } | { kind: "M400"; nextBusy: number };
 
-const stepsPerMm = { x: 80, y: 80, z: 400 };
-const origin: Position = { x: 0, y: 0, z: 0 };
+/** BUFSIZE: the commands Marlin holds read but not yet run. */
+const bufferSize = 4;
 
 /** Marlin's checksum: the XOR of every byte before the '*'. */
-export function marlinChecksum(text: string): number {
-  let cs = 0;
-  for (const byte of Buffer.from(text, "latin1")) cs ^= byte;
-  return cs;
-}
+export const marlinChecksum = checksum;
 
 export class MarlinSimulator {
   /** Opens `devicePath` (the pty pair's device end) and boots the firmware. */
@@ -80,27 +85,32 @@ export class MarlinSimulator {
   readonly commands: ReceivedLine[] = [];
   /** Everything written to the host, with times. */
   readonly sent: SentText[] = [];
+  /** Every command run, in order. */
+  readonly executed: ExecutedCommand[] = [];
+  /** Each M410 the emergency parser acted on, as it arrived (garbled or not), with its time. */
+  readonly emergencyStops: ReceivedLine[] = [];
   /** The last error the port reported (a write after an unplug, for instance). */
   lastError: Error | undefined;
+  /** Noise on the lines from the host, and on the lines to it. */
+  readonly toFirmware: LineNoise;
+  readonly toHost: LineNoise;
 
   private readonly homingMs: number;
-  private readonly motionMs: number;
   private readonly busyIntervalMs: number;
   private readonly unsupported: Set<string>;
   private readonly timer: NodeJS.Timeout;
-  private received = "";
-  private readonly pending: string[] = [];
-  private lastN = 0;
-  private corrupt = false;
+  private readonly input: MarlinSerialInput;
+  private readonly motion: MarlinMotion;
+  private readonly seed: number | undefined;
+  /** Bytes from the host up to its next newline: noise garbles whole lines. */
+  private inbound = "";
+  /** Bytes past the noise up to the next end of line, for `commands` and the emergency parser. */
+  private arriving = "";
+  /** Read, checked, not yet run. */
+  private readonly queue: ReadCommand[] = [];
   private silent = false;
   private halted = false;
-  private relative = false;
   private isHomed = false;
-  /** Where the steppers were when the last move in `moves` ended (or now, if none). */
-  private actual: Position = { ...origin };
-  /** Marlin's current_position: where the last queued move goes. M114 reports it. */
-  private current: Position = { ...origin };
-  private moves: Move[] = [];
   private blocked: Blocked | undefined;
   private closing: Promise<void> | undefined;
 
@@ -109,9 +119,20 @@ export class MarlinSimulator {
     options: MarlinSimulatorOptions,
   ) {
     this.homingMs = options.homingMs ?? 100;
-    this.motionMs = options.motionMs ?? 200;
     this.busyIntervalMs = options.busyIntervalMs ?? 100;
     this.unsupported = new Set((options.unsupported ?? []).map((code) => code.toUpperCase()));
+    this.motion = new MarlinMotion(options.motionMs ?? 200);
+    this.input = new MarlinSerialInput((text) => this.write(text));
+    const { noise } = options;
+    this.seed = noise?.seed;
+    this.toFirmware = new LineNoise(
+      "host->firmware",
+      noise && { seed: noise.seed, probability: noise.toFirmware ?? 0 },
+    );
+    this.toHost = new LineNoise(
+      "firmware->host",
+      noise && { seed: noise.seed + 1, probability: noise.toHost ?? 0 },
+    );
     // Listeners first: an unplugged pty must never crash the test process.
     port.on("error", (error) => (this.lastError = error));
     port.on("close", () => clearInterval(this.timer));
@@ -122,13 +143,12 @@ export class MarlinSimulator {
 
   /** Where the steppers are now, in mm. */
   get position(): Position {
-    return this.positionAt(performance.now());
+    return this.motion.positionAt(performance.now());
   }
 
   /** Whether a move is under way or queued. */
   get moving(): boolean {
-    this.settle(performance.now());
-    return this.moves.length > 0;
+    return this.motion.movingAt(performance.now());
   }
 
   get homed(): boolean {
@@ -137,7 +157,7 @@ export class MarlinSimulator {
 
   /** The last line number accepted. */
   get lastLineNumber(): number {
-    return this.lastN;
+    return this.input.lastN;
   }
 
   get isOpen(): boolean {
@@ -146,14 +166,31 @@ export class MarlinSimulator {
 
   /** The next line received with a checksum is taken as corrupted: the resend path. */
   corruptNext(): void {
-    this.corrupt = true;
+    this.input.failNextChecksum = true;
+  }
+
+  /** Garbles the next line from the host that matches, once. */
+  garbleFromHost(fault: Fault): void {
+    this.toFirmware.add(fault);
+  }
+
+  /** Garbles the next line to the host that matches, once. */
+  garbleToHost(fault: Fault): void {
+    this.toHost.add(fault);
+  }
+
+  /** The seed and every garbled line, for a failure message. */
+  noiseReport(): string {
+    return [`noise seed ${this.seed ?? "(none)"}`, this.toFirmware.describe(), this.toHost.describe()].join(
+      "\n",
+    );
   }
 
   /** kill(): says `Error:Printer halted. kill() called!`, stops, and answers nothing any more. */
   halt(): void {
-    this.quickstop(performance.now());
+    this.motion.quickstop(performance.now());
     this.blocked = undefined;
-    this.pending.length = 0;
+    this.queue.length = 0;
     this.isHomed = false;
     this.write("Error:Printer halted. kill() called!\n", true);
     this.halted = true;
@@ -186,135 +223,117 @@ export class MarlinSimulator {
   private receive(text: string): void {
     if (this.silent || this.halted) return;
     const now = performance.now();
-    this.received += text;
-    const parts = this.received.split(/\r\n|\r|\n/);
-    this.received = parts.pop() ?? "";
-    for (const raw of parts) {
-      const line = raw.trim();
-      if (line === "") continue;
-      this.commands.push({ line, at: performance.timeOrigin + now });
-      // The emergency parser: M410 acts the moment it arrives, past anything queued or blocking.
-      if (/^(?:N\d+\s*)?M410\b/i.test(line)) this.emergencyStop(now);
-      this.pending.push(line);
+    this.inbound += text;
+    for (let end = this.inbound.indexOf("\n"); end !== -1; end = this.inbound.indexOf("\n")) {
+      const line = this.inbound.slice(0, end + 1);
+      this.inbound = this.inbound.slice(end + 1);
+      this.arrive(this.toFirmware.pass(line), now);
     }
     this.pump(now);
   }
 
+  /** Bytes past the noise: journaled, seen by the emergency parser, and read by the firmware. */
+  private arrive(bytes: string, now: number): void {
+    for (const c of bytes) {
+      if (c !== "\n" && c !== "\r") {
+        this.arriving += c;
+        continue;
+      }
+      const line = this.arriving.trim();
+      this.arriving = "";
+      if (line === "") continue;
+      this.commands.push({ line, at: performance.timeOrigin + now });
+      // The emergency parser: M410 acts the moment it arrives, past anything queued or blocking.
+      if (/^(?:N\d+\s*)?M410\b/.test(line)) {
+        this.emergencyStops.push({ line, at: performance.timeOrigin + now });
+        this.emergencyStop(now);
+      }
+    }
+    this.input.receive(bytes);
+  }
+
+  /** Reads what fits in the command buffer (even while blocked, as Marlin's idle() does), runs what it can. */
   private pump(now: number): void {
-    while (!this.blocked && !this.halted && this.pending.length > 0) {
-      this.process(this.pending.shift() as string, now);
+    for (;;) {
+      if (this.halted) return;
+      this.queue.push(...this.input.read(bufferSize - this.queue.length));
+      const next = this.blocked ? undefined : this.queue.shift();
+      if (!next) return;
+      this.execute(next, now);
     }
   }
 
-  private process(raw: string, now: number): void {
-    let command = raw;
-    const numberedLine = /^N(-?\d+)\s*(.*)$/i.exec(raw);
-    const star = raw.lastIndexOf("*");
-    if (numberedLine) {
-      const n = Number(numberedLine[1]);
-      const body = numberedLine[2] ?? "";
-      if (n !== this.lastN + 1 && !/^M110\b/i.test(body)) {
-        return this.lineError(`Line Number is not Last Line Number+1, Last Line: ${this.lastN}`);
-      }
-      if (star === -1) return this.lineError(`No Checksum with line number, Last Line: ${this.lastN}`);
-      const corrupted = this.corrupt;
-      this.corrupt = false;
-      if (corrupted || marlinChecksum(raw.slice(0, star)) !== Number(raw.slice(star + 1).trim())) {
-        return this.lineError(`checksum mismatch, Last Line: ${this.lastN}`);
-      }
-      this.lastN = n;
-      command = body.slice(0, body.lastIndexOf("*")).trim();
-    } else if (star !== -1) {
-      return this.lineError(`No Line Number with checksum, Last Line: ${this.lastN}`);
-    }
-    this.run(command, now);
-  }
-
-  private lineError(message: string): void {
-    this.write(`Error:${message}\nResend: ${this.lastN + 1}\nok\n`);
-  }
-
-  private run(command: string, now: number): void {
-    const [first = "", ...rest] = command.split(/\s+/);
-    const head = /^([GMT])(\d+)$/i.exec(first);
-    const code = head ? `${(head[1] ?? "").toUpperCase()}${Number(head[2])}` : first.toUpperCase();
+  private execute({ line, n }: ReadCommand, now: number): void {
+    const { text, code } = parseCommand(line);
+    if (code === undefined || this.unsupported.has(code)) return this.unknown(text);
     const words = new Map<string, number>();
-    for (const word of rest) {
+    for (const word of text.split(/\s+/).slice(1)) {
       const match = /^([A-Z])(-?\d*\.?\d+)$/i.exec(word);
       if (match) words.set((match[1] ?? "").toUpperCase(), Number(match[2]));
     }
-    if (command === "") return this.ok();
-    if (this.unsupported.has(code)) return this.unknown(command);
+    if (!this.run(code, words, now)) return this.unknown(text);
+    this.executed.push({ n, command: text, at: performance.timeOrigin + now });
+  }
+
+  /** Runs a command; false when this firmware does not know it. */
+  private run(code: string, words: Map<string, number>, now: number): boolean {
     switch (code) {
       case "M110": {
         const n = words.get("N");
-        if (n !== undefined) this.lastN = n;
-        return this.ok();
+        if (n !== undefined) this.input.lastN = n;
+        break;
       }
       case "G90":
       case "G91":
-        this.relative = code === "G91";
-        return this.ok();
+        this.motion.relative = code === "G91";
+        break;
       case "G0":
       case "G1":
-        this.queueMove(words, now);
-        return this.ok();
+        this.motion.queue(words, now);
+        break;
       case "G28":
         this.isHomed = false;
         this.blocked = {
           kind: "G28",
-          until: Math.max(now, this.moves.at(-1)?.end ?? now) + this.homingMs,
+          until: this.motion.idleAt(now) + this.homingMs,
           nextBusy: now + this.busyIntervalMs,
         };
-        return;
+        return true;
       case "M400":
-        this.settle(now);
-        if (this.moves.length === 0) return this.ok();
-        this.blocked = { kind: "M400", nextBusy: now + this.busyIntervalMs };
-        return;
-      case "M114": {
-        const at = this.positionAt(now);
-        const { x, y, z } = this.current;
-        const count = (axis: keyof Position) => Math.round(at[axis] * stepsPerMm[axis]);
-        this.write(
-          `X:${x.toFixed(2)} Y:${y.toFixed(2)} Z:${z.toFixed(2)} E:0.00 Count X:${count("x")} Y:${count("y")} Z:${count("z")}\n`,
-        );
-        return this.ok();
-      }
+        if (this.motion.movingAt(now)) {
+          this.blocked = { kind: "M400", nextBusy: now + this.busyIntervalMs };
+          return true;
+        }
+        break;
+      case "M114":
+        this.write(`${this.motion.report(now)}\n`);
+        break;
+      case "M105":
+        // M105 answers `ok` itself, with the temperatures on the same line.
+        this.write("ok T:21.50 /0.00 B:21.20 /0.00 @:0 B@:0\n");
+        return true;
       case "M410":
-        this.quickstop(now);
-        return this.ok();
+        this.motion.quickstop(now);
+        break;
       default:
-        return this.unknown(command);
+        return false;
     }
-  }
-
-  private queueMove(words: Map<string, number>, now: number): void {
-    const to = { ...this.current };
-    for (const axis of ["x", "y", "z"] as const) {
-      const value = words.get(axis.toUpperCase());
-      if (value !== undefined) to[axis] = this.relative ? to[axis] + value : value;
-    }
-    this.settle(now);
-    const start = Math.max(now, this.moves.at(-1)?.end ?? now);
-    this.moves.push({ from: { ...this.current }, to, start, end: start + this.motionMs });
-    this.current = to;
+    this.write("ok\n");
+    return true;
   }
 
   private tick(): void {
     const now = performance.now();
-    this.settle(now);
     const blocked = this.blocked;
     if (!blocked || this.silent || this.halted) return;
-    const finished = blocked.kind === "G28" ? now >= blocked.until : this.moves.length === 0;
+    const finished = blocked.kind === "G28" ? now >= blocked.until : !this.motion.movingAt(now);
     if (finished) {
       if (blocked.kind === "G28") {
-        this.actual = { ...origin };
-        this.current = { ...origin };
+        this.motion.homed();
         this.isHomed = true;
       }
       this.blocked = undefined;
-      this.ok();
+      this.write("ok\n");
       this.pump(now);
     } else if (now >= blocked.nextBusy) {
       this.write("echo:busy: processing\n");
@@ -324,36 +343,11 @@ export class MarlinSimulator {
 
   /** M410 from the emergency parser: motion stops, a blocked G28 or M400 ends (with its ok). */
   private emergencyStop(now: number): void {
-    this.quickstop(now);
+    this.motion.quickstop(now);
     if (this.blocked) {
       this.blocked = undefined;
-      this.ok();
+      this.write("ok\n");
     }
-  }
-
-  /** Stops now, keeping the position reached; M114 then reports it. */
-  private quickstop(now: number): void {
-    const at = this.positionAt(now);
-    this.moves = [];
-    this.actual = at;
-    this.current = { ...at };
-  }
-
-  private settle(now: number): void {
-    while (this.moves[0] && this.moves[0].end <= now) this.actual = (this.moves.shift() as Move).to;
-  }
-
-  private positionAt(now: number): Position {
-    this.settle(now);
-    const move = this.moves[0];
-    if (!move || now <= move.start) return { ...this.actual };
-    const f = (now - move.start) / (move.end - move.start);
-    const along = (axis: keyof Position) => move.from[axis] + (move.to[axis] - move.from[axis]) * f;
-    return { x: along("x"), y: along("y"), z: along("z") };
-  }
-
-  private ok(): void {
-    this.write("ok\n");
   }
 
   private unknown(command: string): void {
@@ -362,8 +356,13 @@ export class MarlinSimulator {
 
   private write(text: string, evenIfSilent = false): void {
     if ((this.silent && !evenIfSilent) || (this.halted && !evenIfSilent) || !this.port.isOpen) return;
-    this.sent.push({ text, at: performance.timeOrigin + performance.now() });
-    this.port.write(text, (error) => {
+    const garbled = text.replace(/[^\n]*\n|[^\n]+$/g, (line) => this.toHost.pass(line));
+    this.sent.push({
+      text,
+      ...(garbled !== text && { garbled }),
+      at: performance.timeOrigin + performance.now(),
+    });
+    this.port.write(Buffer.from(garbled, "latin1"), (error) => {
       if (error) this.lastError = error;
     });
   }
