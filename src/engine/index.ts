@@ -17,7 +17,7 @@ export { cleanableStates, type CleanableState, type RetryOutcome } from "./redis
 export type { JobDetail, QueueOverview } from "./redis/queue-inspector.js";
 export { runStatuses, type RunStatusCounts } from "./redis/run-status-counts.js";
 export { nodeBackoffStrategy } from "./redis/node-backoff.js";
-export { handBack, type NodeAttempt } from "./redis/node-lifecycle.js";
+export { fencedRetryMs, handBack, type NodeAttempt } from "./redis/node-lifecycle.js";
 export { redisKeys, type RedisKeys } from "./redis/keys.js";
 export { deviceQueueName, runsQueueName, type NodeJobData, type RunJobData } from "./redis/queues.js";
 export { createWorkerRuntime, type WorkerRuntime } from "./redis/worker-runtime.js";

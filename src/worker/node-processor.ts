@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import { DeviceError } from "../drivers/device-error.js";
 import type { Driver, FunctionSpec } from "../drivers/types.js";
 import {
+  fencedRetryMs,
   handBack,
   shapeError,
   type NodeAttempt,
@@ -67,7 +68,7 @@ export function createNodeProcessor(deps: {
       if (start.kind === "skip") return { skipped: true };
       if (start.kind === "fenced") {
         log.warn({ jobId: job.id }, "this worker no longer holds the device: handing the job back");
-        return await handBack(attempt);
+        return await handBack(attempt, fencedRetryMs);
       }
       if (start.kind === "interrupted") {
         const message =
@@ -119,7 +120,7 @@ export function createNodeProcessor(deps: {
           { jobId: job.id },
           "the device's lease passed to another worker before the outputs were recorded",
         );
-        return await handBack(attempt);
+        return await handBack(attempt, fencedRetryMs);
       }
       return outputs;
     } finally {

@@ -27,6 +27,13 @@ export interface NodeAttempt {
   fence: string;
 }
 
+/**
+ * How long a job that a fenced-out worker hands back waits before it comes up again: long enough
+ * that the worker (which notices its lost lease within a second, then stops taking the device's
+ * jobs) does not spin on it, short enough not to delay the holder much.
+ */
+export const fencedRetryMs = 200;
+
 const skipErrors = {
   cancelled: haltedNodeError("cancelled"),
   timeout: haltedNodeError("timeout"),
@@ -114,12 +121,12 @@ export class NodeLifecycle {
     const { retryable, ...recorded } = error;
     if (error.code === "CANCELLED") {
       const outcome = await this.ledger.failNode(ref(attempt), "cancelled", recorded, executionTime);
-      if (outcome === "fenced") return handBack(attempt);
+      if (outcome === "fenced") return handBack(attempt, fencedRetryMs);
       throw new UnrecoverableError(error.message);
     }
     if (!retryable || neverRetriedCodes.has(error.code) || number >= attempts) {
       const outcome = await this.ledger.failNode(ref(attempt), "failed", recorded, executionTime);
-      if (outcome === "fenced") return handBack(attempt);
+      if (outcome === "fenced") return handBack(attempt, fencedRetryMs);
       if (outcome === "halted") {
         const nodes = [...(await this.plans.nodes(data.runId)).values()];
         await endNodesNotBegun(
@@ -135,7 +142,7 @@ export class NodeLifecycle {
     // Decided once, here: node_retrying tells the delay BullMQ then applies (node-backoff.ts).
     const delayMs = retryDelayMs(data.retry ?? legacyRetry(job), number);
     if (!(await this.ledger.retryNode(ref(attempt), recorded, number + 1, delayMs))) {
-      return handBack(attempt);
+      return handBack(attempt, fencedRetryMs);
     }
     throw new NodeRetryError(error.message, delayMs);
   }
