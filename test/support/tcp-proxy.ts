@@ -29,7 +29,6 @@ export interface TcpProxy {
 
 /** One direction of a connection pair; chunks wait in `queue` while delayed or held. */
 interface Pipe {
-  from: Socket;
   to: Socket;
   queue: { data: Buffer; at: number }[];
   timer: NodeJS.Timeout | undefined;
@@ -55,7 +54,7 @@ export async function startTcpProxy(targetPort: number, targetHost = "127.0.0.1"
   };
 
   const forward = (from: Socket, to: Socket): Pipe => {
-    const pipe: Pipe = { from, to, queue: [], timer: undefined };
+    const pipe: Pipe = { to, queue: [], timer: undefined };
     from.on("data", (data) => {
       pipe.queue.push({ data, at: Date.now() + delayMs });
       if (pipe.queue.length === 1) pump(pipe);
