@@ -6,7 +6,7 @@ import type { RunEventBody } from "../run/events.js";
 import type { NodeState } from "../run/types.js";
 import { nodeJobData, nodeJobId, type QueueSet, type RunJobData } from "./queues.js";
 import type { RedisKeys } from "./keys.js";
-import { haltRun } from "./run-halt.js";
+import { haltedNodeError, haltRun } from "./run-halt.js";
 import type { RunLedger } from "./run-ledger.js";
 import type { RunStore, StoredRun } from "./run-store.js";
 
@@ -115,6 +115,14 @@ export function createRunProcessor(deps: {
         },
         0,
       );
+    }
+    // A halted run (by a stranded node's failure just now, or before) starts nothing more: its
+    // queued nodes without a job end as a halt ends nodes that have not begun.
+    const { halt } = await store.control(run.runId);
+    if (halt === "cancelled" || halt === "timeout" || halt === "failed") {
+      const ids = missing.map((node) => node.id);
+      await ledger.cancelQueuedNodes(run.runId, epoch, ids, haltedNodeError(halt));
+      return;
     }
     await addJobs(run, epoch, missing);
   }

@@ -149,7 +149,7 @@ export class RunLedger {
     return { released: result[0], woken: result[1] };
   }
 
-  /** Returns false if the worker no longer holds the device (or the attempt is not current). */
+  /** Returns false if the worker no longer holds the device (nothing was recorded). */
   async retryNode(ref: FencedNodeRef, error: NodeError, attempt: number, delayMs: number): Promise<boolean> {
     const body: RunEventBody = {
       type: "node_retrying",
@@ -176,7 +176,8 @@ export class RunLedger {
         ref.fence,
       ],
     );
-    return result === 1;
+    // -1 (already queued: this very call resent, or the job is not current) is no refusal.
+    return result !== -2;
   }
 
   async failNode(

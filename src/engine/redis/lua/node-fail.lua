@@ -11,9 +11,12 @@
 
 local node = ARGV[1]
 local status = redis.call('HGET', KEYS[2], node .. ':status')
-if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[2] or (status ~= 'queued' and status ~= 'running') then
-  return -1
-end
+local run = redis.call('HMGET', KEYS[1], 'epoch', 'halt', 'halt_node')
+if run[1] ~= ARGV[2] then return -1 end
+-- Run again (ioredis resent it, or the worker crashed before ending the nodes not begun): this
+-- node's failure halted the run, so answer as the first time did.
+if status == 'failed' and ARGV[3] == 'failed' and run[2] == 'failed' and run[3] == node then return 2 end
+if status ~= 'queued' and status ~= 'running' then return -1 end
 if not fenceHolds(KEYS[5], ARGV[10]) then return -2 end
 redis.call('HSET', KEYS[2], node .. ':status', ARGV[3], node .. ':error', ARGV[4],
   node .. ':finished_at', ARGV[5], node .. ':execution_time', ARGV[6])
