@@ -1,6 +1,6 @@
 import type { NodeState, RunEvent, RunStatus } from "../engine/index.js";
 
-// The API's JSON as the CLI reads it (../shared/CONTRACT.md). Only types come from the engine: the
+// The API's JSON as the CLI reads it (docs/contract.md). Only types come from the engine: the
 // CLI is a client of the HTTP API and the WebSocket, and never runs engine code.
 
 export type { RunEvent, RunStatus };
