@@ -32,13 +32,20 @@ export interface CommandContext {
   /** Progress from 0 to 1 with a short human message; cheap to call often. */
   progress(fraction: number, message: string): void;
   /**
-   * Whether the caller may still act on the device: false once its hold on the device may have
-   * passed to another process (its lease). Synchronous and cheap: a driver that acts on the device
-   * in many steps checks it before each one and, on false, stops the device and rejects with
-   * CANCELLED. The signal aborts soon after anyway; this closes the gap between the two, when a
-   * frozen process wakes up. Absent: always true.
+   * Whether the caller may act on the device now: false while its hold on the device (its lease) is
+   * in doubt, and for good once it may have passed to another process. Synchronous and cheap: a
+   * driver that acts on the device in many steps checks it before each one. On false, a function
+   * declared `pausable` holds the device where it is and awaits untilMayDrive(); any other stops
+   * the device and rejects with CANCELLED. The signal aborts soon after a hold is lost anyway;
+   * this closes the gap between the two, when a frozen process wakes up. Absent: always true.
    */
   mayDrive?(): boolean;
+  /**
+   * After mayDrive() said false: resolves true once the caller may drive again (its hold on the
+   * device was confirmed: go on where it paused), false if it never will (stop the device, reject
+   * with CANCELLED). Resolves false when the signal aborts. Absent: resolves true at once.
+   */
+  untilMayDrive?(): Promise<boolean>;
 }
 
 /**
@@ -67,6 +74,12 @@ export interface FunctionSpec {
   outputs: Record<string, string>;
   /** Safe to run again after an interruption (a home, a status read), unlike a dispense or a cut. */
   idempotent: boolean;
+  /**
+   * The device can be held mid-command and go on later: the driver checks mayDrive() between its
+   * steps and pauses while it is false. A command that cannot pause is stopped instead, when its
+   * worker is no longer sure that it may drive the device. Absent: false.
+   */
+  pausable?: boolean;
   timeoutMs: number;
   retry: RetryDefaults;
 }

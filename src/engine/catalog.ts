@@ -8,6 +8,8 @@ export interface FunctionContract {
   params: z.ZodObject;
   outputs: Record<string, string>;
   idempotent: boolean;
+  /** Can be held mid-command while its worker is unsure of its lease (see drivers' FunctionSpec). */
+  pausable?: boolean;
   timeoutMs: number;
   retry: RetryPolicy;
 }

@@ -8,6 +8,8 @@ export interface RunningCommand {
 interface Registered {
   controller: AbortController;
   deviceId: string;
+  /** The command can be held mid-way (its function is pausable). */
+  pausable: boolean;
 }
 
 /**
@@ -18,8 +20,8 @@ interface Registered {
 export class CommandRegistry {
   private readonly byRun = new Map<string, Set<Registered>>();
 
-  register(runId: string, deviceId: string): RunningCommand & { entry: Registered } {
-    const entry = { controller: new AbortController(), deviceId };
+  register(runId: string, deviceId: string, pausable: boolean): RunningCommand & { entry: Registered } {
+    const entry = { controller: new AbortController(), deviceId, pausable };
     const set = this.byRun.get(runId) ?? new Set();
     set.add(entry);
     this.byRun.set(runId, set);
@@ -49,6 +51,11 @@ export class CommandRegistry {
   /** Aborts the commands running on one device (this worker lost its lease). */
   abortDevice(deviceId: string, reason: DeviceError): number {
     return this.abortWhere((entry) => entry.deviceId === deviceId, reason);
+  }
+
+  /** Aborts the commands on one device that cannot pause (this worker is unsure of its lease). */
+  abortUnpausable(deviceId: string, reason: DeviceError): number {
+    return this.abortWhere((entry) => entry.deviceId === deviceId && !entry.pausable, reason);
   }
 
   /** Stops the run's commands: it was cancelled, or ran past its timeout. */

@@ -9,11 +9,11 @@ import {
   type WorkerRuntime,
 } from "../engine/index.js";
 import type { CommandRegistry } from "./command-registry.js";
-import type { LeasedDevice } from "./device-leases.js";
+import type { DeviceHold, LeasedDevice } from "./device-leases.js";
 import { jobLockOptions } from "./job-locks.js";
 import type { InFlightNodes } from "./in-flight-nodes.js";
 import { createNodeProcessor } from "./node-processor.js";
-import { leaseLostStop } from "./stop-reasons.js";
+import { leaseInDoubtStop, leaseLostStop } from "./stop-reasons.js";
 
 /** How long to wait between attempts to open a device that was not there. */
 const openRetryMs = [500, 1000, 2000, 5000];
@@ -40,8 +40,8 @@ type HostDeps = {
   runtime: WorkerRuntime;
   commands: CommandRegistry;
   inFlight: InFlightNodes;
-  /** Whether this worker may still act on the device (DeviceLeases.mayDrive). */
-  mayDrive(device: LeasedDevice): boolean;
+  /** This worker's hold on the device (DeviceLeases.holdOf). */
+  holdOf(device: LeasedDevice): DeviceHold;
   connection: ConnectionOptions;
   prefix: string;
   log: Logger;
@@ -93,6 +93,11 @@ export function hostDevice(deps: HostDeps): HostedDevice {
         },
       });
     },
+    inDoubt() {
+      const stopped = deps.commands.abortUnpausable(device.id, leaseInDoubtStop);
+      if (stopped > 0)
+        log.warn({ stopped }, "stopped the device's commands that cannot pause: its lease is in doubt");
+    },
     lost() {
       const old = tenure;
       tenure = undefined;
@@ -137,7 +142,7 @@ function serve(
     commands: deps.commands,
     inFlight: deps.inFlight,
     fence,
-    mayDrive: () => deps.mayDrive(leased),
+    hold: deps.holdOf(leased),
     log,
   });
   const worker = new Worker<NodeJobData>(

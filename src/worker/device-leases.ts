@@ -7,7 +7,7 @@ export const leaseRenewMs = 1000;
 export const leaseMs = 4000;
 /** A change of activity is written within this time; changes in between are written once. */
 const changeFlushMs = 100;
-/** How often the holder checks that it may still drive its devices (see mayDrive). */
+/** How often the holder checks that it may still drive its devices (see checkLeases). */
 const watchMs = 100;
 /** A watch that comes this late means this process was frozen (SIGSTOP, a long GC pause, a paused VM). */
 const frozenAfterMs = 300;
@@ -26,8 +26,35 @@ export interface LeasedDevice {
   fault(): string;
   /** This worker now holds the lease, with this fencing token: open the device and serve its queue. */
   acquired(fence: string): void;
-  /** This worker no longer holds the lease (or cannot tell): stop its commands now, stop serving. */
+  /**
+   * This worker cannot tell whether it still holds the lease, though its link to Redis seems up
+   * (renewals unanswered: Redis stalled, or the link drops packets silently). Commands that cannot
+   * pause stop now; pausable ones hold the device (their drivers check mayDrive) until it is sure
+   * again or lost.
+   */
+  inDoubt(): void;
+  /** This worker no longer holds the lease (or cannot know it still does): stop its commands now, stop serving. */
   lost(holder: string): void;
+}
+
+/** A worker's hold on one device, as the commands it runs there see it. */
+export interface DeviceHold {
+  /** Sure, now, that no other worker may drive the device. */
+  mayDrive(): boolean;
+  /** Resolves true once mayDrive() is (the lease was confirmed), false if the lease is lost or `signal` aborts. */
+  untilMayDrive(signal: AbortSignal): Promise<boolean>;
+  /** Still holding the lease, sure of it or not. */
+  held(): boolean;
+}
+
+interface HeldLease {
+  fence: string;
+  /** Until when, by this process's clock, no other worker can hold the lease. */
+  sureUntil: number;
+  /** Past sureUntil over a link that seems up: inDoubt() was called, and drivers hold the device. */
+  inDoubt: boolean;
+  /** Commands waiting in untilMayDrive(). */
+  waiters: Set<(mayDrive: boolean) => void>;
 }
 
 /**
@@ -39,10 +66,14 @@ export interface LeasedDevice {
  * 100 ms, not two per command.
  *
  * A holder must stop driving before another worker can take a device over. Redis lets a lease lapse
- * only after `leaseMs` on its lease clock without a renewal; the holder gives it up sooner by its own
- * clock when it cannot know that its renewals landed: when it was frozen itself, or when its link to
- * Redis is down. While the link is up and Redis merely slow (a stalled Redis runs no lease clock
- * either), renewals in flight will land first, so it keeps driving.
+ * only after `leaseMs` on its lease clock without a renewal landing; the holder is sure of it only
+ * until `leaseMs - leaseMarginMs` after it sent the last renewal that landed. Past that:
+ * - when it was frozen itself, or its link to Redis is down, it gives the lease up (lost()): its
+ *   renewals cannot have landed;
+ * - when its link seems up, it cannot tell a stalled Redis (which runs no lease clock, so the lease
+ *   holds) from a link that silently drops packets (the lease lapses, and a standby takes the device).
+ *   So it holds the device (inDoubt()): commands pause, or stop if they cannot, until a renewal
+ *   lands (drive on) or is refused, or the link drops (lost()).
  */
 export class DeviceLeases {
   private heartbeat: NodeJS.Timeout | undefined;
@@ -52,7 +83,7 @@ export class DeviceLeases {
   private readonly changed = new Set<LeasedDevice>();
   private readonly writing = new Set<Promise<void>>();
   /** The devices held, with their fencing token and until when (by this process's clock) for sure. */
-  private readonly held = new Map<LeasedDevice, { fence: string; sureUntil: number }>();
+  private readonly held = new Map<LeasedDevice, HeldLease>();
   /** The holder each refused device was last refused for, so a refusal is logged once per holder. */
   private readonly refusedFor = new Map<LeasedDevice, string>();
   private stopped = false;
@@ -79,17 +110,39 @@ export class DeviceLeases {
     return new Map([...this.refusedFor].map(([device, holder]) => [device.id, holder]));
   }
 
+  /** The device's hold, for the commands this worker runs on it. */
+  holdOf(device: LeasedDevice): DeviceHold {
+    return {
+      mayDrive: () => this.mayDrive(device),
+      untilMayDrive: (signal) => this.untilMayDrive(device, signal),
+      held: () => this.held.has(device),
+    };
+  }
+
   /**
-   * Whether this worker may still act on the device: it holds the lease for sure, or its renewals
-   * are on their way over a live link and it has not been frozen. Checked synchronously before each
-   * step a driver takes, so a worker that wakes from a freeze takes none before it has stopped.
+   * Whether this worker is sure, now, that it holds the device's lease. Synchronous, by this
+   * process's clock alone: a worker that wakes from a freeze past its lease takes no step before the
+   * watch has noticed.
    */
-  mayDrive(device: LeasedDevice): boolean {
+  private mayDrive(device: LeasedDevice): boolean {
     const lease = this.held.get(device);
-    if (!lease) return false;
-    const now = performance.now();
-    if (now < lease.sureUntil) return true;
-    return now - this.lastWatch < frozenAfterMs && this.linkUp();
+    return lease !== undefined && performance.now() < lease.sureUntil;
+  }
+
+  private untilMayDrive(device: LeasedDevice, signal: AbortSignal): Promise<boolean> {
+    if (this.mayDrive(device)) return Promise.resolve(true);
+    const lease = this.held.get(device);
+    if (!lease || signal.aborted) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const settle = (mayDrive: boolean) => {
+        lease.waiters.delete(settle);
+        signal.removeEventListener("abort", onAbort);
+        resolve(mayDrive);
+      };
+      const onAbort = () => settle(false);
+      lease.waiters.add(settle);
+      signal.addEventListener("abort", onAbort, { once: true });
+    });
   }
 
   /** Notes that a device's activity changed; it is written soon, together with other changes. */
@@ -115,26 +168,46 @@ export class DeviceLeases {
     clearTimeout(this.flush);
     await Promise.allSettled([...this.writing]);
     await Promise.all([...this.held.keys()].map((device) => this.store.release(this.workerId, device.id)));
+    for (const lease of this.held.values()) settle(lease, false);
     this.held.clear();
   }
 
-  /** Gives up, here, every lease this worker can no longer be sure of (see the class comment). */
+  /** Gives up every lease this worker can no longer hold for sure, and holds the devices of those in doubt. */
   private checkLeases(): void {
     const now = performance.now();
     const frozen = now - this.lastWatch >= frozenAfterMs;
     this.lastWatch = now;
-    if (!frozen && this.linkUp()) return;
+    const linkUp = this.linkUp();
     for (const [device, lease] of this.held) {
       if (now < lease.sureUntil) continue;
-      this.held.delete(device);
-      this.log.error(
-        { deviceId: device.id },
-        frozen
-          ? `this worker was frozen for longer than its lease on device '${device.id}': stopping its commands`
-          : `lost Redis for longer than the lease on device '${device.id}': stopping its commands`,
-      );
-      device.lost("");
+      if (frozen || !linkUp) {
+        this.drop(
+          device,
+          "",
+          frozen
+            ? `this worker was frozen for longer than its lease on device '${device.id}': stopping its commands`
+            : `lost Redis for longer than the lease on device '${device.id}': stopping its commands`,
+        );
+      } else if (!lease.inDoubt) {
+        lease.inDoubt = true;
+        this.log.warn(
+          { deviceId: device.id },
+          `no renewal of the lease on device '${device.id}' answered for ${leaseMs - leaseMarginMs} ms ` +
+            "(Redis stalled, or the link to it drops packets): holding the device until one is",
+        );
+        device.inDoubt();
+      }
     }
+  }
+
+  /** Forgets a lease and stops the device's commands. */
+  private drop(device: LeasedDevice, holder: string, why: string): void {
+    const lease = this.held.get(device);
+    if (!lease) return;
+    this.held.delete(device);
+    this.log.error({ deviceId: device.id, ...(holder && { holder }) }, why);
+    settle(lease, false);
+    device.lost(holder);
   }
 
   private write(devices: readonly LeasedDevice[]): Promise<void> {
@@ -158,23 +231,29 @@ export class DeviceLeases {
       const lease = this.held.get(device);
       if (lease?.fence === fence) {
         lease.sureUntil = sureUntil;
+        if (lease.inDoubt) this.log.info({ deviceId: device.id }, "the lease renewal landed: driving on");
+        lease.inDoubt = false;
+        settle(lease, true);
         return;
       }
       // A new fence: another worker held the device in between, so every write of ours under the old
       // one would be refused. Start afresh.
-      if (lease) device.lost(holder);
-      this.held.set(device, { fence, sureUntil });
+      if (lease) {
+        settle(lease, false);
+        device.lost(holder);
+      }
+      this.held.set(device, { fence, sureUntil, inDoubt: false, waiters: new Set() });
       if (this.refusedFor.delete(device))
         this.log.info({ deviceId: device.id }, "took over the device's lease");
       device.acquired(fence);
       return;
     }
-    if (this.held.delete(device)) {
-      this.log.error(
-        { deviceId: device.id, holder },
+    if (this.held.has(device)) {
+      this.drop(
+        device,
+        holder,
         `lost the lease on device '${device.id}' to worker '${holder}'; stopping its commands, no longer serving it`,
       );
-      device.lost(holder);
     } else if (this.refusedFor.get(device) !== holder) {
       this.log.error(
         { deviceId: device.id, holder },
@@ -185,6 +264,11 @@ export class DeviceLeases {
     }
     this.refusedFor.set(device, holder);
   }
+}
+
+/** Wakes the commands waiting on a lease: they may drive on, or never. */
+function settle(lease: HeldLease, mayDrive: boolean): void {
+  for (const waiter of [...lease.waiters]) waiter(mayDrive);
 }
 
 function record(device: LeasedDevice): DeviceRecord {

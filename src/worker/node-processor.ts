@@ -12,17 +12,12 @@ import {
   type WorkerRuntime,
 } from "../engine/index.js";
 import type { CommandRegistry } from "./command-registry.js";
+import type { DeviceHold } from "./device-leases.js";
 import type { InFlightNodes } from "./in-flight-nodes.js";
 import { leaseLostStop, workerStops } from "./stop-reasons.js";
 
 const progressIntervalMs = 100;
 
-/** The abort reason of commands stopped because their worker is shutting down. */
-export const shutdownStop = new DeviceError(
-  "NODE_INTERRUPTED",
-  "the worker shut down before the command finished, and told the device to stop; check the device, then retry the run",
-  false,
-);
 /**
  * How long a job set aside for another run's reservation waits before it looks again on its own.
  * The reservation's end wakes it sooner; this covers a wake-up lost to a crash or a race.
@@ -42,10 +37,11 @@ export function createNodeProcessor(deps: {
   inFlight: InFlightNodes;
   /** The worker's fencing token for the device, from the lease this tenure holds. */
   fence: string;
-  mayDrive: () => boolean;
+  /** This worker's hold on the device: no command starts, and pausable ones go no further, while it is in doubt. */
+  hold: DeviceHold;
   log: Logger;
 }) {
-  const { driver, functions, runtime, commands, inFlight, fence, mayDrive, log } = deps;
+  const { driver, functions, runtime, commands, inFlight, fence, hold, log } = deps;
 
   /** `onOutcome` hears how a command on the device ended (null: it succeeded), if one ran. */
   return function processNode(
@@ -62,8 +58,15 @@ export function createNodeProcessor(deps: {
   ): Promise<Record<string, unknown>> {
     const { job } = attempt;
     const data = job.data;
-    const command = commands.register(data.runId, data.deviceId);
+    const spec = functions.get(data.functionId);
+    const command = commands.register(data.runId, data.deviceId, spec?.pausable ?? false);
     try {
+      // Nothing begins while this worker is unsure of the device: it waits for its lease to be
+      // confirmed, or hands the job back to whichever worker holds the device.
+      if (!(await hold.untilMayDrive(command.signal))) {
+        log.warn({ jobId: job.id }, "this worker is not sure it holds the device: handing the job back");
+        return await handBack(attempt, fencedRetryMs);
+      }
       const start = await runtime.lifecycle.begin(attempt);
       if (start.kind === "skip") return { skipped: true };
       if (start.kind === "fenced") {
@@ -88,23 +91,29 @@ export function createNodeProcessor(deps: {
       const seconds = () => Math.round(performance.now() - startedAt) / 1000;
       let outputs: Record<string, unknown>;
       try {
-        const params = checkInputs(data, functions.get(data.functionId), start.inputs);
+        const params = checkInputs(data, spec, start.inputs);
         const timer = setTimeout(
           () => command.abort(new DeviceError("NODE_TIMEOUT", `timed out after ${data.timeoutMs} ms`, true)),
           data.timeoutMs,
         );
         try {
+          // The lease may have come into doubt while the begin was on its way.
+          if (!(await hold.untilMayDrive(command.signal)) && !command.signal.aborted)
+            command.abort(leaseLostStop);
+          // The failure is described by the abort's reason.
+          if (command.signal.aborted) throw new DeviceError("CANCELLED", "stopped before it began", false);
           outputs = await driver.execute(data.functionId, params, {
             signal: command.signal,
             progress: progressReporter(job, runtime, log),
-            mayDrive,
+            mayDrive: () => hold.mayDrive(),
+            untilMayDrive: () => hold.untilMayDrive(command.signal),
           });
         } finally {
           clearTimeout(timer);
         }
       } catch (error) {
         // A driver that found it may no longer drive the device stopped by itself: say why.
-        if (!command.signal.aborted && !mayDrive()) command.abort(leaseLostStop);
+        if (!command.signal.aborted && !hold.held()) command.abort(leaseLostStop);
         const failure = describe(error, command.signal, data);
         onOutcome(failure);
         // Stopped because this worker is shutting down past its grace period, or lost the device:

@@ -14,8 +14,15 @@ export const leaseLostStop = new DeviceError(
   false,
 );
 
+/** The abort reason of commands that cannot pause, stopped because their worker is unsure of the device's lease. */
+export const leaseInDoubtStop = new DeviceError(
+  "NODE_INTERRUPTED",
+  "the worker could not confirm its lease on the device (Redis stalled, or its link dropped packets) and told the device to stop, as this command cannot pause; check the device, then retry the run",
+  false,
+);
+
 /**
  * Stops its worker made, not the run or the device: an idempotent command stopped by one of these
  * simply runs again, on whichever worker holds the device.
  */
-export const workerStops: ReadonlySet<unknown> = new Set([shutdownStop, leaseLostStop]);
+export const workerStops: ReadonlySet<unknown> = new Set([shutdownStop, leaseLostStop, leaseInDoubtStop]);

@@ -12,7 +12,7 @@ import {
 } from "../engine/index.js";
 import { CommandRegistry } from "./command-registry.js";
 import { hostDevice, type HostedDevice } from "./device-host.js";
-import { DeviceLeases, type LeasedDevice } from "./device-leases.js";
+import { DeviceLeases, type DeviceHold, type LeasedDevice } from "./device-leases.js";
 import { jobLockOptions } from "./job-locks.js";
 import { watchHalts } from "./halt-watch.js";
 import { InFlightNodes } from "./in-flight-nodes.js";
@@ -71,7 +71,12 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   const timers: NodeJS.Timeout[] = [];
   let leases: DeviceLeases | undefined;
   const onActivity = (device: LeasedDevice) => leases?.changedActivity(device);
-  const mayDrive = (device: LeasedDevice) => leases?.mayDrive(device) ?? false;
+  // Leases start after the devices' hosts exist; no device is acquired before they do.
+  const holdOf = (device: LeasedDevice): DeviceHold => ({
+    mayDrive: () => leases?.holdOf(device).mayDrive() ?? false,
+    untilMayDrive: (signal) => leases?.holdOf(device).untilMayDrive(signal) ?? Promise.resolve(false),
+    held: () => leases?.holdOf(device).held() ?? false,
+  });
   let stopWatchingHalts = () => undefined as void;
 
   const close = async () => {
@@ -96,7 +101,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
         runtime,
         commands,
         inFlight,
-        mayDrive,
+        holdOf,
         connection,
         prefix: options.prefix,
         log: child,

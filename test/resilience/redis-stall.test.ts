@@ -26,7 +26,9 @@ const stallMs = 5000;
 // lapsed, so BullMQ's stall check hands each running job back to its queue, and a device of
 // capacity 2 has a free slot to take it while the first attempt is still running. The device's
 // lease runs on the lease clock, which a frozen Redis does not advance, so the standby worker does
-// not take the device either. Nothing may change: each command runs once and each run completes.
+// not take the device either. The holder cannot tell a stall from a silent link, so past its margin
+// it holds its servos where they are, and drives on when its renewal lands. Nothing else may
+// change: each command runs once and each run completes.
 describe("Redis frozen for longer than any lock or lease", () => {
   it("changes nothing: each command runs once, on its holder, and every run completes", async () => {
     server = await startRedisServer();
@@ -86,6 +88,12 @@ describe("Redis frozen for longer than any lock or lease", () => {
       ["duo-1", "move", holder.pid, "completed"],
       ["duo-2", "step", holder.pid, "completed"],
     ]);
+    // The holder could not tell the stall from a silent link, so it held each servo where it was
+    // until its lease renewal landed, then drove on.
+    for (const command of ran) {
+      expect(command.holds[0]?.event, command.device).toBe("hold");
+      expect(command.holds.at(-1)?.event, command.device).toBe("resume");
+    }
     expectNoTwoHoldersDrove(readJournal(journal));
     expect(standby.log()).not.toContain("took over the device's lease");
   }, 60_000);

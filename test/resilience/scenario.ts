@@ -3,6 +3,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Redis } from "ioredis";
 import { expect, vi } from "vitest";
 import type { DeviceConfig } from "../../src/drivers/types.js";
 import { servo } from "../support/context.js";
@@ -173,6 +174,24 @@ export async function expectEachNodeRanOnce(base: string, runIds: readonly strin
     ).toEqual([]);
     expect(events.filter((event) => event.type === "pipeline_completed")).toHaveLength(1);
   }
+}
+
+/** The id a worker process gave itself, as its start-up line logs it. */
+export const workerIdOf = (worker: WorkerProcess): string =>
+  /"workerId":"([^"]+)","devices"/.exec(worker.log())?.[1] ?? "";
+
+/** Waits until `worker` holds the device's lease, as the device's record in Redis says. */
+export async function waitUntilHolder(
+  redis: Redis,
+  prefix: string,
+  deviceId: string,
+  worker: WorkerProcess,
+): Promise<void> {
+  await vi.waitFor(
+    async () =>
+      expect(await redis.hget(`${prefix}:rf:device:${deviceId}`, "worker_id")).toBe(workerIdOf(worker)),
+    { timeout: 15_000, interval: 50 },
+  );
 }
 
 type Stoppable = WorkerProcess | ApiProcess;

@@ -3,7 +3,7 @@ import { createTestApi } from "../support/context.js";
 import { commands, expectNoTwoHoldersDrove, readJournal, type JournalCommand } from "../support/journal.js";
 import { doc } from "../support/pipelines.js";
 import { startWorkerProcess, writeDevicesFile, type WorkerProcess } from "../support/worker-process.js";
-import { rig, stopAll } from "./scenario.js";
+import { rig, stopAll, waitUntilHolder } from "./scenario.js";
 
 const workers: WorkerProcess[] = [];
 const closers: (() => Promise<unknown>)[] = [];
@@ -12,8 +12,6 @@ afterEach(async () => {
   await stopAll(workers);
   for (const close of closers.splice(0).reverse()) await close();
 });
-
-const workerIdOf = (worker: WorkerProcess) => /"workerId":"([^"]+)","devices"/.exec(worker.log())?.[1] ?? "";
 
 // A worker that freezes (SIGSTOP: a long GC pause, a paused VM) while a standby takes its device
 // over must, when it wakes, stop its command at once and drive the device no further, and the
@@ -47,13 +45,7 @@ describe("a worker frozen past its lease while a standby takes its device over",
       const frozenAt = Date.now();
 
       // The standby takes the device once the lease lapses, and the node's job once its lock does.
-      await vi.waitFor(
-        async () =>
-          expect(await api.redis.hget(`${api.prefix}:rf:device:${device.id}`, "worker_id")).toBe(
-            workerIdOf(standby),
-          ),
-        { timeout: 15_000, interval: 50 },
-      );
+      await waitUntilHolder(api.redis, api.prefix, device.id, standby);
       if (c.fn === "move") await vi.waitFor(started(standby.pid), { timeout: 15_000, interval: 20 });
       else
         await vi.waitFor(async () => expect((await api.engine.getRun(runId)).status).toBe("failed"), {

@@ -9,7 +9,8 @@ export interface JournalEntry {
   /** "<pid>-<device>-<n>": the process and its command. */
   id: string;
   at: number;
-  event: "start" | "step" | "end";
+  /** "hold": it stopped between steps, its worker unsure it may drive the device; "resume": it went on. */
+  event: "start" | "step" | "hold" | "resume" | "end";
   function?: string;
   params?: Record<string, number>;
   position?: number;
@@ -36,6 +37,8 @@ export interface JournalCommand {
   /** The last moment it drove the device: its last step, or its end if it completed. */
   lastDrove: number;
   steps: number[];
+  /** When it was held between steps, and when it went on. */
+  holds: { event: "hold" | "resume"; at: number }[];
   end?: JournalEntry;
 }
 
@@ -52,6 +55,7 @@ export function commands(entries: readonly JournalEntry[]): JournalCommand[] {
         start: entry.at,
         lastDrove: entry.at,
         steps: [],
+        holds: [],
       });
       continue;
     }
@@ -60,6 +64,8 @@ export function commands(entries: readonly JournalEntry[]): JournalCommand[] {
     if (entry.event === "step") {
       command.steps.push(entry.at);
       command.lastDrove = Math.max(command.lastDrove, entry.at);
+    } else if (entry.event === "hold" || entry.event === "resume") {
+      command.holds.push({ event: entry.event, at: entry.at });
     } else {
       command.end = entry;
       // Stopping a servo is not driving it; completing a move is.

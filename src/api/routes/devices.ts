@@ -34,6 +34,7 @@ export function deviceRoutes(engine: Engine) {
             params: z.toJSONSchema(fn.params),
             outputs: fn.outputs,
             idempotent: fn.idempotent,
+            pausable: fn.pausable ?? false,
             timeout_ms: fn.timeoutMs,
             retry: {
               attempts: fn.retry.attempts,

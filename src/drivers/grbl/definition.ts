@@ -28,6 +28,7 @@ const functions: FunctionSpec[] = [
       .strict(),
     outputs: position,
     idempotent: true,
+    pausable: true,
     timeoutMs: 300_000,
     retry: { attempts: 1, backoffMs: 1000 },
   },

@@ -11,6 +11,8 @@ const softReset = Buffer.from([0x18]);
 /** How often a move's progress is read (`?` status reports); GRBL has no "motion done" message. */
 const statusIntervalMs = 50;
 const answerTimeoutMs = 2000;
+/** How many status polls a resume from a feed hold may take: GRBL takes cycle start only once the hold is complete. */
+const resumePolls = 100;
 
 interface Axes {
   x?: number | undefined;
@@ -26,6 +28,8 @@ interface Axes {
  * - Functions run one at a time, whole (a move's G0 and its status polls never interleave with
  *   another function's lines); `stop` does not wait its turn, and neither does a cancel.
  * - A cancel sends feed hold (`!`) and a soft reset (0x18) past anything queued: the stage stops.
+ * - A move is held (feed hold) while the worker is unsure it may drive the machine, and goes on
+ *   (cycle start, `~`) once it is sure again; homing cannot be held.
  * - After a disconnect it reconnects with backoff and redoes its handshake (a soft reset, then the
  *   banner); the position is unknown until the next home.
  */
@@ -128,7 +132,8 @@ export class GrblDriver implements Driver {
     for (;;) {
       const { state, position } = await this.status();
       const left = Math.hypot(goal.x - position.x, goal.y - position.y, goal.z - position.z);
-      context.progress(distance === 0 ? 1 : 1 - left / distance, `${state} at ${format(position)}`);
+      const done = distance === 0 ? 1 : 1 - left / distance;
+      context.progress(done, `${state} at ${format(position)}`);
       if (state === "Idle") return { ...position };
       if (state === "Alarm") {
         if (this.lastAlarm !== undefined) throw this.alarmError(this.lastAlarm);
@@ -138,8 +143,38 @@ export class GrblDriver implements Driver {
           false,
         );
       }
+      if (context.mayDrive?.() === false) await this.holdWhileInDoubt(context, done);
       await this.pause(statusIntervalMs, context.signal);
     }
+  }
+
+  /**
+   * Feed hold while the worker is unsure it may still drive the machine: motion decelerates and
+   * stops, and GRBL keeps its position and the rest of the move (unlike a stop). Cycle start goes on
+   * with the move once the worker is sure again; if it never will be, the machine is stopped.
+   */
+  private async holdWhileInDoubt(context: CommandContext, done: number): Promise<void> {
+    await this.lines.writeRealtime("!");
+    context.progress(done, "held: waiting to be sure of the machine");
+    if (!(await (context.untilMayDrive?.() ?? Promise.resolve(true)))) {
+      await this.stop().catch(() => undefined);
+      throw new DeviceError(
+        "CANCELLED",
+        `${this.deviceId}: the move was stopped: no longer allowed to drive the machine`,
+        false,
+      );
+    }
+    // Cycle start is ignored while the hold is still decelerating (Hold:1): sent until GRBL moves on.
+    for (let poll = 0; poll < resumePolls; poll += 1) {
+      if ((await this.status()).state !== "Hold") return;
+      await this.lines.writeRealtime("~");
+      await this.pause(statusIntervalMs, context.signal);
+    }
+    throw new DeviceError(
+      "DEVICE_ERROR",
+      `${this.deviceId}: the machine stayed in a feed hold after cycle start`,
+      true,
+    );
   }
 
   /** Sends a line and waits for `ok`; a cancel stops the machine before it rejects. */

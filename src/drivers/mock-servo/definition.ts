@@ -8,6 +8,7 @@ const home: FunctionSpec = {
   params: z.object({}).strict(),
   outputs: { complete: "true once the servo is at home", position: "the position reached (0)" },
   idempotent: true,
+  pausable: true,
   timeoutMs: 30_000,
   retry: { attempts: 1, backoffMs: 500 },
 };
@@ -23,6 +24,7 @@ const move: FunctionSpec = {
     .strict(),
   outputs: { complete: "true once the servo is at the target", position: "the position reached" },
   idempotent: true,
+  pausable: true,
   timeoutMs: 60_000,
   retry: { attempts: 1, backoffMs: 500 },
 };
@@ -35,6 +37,7 @@ const step: FunctionSpec = {
   params: z.object({ delta: z.number().describe("how far to move, either way") }).strict(),
   outputs: { complete: "true once the servo has moved", position: "the position reached" },
   idempotent: false,
+  pausable: true,
   timeoutMs: 60_000,
   retry: { attempts: 1, backoffMs: 500 },
 };

@@ -135,17 +135,30 @@ export class MockServo implements Driver {
     if (totalMs === 0) return;
     for (let step = 1; step <= progressSteps; step += 1) {
       await sleep(totalMs / progressSteps, context.signal, () => this.position);
-      if (context.mayDrive?.() === false) {
-        throw new DeviceError(
-          "CANCELLED",
-          `stopped at position ${this.position.toFixed(1)}: no longer allowed to drive the device`,
-          false,
-        );
-      }
+      await this.holdWhileInDoubt(context, (step - 1) / progressSteps);
       this.position = start + ((target - start) * step) / progressSteps;
       this.note({ id: context.commandId, at: Date.now(), event: "step", position: this.position });
       context.progress(step / progressSteps, `${this.position.toFixed(1)} → ${target}`);
     }
+  }
+
+  /**
+   * Before each step: a servo whose worker is unsure it may still drive it stays where it is until
+   * the worker is sure again, and stops for good if it never will be.
+   */
+  private async holdWhileInDoubt(context: StepContext, done: number): Promise<void> {
+    if (context.mayDrive?.() !== false) return;
+    this.note({ id: context.commandId, at: Date.now(), event: "hold", position: this.position });
+    context.progress(done, `held at ${this.position.toFixed(1)}: waiting to be sure of the device`);
+    if (await (context.untilMayDrive?.() ?? Promise.resolve(true))) {
+      this.note({ id: context.commandId, at: Date.now(), event: "resume", position: this.position });
+      return;
+    }
+    throw new DeviceError(
+      "CANCELLED",
+      `stopped at position ${this.position.toFixed(1)}: no longer allowed to drive the device`,
+      false,
+    );
   }
 }
 
