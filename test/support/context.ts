@@ -7,7 +7,7 @@ import type { DeviceConfig } from "../../src/drivers/types.js";
 import { connectRedis, createCatalog, defaultLimits, Engine } from "../../src/engine/index.js";
 import { createApp } from "../../src/api/app.js";
 import type { HubTuning } from "../../src/api/ws/hub.js";
-import { startWorker, type WorkerHandle } from "../../src/worker/worker.js";
+import { startWorker, type WorkerHandle, type WorkerOptions } from "../../src/worker/worker.js";
 
 export const redisUrl = () => inject("redisUrl");
 export const quietLog = pino({ level: "silent" });
@@ -58,7 +58,9 @@ export function createTestApi(
 export function startTestWorker(
   prefix: string,
   devices: DeviceConfig[],
-  options: { workerId?: string; log?: Logger; shutdownGraceMs?: number } = {},
+  options: Partial<
+    Pick<WorkerOptions, "workerId" | "log" | "shutdownGraceMs" | "redisUrl" | "runConcurrency">
+  > = {},
 ): Promise<WorkerHandle> {
   return startWorker({ redisUrl: redisUrl(), prefix, devices, drivers, log: quietLog, ...options });
 }

@@ -1,7 +1,7 @@
 import { DelayedError, UnrecoverableError, type Job } from "bullmq";
 import { neverRetriedCodes } from "../errors/codes.js";
 import type { PlanNode } from "../pipeline/plan.js";
-import { endNodesNotBegun, haltedNodeError } from "./run-halt.js";
+import { addReleasedNodeJobs, endNodesNotBegun, haltedNodeError } from "./run-halt.js";
 import { retryDelayMs, type RetryPolicy } from "../pipeline/retry.js";
 import { NodeRetryError } from "./node-backoff.js";
 import type { NodeError } from "../run/types.js";
@@ -169,7 +169,7 @@ export class NodeLifecycle {
       const node: PlanNode | undefined = nodes.get(nodeId);
       return node ? [{ node, data: nodeJobData(runId, pipelineId, node, epoch) }] : [];
     });
-    await this.queues.addNodeJobs(runId, jobs);
+    await addReleasedNodeJobs({ ledger: this.ledger, queues: this.queues }, runId, epoch, jobs);
   }
 }
 

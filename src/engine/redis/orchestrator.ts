@@ -6,7 +6,7 @@ import type { RunEventBody } from "../run/events.js";
 import type { NodeState } from "../run/types.js";
 import { nodeJobData, nodeJobId, type QueueSet, type RunJobData } from "./queues.js";
 import type { RedisKeys } from "./keys.js";
-import { haltedNodeError, haltRun } from "./run-halt.js";
+import { addReleasedNodeJobs, haltedNodeError, haltRun } from "./run-halt.js";
 import type { RunLedger } from "./run-ledger.js";
 import type { RunStore, StoredRun } from "./run-store.js";
 
@@ -71,9 +71,10 @@ export function createRunProcessor(deps: {
   }
 
   function addJobs(run: StoredRun, epoch: number, toAdd: readonly PlanNode[]): Promise<void> {
-    if (toAdd.length === 0) return Promise.resolve();
-    return queues.addNodeJobs(
+    return addReleasedNodeJobs(
+      { ledger, queues },
       run.runId,
+      epoch,
       toAdd.map((node) => ({ node, data: nodeJobData(run.runId, run.pipelineId, node, epoch) })),
     );
   }

@@ -1,7 +1,7 @@
 import type { Redis } from "ioredis";
 import type { Plan, PlanNode } from "../pipeline/plan.js";
 import type { RedisKeys } from "./keys.js";
-import type { QueueSet } from "./queues.js";
+import type { NodeJobData, QueueSet } from "./queues.js";
 import type { RunLedger } from "./run-ledger.js";
 
 export type HaltReason = "cancelled" | "timeout";
@@ -42,6 +42,26 @@ export function endNodesNotBegun(
   return deps.queues.removeQueuedNodeJobs(runId, nodes, epoch, (nodeIds) =>
     deps.ledger.cancelQueuedNodes(runId, epoch, nodeIds, haltedNodeError(reason)),
   );
+}
+
+/**
+ * Adds the jobs of nodes the ledger has released, then ends them again if the run was halted in
+ * the meantime: a halt between the release and the add looked for their jobs before they existed.
+ * Either this read sees the halt, or the halt's search (which follows its flag) sees the jobs.
+ */
+export async function addReleasedNodeJobs(
+  deps: { ledger: RunLedger; queues: QueueSet },
+  runId: string,
+  epoch: number,
+  jobs: readonly { node: PlanNode; data: NodeJobData }[],
+): Promise<void> {
+  if (jobs.length === 0) return;
+  await deps.queues.addNodeJobs(runId, jobs);
+  const halt = await deps.ledger.haltOf(runId);
+  if (halt === "cancelled" || halt === "timeout" || halt === "failed") {
+    const nodes = jobs.map(({ node }) => node);
+    await endNodesNotBegun(deps, runId, nodes, epoch, halt);
+  }
 }
 
 /** What a node that never began says when its run was stopped. */

@@ -264,6 +264,11 @@ export class RunLedger {
     return { status: status ?? "", woken };
   }
 
+  /** Why the run was halted: "cancelled", "timeout" or "failed"; "" while it is not. */
+  async haltOf(runId: string): Promise<string> {
+    return (await this.redis.hget(this.keys.run(runId), "halt")) ?? "";
+  }
+
   /** Returns the run's status before the call; only a running or queued run is asked to halt. */
   async cancelRun(runId: string, reason: "cancelled" | "timeout" = "cancelled"): Promise<string> {
     return (await this.scripts["run-cancel"]([this.keys.run(runId)], [reason])) as string;
