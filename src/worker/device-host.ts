@@ -104,9 +104,14 @@ export function hostDevice(deps: HostDeps): HostedDevice {
       // At once, not when the commands end by themselves: another worker may be driving the device.
       const stopped = deps.commands.abortDevice(device.id, leaseLostStop);
       if (stopped > 0) log.warn({ stopped }, "stopped the device's commands: its lease is lost");
-      ending = (old?.end() ?? Promise.resolve()).catch((error: unknown) =>
-        log.warn({ err: error }, "could not close the device"),
-      );
+      // Chained: a tenure acquired next opens the device only once every earlier one has closed it.
+      const previous = ending;
+      ending = Promise.all([
+        previous,
+        (old?.end() ?? Promise.resolve()).catch((error: unknown) =>
+          log.warn({ err: error }, "could not close the device"),
+        ),
+      ]).then(() => undefined);
     },
   };
 
@@ -181,6 +186,8 @@ function serve(
     },
   };
   const open = async (attempt: number): Promise<void> => {
+    // Lost again before the previous tenure had closed the device: never open it.
+    if (ended) return;
     try {
       await driver.open();
     } catch (error) {

@@ -100,7 +100,11 @@ export class DeviceLeases {
   /** Asks for every lease once (so refusals are logged before the worker says it is ready), then keeps them. */
   async start(): Promise<void> {
     await this.write(this.devices);
-    this.heartbeat = setInterval(() => void this.write(this.devices).catch(() => undefined), leaseRenewMs);
+    // Not while the link is down: ioredis would queue every renewal until it is back, then send
+    // them all, each already too old to say anything (see hold()).
+    this.heartbeat = setInterval(() => {
+      if (this.linkUp()) void this.write(this.devices).catch(() => undefined);
+    }, leaseRenewMs);
     this.lastWatch = performance.now();
     this.watch = setInterval(() => this.checkLeases(), watchMs);
   }
@@ -151,6 +155,8 @@ export class DeviceLeases {
     this.changed.add(device);
     this.flush ??= setTimeout(() => {
       this.flush = undefined;
+      // While the link is down the change waits: the first renewal after it is back writes it.
+      if (!this.linkUp()) return;
       const devices = [...this.changed];
       this.changed.clear();
       void this.write(devices).catch(() => undefined);

@@ -32,15 +32,25 @@ export async function haltRun(
  * device that is offline, waiting out a backoff or a reservation), which would otherwise hold the
  * run open until they came up: the ledger first, then their jobs leave their queues.
  */
-export function endNodesNotBegun(
+export async function endNodesNotBegun(
   deps: { ledger: RunLedger; queues: QueueSet },
   runId: string,
   nodes: readonly PlanNode[],
   epoch: number,
   reason: HaltReason | "failed",
 ): Promise<void> {
-  return deps.queues.removeQueuedNodeJobs(runId, nodes, epoch, (nodeIds) =>
-    deps.ledger.cancelQueuedNodes(runId, epoch, nodeIds, haltedNodeError(reason)),
+  // One read of the ledger first, so that a large run costs a job lookup per node that may have one.
+  const withJobs = new Set(
+    await deps.ledger.nodesWithJobs(
+      runId,
+      nodes.map((node) => node.id),
+    ),
+  );
+  await deps.queues.removeQueuedNodeJobs(
+    runId,
+    nodes.filter((node) => withJobs.has(node.id)),
+    epoch,
+    (nodeIds) => deps.ledger.cancelQueuedNodes(runId, epoch, nodeIds, haltedNodeError(reason)),
   );
 }
 

@@ -264,6 +264,17 @@ export class RunLedger {
     return { status: status ?? "", woken };
   }
 
+  /**
+   * Of `nodeIds`, those whose job may be waiting in a queue: released and not begun ("queued"), or
+   * begun ("running": a stalled job BullMQ put back). Ended and pending nodes have none.
+   */
+  async nodesWithJobs(runId: string, nodeIds: readonly string[]): Promise<string[]> {
+    if (nodeIds.length === 0) return [];
+    const fields = nodeIds.map((nodeId) => `${nodeId}:status`);
+    const statuses = await this.redis.hmget(this.keys.runNodes(runId), ...fields);
+    return nodeIds.filter((_, index) => statuses[index] === "queued" || statuses[index] === "running");
+  }
+
   /** Why the run was halted: "cancelled", "timeout" or "failed"; "" while it is not. */
   async haltOf(runId: string): Promise<string> {
     return (await this.redis.hget(this.keys.run(runId), "halt")) ?? "";
