@@ -5,6 +5,7 @@ import { RunLedger } from "../../src/engine/redis/run-ledger.js";
 import type { WorkerHandle } from "../../src/worker/worker.js";
 import { createTestApi, redisUrl, servo, startTestWorker } from "../support/context.js";
 import { doc, move } from "../support/pipelines.js";
+import { beginByHand, nodeRef } from "../support/ledger-by-hand.js";
 import { expectRanInOrder, runToEnd } from "../support/runs.js";
 
 // servo-1's worker "crashes" between recording a node's completion in the ledger and enqueueing its
@@ -23,7 +24,7 @@ beforeAll(async () => {
   crashing = new Worker<NodeJobData>(
     deviceQueueName("servo-1"),
     async (job) => {
-      const ref = await beginByHand(ledger, job);
+      const ref = await beginByHand(ledger, jobRef(job), job.data.functionId, job.id ?? "");
       const outputs = { complete: true, position: job.data.params.position };
       await ledger.completeNode(ref, outputs, 0.001, job.data.successors);
       return outputs; // ...and the successors' jobs are never added
@@ -95,7 +96,7 @@ describe("a node job that ends without a result", () => {
     const dying = new Worker<NodeJobData>(
       deviceQueueName("servo-9"),
       async (job) => {
-        const ref = await beginByHand(ledger, job);
+        const ref = await beginByHand(ledger, jobRef(job), job.data.functionId, job.id ?? "");
         // The ledger hears of a retry to come (the node is queued again)... and the job fails for good.
         await ledger.retryNode(ref, { code: "DEVICE_ERROR", message: "first try" }, 2, 0);
         throw new UnrecoverableError("lost");
@@ -121,29 +122,5 @@ describe("a node job that ends without a result", () => {
   });
 });
 
-/** What a worker does to start a node, done by hand: the node is running in the ledger. */
-async function beginByHand(ledger: RunLedger, job: Job<NodeJobData>) {
-  const { runId, pipelineId, nodeId, epoch, functionId, deviceId } = job.data;
-  // No fence: like the orchestrator's writes, these are never refused.
-  const ref = {
-    runId,
-    pipelineId,
-    nodeId,
-    epoch,
-    deviceId,
-    fence: "",
-    jobId: job.id ?? "",
-    idempotent: true,
-  };
-  const body = {
-    type: "node_executing",
-    node_id: nodeId,
-    node_type: "device",
-    function_id: functionId,
-    device_id: deviceId,
-    attempt: 1,
-  } as const;
-  const skip = { code: "CANCELLED", message: "skip" };
-  await ledger.beginNode(ref, 1, body, { cancelled: skip, failed: skip, timeout: skip }, [], null);
-  return ref;
-}
+const jobRef = ({ data }: Job<NodeJobData>) =>
+  nodeRef(data.runId, data.pipelineId, data.nodeId, data.deviceId, data.epoch);

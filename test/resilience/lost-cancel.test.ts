@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
@@ -6,6 +6,7 @@ import type { DeviceConfig } from "../../src/drivers/types.js";
 import { redisKeys, type RunState } from "../../src/engine/index.js";
 import type { WorkerHandle } from "../../src/worker/worker.js";
 import { createTestApi, redisUrl, servo, startTestWorker } from "../support/context.js";
+import { readJournal, type JournalEntry } from "../support/journal.js";
 import { doc, move } from "../support/pipelines.js";
 import { startTcpProxy, type TcpProxy } from "../support/tcp-proxy.js";
 import { startWorkerProcess, writeDevicesFile, type WorkerProcess } from "../support/worker-process.js";
@@ -34,20 +35,6 @@ afterEach(async () => {
   await Promise.all(proxies.splice(0).map((proxy) => proxy.close()));
   await Promise.all(apis.splice(0).map((api) => api.close()));
 });
-
-interface JournalEntry {
-  device: string;
-  id: string;
-  at: number;
-  event: "start" | "step" | "end";
-  outcome?: string;
-}
-
-const readJournal = (journal: string) =>
-  readFileSync(journal, "utf8")
-    .split("\n")
-    .filter(Boolean)
-    .map((line) => JSON.parse(line) as JournalEntry);
 
 const newJournal = () => {
   const journal = join(mkdtempSync(join(tmpdir(), "rigflow-lost-cancel-")), "journal.jsonl");

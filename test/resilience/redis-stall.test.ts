@@ -1,8 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { drivers } from "../../src/drivers/registry.js";
-import { connectRedis, createCatalog, defaultLimits, Engine } from "../../src/engine/index.js";
 import { startRedisServer, type RedisServerHandle } from "../../src/infra/redis-server.js";
-import { newPrefix, servo } from "../support/context.js";
+import { createTestApi, servo } from "../support/context.js";
 import { commands, expectNoTwoHoldersDrove, readJournal } from "../support/journal.js";
 import { doc } from "../support/pipelines.js";
 import { startWorkerProcess, writeDevicesFile, type WorkerProcess } from "../support/worker-process.js";
@@ -36,11 +34,9 @@ describe("Redis frozen for longer than any lock or lease", () => {
     // A 10 s move and a 10 s step (not idempotent), each on a servo of capacity 2 with a slot free:
     // both still running when Redis wakes and the stall check hands their jobs out again.
     const devices = ["duo-1", "duo-2"].map((id) => ({ ...servo(id, { speed: 12, journal }), capacity: 2 }));
-    const prefix = newPrefix();
-    const redis = connectRedis(server.url, { blocking: false, name: "test-engine" });
-    closers.push(() => redis.quit());
-    const engine = new Engine(redis, prefix, createCatalog(devices, drivers.values()), defaultLimits);
-    closers.push(() => engine.close());
+    const api = createTestApi(devices, { redisUrl: server.url });
+    closers.push(() => api.close());
+    const { engine, prefix } = api;
     const file = writeDevicesFile(devices);
     const holder = await startWorkerProcess(prefix, file, { REDIS_URL: server.url }, workers);
     const standby = await startWorkerProcess(prefix, file, { REDIS_URL: server.url }, workers);

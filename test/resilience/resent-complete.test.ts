@@ -3,6 +3,7 @@ import { createWorkerRuntime, redisKeys, type RunState } from "../../src/engine/
 import { RunLedger } from "../../src/engine/redis/run-ledger.js";
 import { loadScripts } from "../../src/engine/redis/scripts.js";
 import { createTestApi, quietLog, servo, startTestWorker } from "../support/context.js";
+import { beginByHand, nodeRef } from "../support/ledger-by-hand.js";
 import { doc, move } from "../support/pipelines.js";
 
 const closers: (() => Promise<unknown>)[] = [];
@@ -45,36 +46,10 @@ describe("a node-complete sent again after its reply was lost", () => {
 
     const keys = redisKeys(api.prefix);
     const ledger = new RunLedger(api.redis, keys);
-    const skip = { code: "CANCELLED", message: "skip" };
-    const begin = async (nodeId: string) => {
-      const ref = { runId, pipelineId: "resent", nodeId, epoch: 0, deviceId: "servo-1", fence: "" };
-      const body = {
-        type: "node_executing",
-        node_id: nodeId,
-        node_type: "device",
-        function_id: "move",
-        device_id: "servo-1",
-        attempt: 1,
-      } as const;
-      await ledger.beginNode(
-        { ...ref, jobId: nodeId, idempotent: true },
-        1,
-        body,
-        { cancelled: skip, failed: skip, timeout: skip },
-        [],
-        null,
-      );
-    };
+    const begin = (nodeId: string) => beginByHand(ledger, nodeRef(runId, "resent", nodeId));
     await begin("a");
     await begin("b");
-    expect(
-      await ledger.completeNode(
-        { runId, pipelineId: "resent", nodeId: "b", epoch: 0, deviceId: "servo-1", fence: "" },
-        {},
-        0.1,
-        ["c"],
-      ),
-    ).toEqual({
+    expect(await ledger.completeNode(nodeRef(runId, "resent", "b"), {}, 0.1, ["c"])).toEqual({
       released: [],
       woken: [],
     });

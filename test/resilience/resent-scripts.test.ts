@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { redisKeys } from "../../src/engine/index.js";
 import { RunLedger } from "../../src/engine/redis/run-ledger.js";
 import { createTestApi, servo, startTestWorker } from "../support/context.js";
+import { beginByHand, nodeRef } from "../support/ledger-by-hand.js";
 import { doc, move } from "../support/pipelines.js";
 
 const closers: (() => Promise<unknown>)[] = [];
@@ -25,31 +26,8 @@ describe("ledger scripts run twice", () => {
       (await api.engine.getRun(runId)).nodes.find((node) => node.nodeId === nodeId)?.status;
     await vi.waitFor(async () => expect(await status("a")).toBe("queued"), { timeout: 5000, interval: 10 });
     const ledger = new RunLedger(api.redis, redisKeys(api.prefix));
-    const ref = (nodeId: string) => ({
-      runId,
-      pipelineId: "twice",
-      nodeId,
-      epoch: 0,
-      deviceId: "servo-1",
-      fence: "",
-    });
-    const skip = { code: "CANCELLED", message: "skip" };
-    const begin = (nodeId: string) =>
-      ledger.beginNode(
-        { ...ref(nodeId), jobId: nodeId, idempotent: true },
-        1,
-        {
-          type: "node_executing",
-          node_id: nodeId,
-          node_type: "device",
-          function_id: "move",
-          device_id: "servo-1",
-          attempt: 1,
-        },
-        { cancelled: skip, failed: skip, timeout: skip },
-        [],
-        null,
-      );
+    const ref = (nodeId: string) => nodeRef(runId, "twice", nodeId);
+    const begin = (nodeId: string) => beginByHand(ledger, ref(nodeId));
 
     await begin("a");
     const error = { code: "DEVICE_ERROR", message: "x" };

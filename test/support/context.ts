@@ -25,10 +25,11 @@ export const servo = (id: string, options: Record<string, unknown> = {}): Device
 /** An engine and an in-memory Hono app on a fresh prefix; requests go through app.request(). */
 export function createTestApi(
   devices: DeviceConfig[],
-  options: { apiToken?: string; maxBodyBytes?: number } = {},
+  /** `redisUrl`: a Redis of the test's own (one it freezes or restarts); the shared one by default. */
+  options: { apiToken?: string; maxBodyBytes?: number; redisUrl?: string } = {},
 ) {
   const prefix = newPrefix();
-  const redis = connectRedis(redisUrl(), { blocking: false, name: "test-api" });
+  const redis = connectRedis(options.redisUrl ?? redisUrl(), { blocking: false, name: "test-api" });
   const engine = new Engine(redis, prefix, createCatalog(devices, drivers.values()), defaultLimits);
   const app = createApp({
     engine,
