@@ -12,7 +12,7 @@ import { stopAll } from "./scenario.js";
 
 // The faults real deployments see, mixed at random over many runs: Redis frozen (SIGSTOP), a worker
 // frozen past its lease while another stands by, a worker killed (SIGKILL) and replaced, the
-// workers' connections killed (CLIENT KILL), their link to Redis cut or slowed (a TCP proxy).
+// workers' connections killed (CLIENT KILL), their link to Redis cut, slowed or silent (a TCP proxy).
 // Seeded: the seed is printed, and CHAOS_SEED replays it. The devices journal every start, step
 // and end across processes, so the invariants are checked by what the devices did.
 
@@ -62,7 +62,7 @@ function pipelines(rand: () => number) {
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms)); // a fault's length
 
-describe("chaos: Redis and worker freezes, kills, killed connections, cut and slow links, mixed at random", () => {
+describe("chaos: Redis and worker freezes, kills, killed connections, cut, slow and silent links, mixed at random", () => {
   it("ends every run, runs each node once per epoch, never repeats a step by itself, never lets two workers drive a device", async () => {
     console.log(`chaos-faults seed ${seed} (CHAOS_SEED=${seed} replays it)`);
     const rand = random(seed);
@@ -92,7 +92,15 @@ describe("chaos: Redis and worker freezes, kills, killed connections, cut and sl
         .filter((node) => node.status === "completed").length;
 
     const faults: string[] = [];
-    const kinds = ["redis-freeze", "worker-freeze", "worker-kill", "client-kill", "link-cut", "link-delay"];
+    const kinds = [
+      "redis-freeze",
+      "worker-freeze",
+      "worker-kill",
+      "client-kill",
+      "link-cut",
+      "link-delay",
+      "link-silent",
+    ];
     for (let f = 0; f < faultCount; f += 1) {
       const target = Math.floor(total * (0.08 + (0.7 * f) / faultCount));
       await vi.waitFor(async () => expect(await completedNodes()).toBeGreaterThanOrEqual(target), {
@@ -120,6 +128,11 @@ describe("chaos: Redis and worker freezes, kills, killed connections, cut and sl
         link.cut();
         await pause(300 + rand() * 1200);
         link.restore();
+      } else if (kind === "link-silent") {
+        // Packets dropped, connections still open: past 3.5 s the workers hold their servos.
+        link.blackhole(true);
+        await pause(2000 + rand() * 3000);
+        link.blackhole(false);
       } else {
         link.delay(30 + Math.floor(rand() * 50));
         await pause(2000);

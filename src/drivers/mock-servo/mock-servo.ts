@@ -20,6 +20,11 @@ export const mockServoOptions = z.object({
 export type MockServoOptions = z.infer<typeof mockServoOptions>;
 
 const progressSteps = 10;
+/**
+ * Numbers the journal's commands. Per process, not per servo: a worker that loses a device and
+ * takes it back creates a new servo, and its commands must not reuse the old one's ids.
+ */
+let commandsInProcess = 0;
 
 /** A command's context, with the id its journal entries carry. */
 type StepContext = CommandContext & { commandId: string };
@@ -34,7 +39,6 @@ export class MockServo implements Driver {
   private homed = false;
   private inFlight = 0;
   private readonly calls = new Map<string, number>();
-  private commands = 0;
 
   constructor(
     readonly deviceId: string,
@@ -63,7 +67,7 @@ export class MockServo implements Driver {
       );
     }
     this.inFlight += 1;
-    const id = `${process.pid}-${this.deviceId}-${(this.commands += 1)}`;
+    const id = `${process.pid}-${this.deviceId}-${(commandsInProcess += 1)}`;
     this.note({ id, at: Date.now(), event: "start", function: functionId, params });
     let outcome = "failed";
     try {
