@@ -109,6 +109,55 @@ describe("SerialLines over a real pty", () => {
     });
   });
 
+  it("asks out of turn: resolves with the unsolicited line its pick makes something of", async () => {
+    const { lines, device } = await connect();
+    const pick = (line: string) => (line === "RT 18" ? line : undefined);
+    const asked = lines.ask(Buffer.from([0x18]), pick, { timeoutMs: 2000, timeoutMessage: "no RT" });
+    device.say("noise");
+    expect(await asked).toBe("RT 18");
+    expect(lines.listenerCount("unsolicited")).toBe(0);
+    expect(lines.listenerCount("disconnect")).toBe(0);
+  });
+
+  it("times out an unanswered ask with DEVICE_TIMEOUT and its message", async () => {
+    const { lines } = await connect();
+    const error = await lines
+      .ask("?", () => undefined, { timeoutMs: 150, timeoutMessage: "no answer to ? within 150 ms" })
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: "DEVICE_TIMEOUT", message: "dev-1: no answer to ? within 150 ms" });
+    expect(lines.listenerCount("unsolicited")).toBe(0);
+  });
+
+  it("rejects an ask with the error its pick throws (an alarm instead of the answer)", async () => {
+    const { lines, device } = await connect();
+    const asked = lines.ask(
+      "?",
+      (line) => {
+        if (line.startsWith("ALARM")) throw new DeviceError("DEVICE_ERROR", `dev-1: ${line}`, false);
+        return undefined;
+      },
+      { timeoutMs: 2000, timeoutMessage: "no answer" },
+    );
+    device.say("ALARM:1");
+    await expect(asked).rejects.toMatchObject({ code: "DEVICE_ERROR", message: "dev-1: ALARM:1" });
+  });
+
+  it("fails an ask whose answer is pending with DEVICE_DISCONNECTED within a second of an unplug", async () => {
+    // The GRBL unplug case: the query reached the device, then the cable went before the answer
+    // came. The answer can never come; a timeout would call the vanished device a slow one.
+    const { lines, pair, device } = await connect();
+    await lines.exchange("PING 1", untilOk, { timeoutMs: 2000 }); // traffic first: the case that spins
+    const asked = lines
+      .ask("QUIET\n", () => undefined, { timeoutMs: 10_000, timeoutMessage: "no answer" })
+      .catch((e: unknown) => e);
+    await expect.poll(() => device.received, { timeout: 2000, interval: 5 }).toContain("QUIET");
+    const start = Date.now();
+    await pair.unplug();
+    expect(await asked).toMatchObject({ code: "DEVICE_DISCONNECTED" });
+    expect(Date.now() - start).toBeLessThan(1000);
+    expect(lines.listenerCount("disconnect")).toBe(0);
+  });
+
   it("names the path when the port cannot be opened", async () => {
     const missing = new SerialLines({ deviceId: "dev-2", path: "/dev/rigflow-no-such-port", baudRate: 9600 });
     await expect(missing.open()).rejects.toMatchObject({ code: "DEVICE_DISCONNECTED" });

@@ -156,19 +156,22 @@ export class GrblDriver implements Driver {
   private async holdWhileInDoubt(context: CommandContext, done: number): Promise<void> {
     await this.lines.writeRealtime("!");
     context.progress(done, "held: waiting to be sure of the machine");
-    if (!(await (context.untilMayDrive?.() ?? Promise.resolve(true)))) {
-      await this.stop().catch(() => undefined);
-      throw new DeviceError(
-        "CANCELLED",
-        `${this.deviceId}: the move was stopped: no longer allowed to drive the machine`,
-        false,
-      );
-    }
-    // Cycle start is ignored while the hold is still decelerating (Hold:1): sent until GRBL moves on.
-    for (let poll = 0; poll < resumePolls; poll += 1) {
+    for (let poll = 0; poll < resumePolls;) {
+      // Checked before each cycle start too: the certainty that ended the hold may be short-lived.
+      if (context.mayDrive?.() === false) {
+        if (await (context.untilMayDrive?.() ?? Promise.resolve(true))) continue;
+        await this.stop().catch(() => undefined);
+        throw new DeviceError(
+          "CANCELLED",
+          `${this.deviceId}: the move was stopped: no longer allowed to drive the machine`,
+          false,
+        );
+      }
+      // Cycle start is ignored while the hold is still decelerating (Hold:1): sent until GRBL moves on.
       if ((await this.status()).state !== "Hold") return;
       await this.lines.writeRealtime("~");
       await this.pause(statusIntervalMs, context.signal);
+      poll += 1;
     }
     throw new DeviceError(
       "DEVICE_ERROR",
@@ -212,35 +215,21 @@ export class GrblDriver implements Driver {
     );
   }
 
-  /** A status report: `?` is a realtime byte, answered out of turn with one `<...>` line. */
+  /**
+   * A status report: `?` is a realtime byte, answered out of turn with one `<...>` line. Asked
+   * through the serial lines so that an unplug while the answer is pending fails the command
+   * DEVICE_DISCONNECTED at once, not DEVICE_TIMEOUT after the answer's timeout.
+   */
   private status(): Promise<GrblStatus> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.lines.off("unsolicited", onLine);
-        reject(
-          new DeviceError(
-            "DEVICE_TIMEOUT",
-            `${this.deviceId}: no status report within ${answerTimeoutMs} ms`,
-            true,
-          ),
-        );
-      }, answerTimeoutMs);
-      const onLine = (line: string) => {
+    return this.lines.ask(
+      "?",
+      (line) => {
         const alarm = /^ALARM:(\d+)/.exec(line);
-        const status = parseStatus(line);
-        if (!alarm && !status) return;
-        clearTimeout(timer);
-        this.lines.off("unsolicited", onLine);
-        if (alarm) reject(this.alarmError(Number(alarm[1])));
-        else resolve(status as GrblStatus);
-      };
-      this.lines.on("unsolicited", onLine);
-      this.lines.writeRealtime("?").catch((error: unknown) => {
-        clearTimeout(timer);
-        this.lines.off("unsolicited", onLine);
-        reject(error instanceof Error ? error : new Error(String(error)));
-      });
-    });
+        if (alarm) throw this.alarmError(Number(alarm[1]));
+        return parseStatus(line);
+      },
+      { timeoutMs: answerTimeoutMs, timeoutMessage: `no status report within ${answerTimeoutMs} ms` },
+    );
   }
 
   /** Feed hold, then soft reset: motion stops at once, whatever was queued is dropped. */
@@ -251,26 +240,10 @@ export class GrblDriver implements Driver {
   }
 
   /** A soft reset and GRBL's banner: the controller is there, and listening. */
-  private handshake(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.lines.off("unsolicited", onLine);
-        reject(
-          new DeviceError("DEVICE_TIMEOUT", `${this.deviceId}: no GRBL banner after a soft reset`, true),
-        );
-      }, answerTimeoutMs);
-      const onLine = (line: string) => {
-        if (!line.startsWith("Grbl ")) return;
-        clearTimeout(timer);
-        this.lines.off("unsolicited", onLine);
-        resolve();
-      };
-      this.lines.on("unsolicited", onLine);
-      this.lines.writeRealtime(softReset).catch((error: unknown) => {
-        clearTimeout(timer);
-        this.lines.off("unsolicited", onLine);
-        reject(error instanceof Error ? error : new Error(String(error)));
-      });
+  private async handshake(): Promise<void> {
+    await this.lines.ask(softReset, (line) => (line.startsWith("Grbl ") ? line : undefined), {
+      timeoutMs: answerTimeoutMs,
+      timeoutMessage: "no GRBL banner after a soft reset",
     });
   }
 

@@ -29,6 +29,12 @@ export interface ExchangeOptions {
   signal?: AbortSignal;
 }
 
+export interface AskOptions {
+  timeoutMs: number;
+  /** The DEVICE_TIMEOUT's message after the device id, e.g. "no status report within 2000 ms". */
+  timeoutMessage: string;
+}
+
 /**
  * A line-oriented serial connection, the ground every text protocol here stands on (GRBL, Marlin,
  * SCPI). Behaviour:
@@ -38,6 +44,8 @@ export interface ExchangeOptions {
  *   CANCELLED when its signal aborts, and with DEVICE_DISCONNECTED when the port goes away; the
  *   exchanges waiting behind it reject the same way on a disconnect.
  * - `writeRealtime` sends bytes at once, past any exchange in flight (GRBL's `!`, `~`, 0x18).
+ * - `ask` sends bytes at once and waits for their answer among the unsolicited lines (GRBL's `?`
+ *   and its status report); like an exchange, it rejects DEVICE_DISCONNECTED when the port goes.
  * - A port whose device file disappears counts as disconnected within 200 ms (platform binding).
  * - Lines that arrive outside an exchange are emitted as "unsolicited"; a disconnect is emitted as
  *   "disconnect", once per open.
@@ -93,6 +101,44 @@ export class SerialLines extends EventEmitter<{ unsolicited: [string]; disconnec
 
   async writeRealtime(bytes: Buffer | string): Promise<void> {
     await this.write(bytes);
+  }
+
+  /**
+   * Sends `bytes` at once and resolves with the first unsolicited line that `pick` makes something
+   * of (it returns undefined for the others, and may throw a DeviceError, e.g. an alarm instead of
+   * a report). A device that answers out of turn cannot answer once its port is gone, so a
+   * disconnect rejects at once with DEVICE_DISCONNECTED: waiting for the timeout would report a
+   * vanished device as a slow one (DEVICE_TIMEOUT).
+   */
+  ask<T>(bytes: Buffer | string, pick: (line: string) => T | undefined, options: AskOptions): Promise<T> {
+    const { deviceId } = this.options;
+    return new Promise<T>((resolve, reject) => {
+      const finish = (error: Error | undefined, answer?: T) => {
+        clearTimeout(timer);
+        this.off("unsolicited", onLine);
+        this.off("disconnect", onGone);
+        if (error) reject(error);
+        else resolve(answer as T);
+      };
+      const onLine = (line: string) => {
+        try {
+          const answer = pick(line);
+          if (answer !== undefined) finish(undefined, answer);
+        } catch (error) {
+          finish(
+            error instanceof DeviceError ? error : new DeviceError("DEVICE_ERROR", String(error), false),
+          );
+        }
+      };
+      const onGone = (error: Error) => finish(disconnected(deviceId, error.message));
+      const timer = setTimeout(
+        () => finish(new DeviceError("DEVICE_TIMEOUT", `${deviceId}: ${options.timeoutMessage}`, true)),
+        options.timeoutMs,
+      );
+      this.on("unsolicited", onLine);
+      this.on("disconnect", onGone);
+      this.write(bytes).catch((error: unknown) => finish(error as DeviceError));
+    });
   }
 
   async close(): Promise<void> {
