@@ -13,6 +13,12 @@ const watchMs = 100;
 const frozenAfterMs = 300;
 /** How much sooner than Redis the holder gives a lease up, for scheduling and clock drift. */
 const leaseMarginMs = 500;
+/**
+ * How long a worker whose renewals are answered too late to use (a link slower than the lease
+ * each round trip) leaves a device alone before it asks for it again, so that another worker can
+ * take it.
+ */
+const standDownMs = 10_000;
 
 export interface LeasedDevice {
   id: string;
@@ -55,6 +61,8 @@ interface HeldLease {
   inDoubt: boolean;
   /** Commands waiting in untilMayDrive(). */
   waiters: Set<(mayDrive: boolean) => void>;
+  /** While in doubt: since when renewals have been answered, but too late to use. */
+  staleSince: number | undefined;
 }
 
 /**
@@ -73,7 +81,10 @@ interface HeldLease {
  * - when its link seems up, it cannot tell a stalled Redis (which runs no lease clock, so the lease
  *   holds) from a link that silently drops packets (the lease lapses, and a standby takes the device).
  *   So it holds the device (inDoubt()): commands pause, or stop if they cannot, until a renewal
- *   lands (drive on) or is refused, or the link drops (lost()).
+ *   lands (drive on) or is refused, or the link drops (lost()). Renewals that keep landing too
+ *   late to use (a round trip longer than the margin) for `leaseMs` mean a link too slow to drive
+ *   over: it gives the device up and leaves it alone for `standDownMs`, so that another worker
+ *   can take it.
  */
 export class DeviceLeases {
   private heartbeat: NodeJS.Timeout | undefined;
@@ -84,6 +95,10 @@ export class DeviceLeases {
   private readonly writing = new Set<Promise<void>>();
   /** The devices held, with their fencing token and until when (by this process's clock) for sure. */
   private readonly held = new Map<LeasedDevice, HeldLease>();
+  /** Devices this worker leaves alone until the time given: its renewals came back too late to use. */
+  private readonly standingDown = new Map<LeasedDevice, number>();
+  /** Grants in a row that came back too late to use, of devices this worker asks for. */
+  private readonly staleAsks = new Map<LeasedDevice, number>();
   /** The holder each refused device was last refused for, so a refusal is logged once per holder. */
   private readonly refusedFor = new Map<LeasedDevice, string>();
   private stopped = false;
@@ -194,6 +209,15 @@ export class DeviceLeases {
             ? `this worker was frozen for longer than its lease on device '${device.id}': stopping its commands`
             : `lost Redis for longer than the lease on device '${device.id}': stopping its commands`,
         );
+      } else if (lease.staleSince !== undefined && now - lease.staleSince >= leaseMs) {
+        this.drop(
+          device,
+          "",
+          `renewals of the lease on device '${device.id}' come back too late to use (the link to Redis ` +
+            `is slower than ${leaseMs - leaseMarginMs} ms a round trip): stopping its commands and ` +
+            `leaving it to other workers for ${standDownMs / 1000} s`,
+        );
+        this.standDown(device);
       } else if (!lease.inDoubt) {
         lease.inDoubt = true;
         this.log.warn(
@@ -216,9 +240,35 @@ export class DeviceLeases {
     device.lost(holder);
   }
 
+  /**
+   * A device this worker asks for, granted too late to use: once in a while after a freeze, but
+   * every time over a link slower than the margin, where Redis would keep the device for a worker
+   * that cannot drive it. Then it is let go of, for another worker.
+   */
+  private staleWhileAsking(device: LeasedDevice): void {
+    const count = (this.staleAsks.get(device) ?? 0) + 1;
+    this.staleAsks.set(device, count);
+    if (count < leaseMs / leaseRenewMs) return;
+    this.staleAsks.delete(device);
+    this.log.error(
+      { deviceId: device.id },
+      `device '${device.id}': the link to Redis is too slow to hold a lease over (grants come back ` +
+        `after more than ${leaseMs - leaseMarginMs} ms): leaving it to other workers for ${standDownMs / 1000} s`,
+    );
+    this.standDown(device);
+  }
+
+  /** Leaves the device alone for a while, and lets its lease go at once if Redis still gives it to this worker. */
+  private standDown(device: LeasedDevice): void {
+    this.standingDown.set(device, performance.now() + standDownMs);
+    void this.store.release(this.workerId, device.id).catch(() => undefined);
+  }
+
   private write(devices: readonly LeasedDevice[]): Promise<void> {
     if (this.stopped) return Promise.resolve();
-    const writing = Promise.all(devices.map((device) => this.hold(device)))
+    const now = performance.now();
+    const asking = devices.filter((device) => (this.standingDown.get(device) ?? 0) <= now);
+    const writing = Promise.all(asking.map((device) => this.hold(device)))
       .then(() => undefined)
       .finally(() => this.writing.delete(writing));
     this.writing.add(writing);
@@ -231,12 +281,18 @@ export class DeviceLeases {
     if (this.stopped) return;
     if (holder === this.workerId) {
       const sureUntil = sentAt + leaseMs - leaseMarginMs;
-      // An answer that took longer than the lease (this process was frozen while it was on its
-      // way) says nothing about now: the next renewal will.
-      if (performance.now() >= sureUntil) return;
       const lease = this.held.get(device);
+      // An answer that took longer than the lease's margin (this process was frozen while it was
+      // on its way, or the link is that slow) says nothing about now: the next renewal will.
+      if (performance.now() >= sureUntil) {
+        if (lease?.inDoubt) lease.staleSince ??= performance.now();
+        else if (!lease) this.staleWhileAsking(device);
+        return;
+      }
+      this.staleAsks.delete(device);
       if (lease?.fence === fence) {
         lease.sureUntil = sureUntil;
+        lease.staleSince = undefined;
         if (lease.inDoubt) this.log.info({ deviceId: device.id }, "the lease renewal landed: driving on");
         lease.inDoubt = false;
         settle(lease, true);
@@ -248,7 +304,7 @@ export class DeviceLeases {
         settle(lease, false);
         device.lost(holder);
       }
-      this.held.set(device, { fence, sureUntil, inDoubt: false, waiters: new Set() });
+      this.held.set(device, { fence, sureUntil, inDoubt: false, waiters: new Set(), staleSince: undefined });
       if (this.refusedFor.delete(device))
         this.log.info({ deviceId: device.id }, "took over the device's lease");
       device.acquired(fence);

@@ -14,6 +14,7 @@ import {
 import type { CommandRegistry } from "./command-registry.js";
 import type { DeviceHold } from "./device-leases.js";
 import type { InFlightNodes } from "./in-flight-nodes.js";
+import { NodeDeadline } from "./node-deadline.js";
 import { leaseLostStop, workerStops } from "./stop-reasons.js";
 
 const progressIntervalMs = 100;
@@ -64,7 +65,8 @@ export function createNodeProcessor(deps: {
       // Nothing begins while this worker is unsure of the device: it waits for its lease to be
       // confirmed, or hands the job back to whichever worker holds the device.
       if (!(await hold.untilMayDrive(command.signal))) {
-        log.warn({ jobId: job.id }, "this worker is not sure it holds the device: handing the job back");
+        if (!command.signal.aborted)
+          log.warn({ jobId: job.id }, "this worker no longer holds the device: handing the job back");
         return await handBack(attempt, fencedRetryMs);
       }
       const start = await runtime.lifecycle.begin(attempt);
@@ -92,24 +94,23 @@ export function createNodeProcessor(deps: {
       let outputs: Record<string, unknown>;
       try {
         const params = checkInputs(data, spec, start.inputs);
-        const timer = setTimeout(
-          () => command.abort(new DeviceError("NODE_TIMEOUT", `timed out after ${data.timeoutMs} ms`, true)),
-          data.timeoutMs,
+        const deadline = new NodeDeadline(data.timeoutMs, () =>
+          command.abort(new DeviceError("NODE_TIMEOUT", `timed out after ${data.timeoutMs} ms`, true)),
         );
+        const untilMayDrive = () => deadline.paused(() => hold.untilMayDrive(command.signal));
         try {
           // The lease may have come into doubt while the begin was on its way.
-          if (!(await hold.untilMayDrive(command.signal)) && !command.signal.aborted)
-            command.abort(leaseLostStop);
+          if (!(await untilMayDrive()) && !command.signal.aborted) command.abort(leaseLostStop);
           // The failure is described by the abort's reason.
           if (command.signal.aborted) throw new DeviceError("CANCELLED", "stopped before it began", false);
           outputs = await driver.execute(data.functionId, params, {
             signal: command.signal,
-            progress: progressReporter(job, runtime, log),
+            progress: progressReporter(job, fence, runtime, log),
             mayDrive: () => hold.mayDrive(),
-            untilMayDrive: () => hold.untilMayDrive(command.signal),
+            untilMayDrive,
           });
         } finally {
-          clearTimeout(timer);
+          deadline.clear();
         }
       } catch (error) {
         // A driver that found it may no longer drive the device stopped by itself: say why.
@@ -182,13 +183,13 @@ function describe(
 }
 
 /** Progress is written in order and at most every 100 ms, except the last step, always written. */
-function progressReporter(job: Job<NodeJobData>, runtime: WorkerRuntime, log: Logger) {
+function progressReporter(job: Job<NodeJobData>, fence: string, runtime: WorkerRuntime, log: Logger) {
   let lastAt = 0;
   return (fraction: number, message: string) => {
     const now = Date.now();
     if (fraction < 1 && now - lastAt < progressIntervalMs) return;
     lastAt = now;
-    runtime.progress(job, Math.min(1, Math.max(0, fraction)), message).catch((error: unknown) => {
+    runtime.progress(job, fence, Math.min(1, Math.max(0, fraction)), message).catch((error: unknown) => {
       log.warn({ err: error, jobId: job.id }, "could not record progress");
     });
   };

@@ -65,11 +65,11 @@ describe("WebSocket /ws: a client that stops reading", () => {
     const redis = connectRedis(redisUrl(), { blocking: false, name: "test-progress" });
     cleanup.push(() => redis.quit());
     // No worker: the run stays queued, and its events are those this test appends through
-    // appendProgress, a worker's own path (event-append.lua: the run's stream, then the global one).
+    // appendProgress, a worker's own path (node-progress.lua: the run's stream, then the global one).
     const { runId, pipelineId } = await api.engine.submitRun({
       document: doc("ws_slow", [move("a", "servo-1", 10)]),
     });
-    const ref = { runId, pipelineId, nodeId: "a", epoch: 0 };
+    const ref = { runId, pipelineId, nodeId: "a", epoch: 0, deviceId: "servo-1", fence: "" };
     const append = (progress: number, message: string) =>
       appendProgress(redis, api.engine.keys, ref, progress, message, defaultEventRetention);
 

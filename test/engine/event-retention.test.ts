@@ -81,7 +81,7 @@ describe("event retention", () => {
 
   it("caps a run's stream at about RUN_EVENTS_MAX entries, dropping the oldest", async () => {
     const { redis, engine, streamKey } = rig({ runEventsMax: 10, runEventsTtlS: 60 });
-    const ref = { runId: "run_capped", pipelineId: "p", nodeId: "n", epoch: 0 };
+    const ref = { runId: "run_capped", pipelineId: "p", nodeId: "n", epoch: 0, deviceId: "d", fence: "" };
     for (let i = 0; i < 400; i += 1) {
       await appendProgress(redis, engine.keys, ref, i / 400, `step ${i}`, {
         runEventsMax: 10,

@@ -103,7 +103,14 @@ async function rig() {
   let count = 0;
   /** Appends `n` node_progress events to a run as a worker does (both streams, one script each). */
   const progress = async (runId: string, n = 1) => {
-    const ref = { runId, pipelineId: seedDemo.id, nodeId: "node_1", epoch: 0 };
+    const ref = {
+      runId,
+      pipelineId: seedDemo.id,
+      nodeId: "node_1",
+      epoch: 0,
+      deviceId: "servo-1",
+      fence: "",
+    };
     for (let i = 0; i < n; i += 1) {
       await appendProgress(redis, engine.keys, ref, 0.5, `step ${(count += 1)}`, defaultEventRetention);
     }

@@ -93,4 +93,45 @@ describe("Redis frozen for longer than any lock or lease", () => {
     expectNoTwoHoldersDrove(readJournal(journal));
     expect(standby.log()).not.toContain("took over the device's lease");
   }, 60_000);
+
+  it("does not count the time a command was held against its node's timeout", async () => {
+    server = await startRedisServer();
+    const { journal } = rig();
+    const device = servo("s", { speed: 12, journal });
+    const api = createTestApi([device], { redisUrl: server.url });
+    closers.push(() => api.close());
+    const file = writeDevicesFile([device]);
+    const holder = await startWorkerProcess(api.prefix, file, { REDIS_URL: server.url }, workers);
+    // 5 s of motion within a 7 s timeout, and a retry that would run the step a second time: the
+    // stall below (8 s, about 5 s of it held) would time the step out if the hold counted.
+    const { runId } = await api.engine.submitRun({
+      document: doc("stall_timeout", [
+        {
+          id: "n",
+          device_id: "s",
+          function_id: "step",
+          params: { delta: 60 },
+          timeout_ms: 7000,
+          retry: { attempts: 2, backoff_ms: 100 },
+        },
+      ]),
+    });
+    await vi.waitFor(() => expect(commands(readJournal(journal))[0]?.steps.length).toBeGreaterThan(1), {
+      timeout: 10_000,
+      interval: 20,
+    });
+    process.kill(server.pid, "SIGSTOP");
+    await new Promise((resolve) => setTimeout(resolve, 8000)); // the fault's length, not a wait for it
+    process.kill(server.pid, "SIGCONT");
+
+    const run = await api.engine.waitForRun(runId, 20_000);
+    expect([run.status, run.error?.code ?? null]).toEqual(["completed", null]);
+    const kinds = (await api.engine.runEvents(runId)).map((event) => event.type);
+    expect(kinds.filter((type) => type === "node_executing" || type === "node_retrying")).toEqual([
+      "node_executing",
+    ]);
+    const ran = commands(readJournal(journal));
+    expect(ran.map((command) => [command.pid, command.end?.outcome])).toEqual([[holder.pid, "completed"]]);
+    expect(ran[0]?.holds.map((hold) => hold.event)).toContain("resume");
+  }, 60_000);
 });

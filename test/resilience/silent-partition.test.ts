@@ -16,6 +16,36 @@ afterEach(async () => {
   for (const close of closers.splice(0).reverse()) await close();
 });
 
+/**
+ * One servo at `speed`, its holder behind a proxy the test can silence or slow, and (with `standby`)
+ * a second worker on a direct link, waiting to take the device over; one run of `node` on it, begun.
+ */
+async function setUp(
+  speed: number,
+  node: { function_id: string; params: Record<string, unknown> },
+  standby: boolean,
+) {
+  const { devices, journal } = rig();
+  const device = { ...devices[0], options: { ...devices[0]?.options, speed } } as (typeof devices)[0];
+  const api = createTestApi([device]);
+  closers.push(() => api.close());
+  const proxy = await startTcpProxy(Number(new URL(redisUrl()).port));
+  proxies.push(proxy);
+  const file = writeDevicesFile([device]);
+  const holder = await startWorkerProcess(api.prefix, file, { REDIS_URL: proxy.url }, workers);
+  const second = standby ? await startWorkerProcess(api.prefix, file, {}, workers) : undefined;
+  if (second) expect(second.log()).toContain("is already hosted by worker");
+  const { runId } = await api.engine.submitRun({
+    document: doc("silent", [{ id: "n", device_id: device.id, ...node }]),
+  });
+  const commandOf = (pid: number) => commands(readJournal(journal)).find((command) => command.pid === pid);
+  await vi.waitFor(() => expect(commandOf(holder.pid)?.steps.length).toBeGreaterThan(0), {
+    timeout: 10_000,
+    interval: 20,
+  });
+  return { api, device, journal, proxy, holder, standby: second as WorkerProcess, runId, commandOf };
+}
+
 // The holder's link to Redis goes silent (packets dropped, no reset: its connection still reads
 // "ready") while a standby, whose link works, takes its device over once the lease lapses. The
 // holder cannot tell this from a stalled Redis, so it must hold the device before the lease can
@@ -27,28 +57,14 @@ describe("a holder whose link to Redis goes silent while a standby takes its dev
   ])(
     "holds its $fn before the standby drives, stops when the link returns, and the ledger keeps one outcome",
     async (c) => {
-      const { devices, journal } = rig();
       // A 10 s motion: still under way when the standby takes the device.
-      const device = { ...devices[0], options: { ...devices[0]?.options, speed: 12 } } as (typeof devices)[0];
-      const api = createTestApi([device]);
-      closers.push(() => api.close());
-      const proxy = await startTcpProxy(Number(new URL(redisUrl()).port));
-      proxies.push(proxy);
-      const file = writeDevicesFile([device]);
-      const holder = await startWorkerProcess(api.prefix, file, { REDIS_URL: proxy.url }, workers);
-      const standby = await startWorkerProcess(api.prefix, file, {}, workers);
-      expect(standby.log()).toContain("is already hosted by worker");
-
-      const { runId } = await api.engine.submitRun({
-        document: doc("silent", [{ id: "n", device_id: device.id, function_id: c.fn, params: c.params }]),
-      });
-      const commandOf = (pid: number) =>
-        commands(readJournal(journal)).find((command) => command.pid === pid);
-      await vi.waitFor(() => expect(commandOf(holder.pid)?.steps.length).toBeGreaterThan(0), {
-        timeout: 10_000,
-        interval: 20,
-      });
+      const { api, device, journal, proxy, holder, standby, runId, commandOf } = await setUp(
+        12,
+        { function_id: c.fn, params: c.params },
+        true,
+      );
       proxy.blackhole(true);
+      const silencedAt = Date.now();
 
       // The standby takes the device once the lease lapses, and the node's job once its lock does.
       await waitUntilHolder(api.redis, api.prefix, device.id, standby);
@@ -63,10 +79,19 @@ describe("a holder whose link to Redis goes silent while a standby takes its dev
           interval: 20,
         });
 
-      // The holder held the servo before its lease could lapse, and took no step since.
+      // The holder took no step once its lease could have lapsed: its last renewal that landed was
+      // sent before the link went silent, so it was sure of the lease for 3.5 s after at most. It
+      // holds the servo at its next step (at most a step's time, 1 s, after that).
+      const held = await vi.waitFor(
+        () => {
+          const hold = commandOf(holder.pid)?.holds.find((entry) => entry.event === "hold");
+          expect(hold, "the holder never held its servo").toBeDefined();
+          return hold;
+        },
+        { timeout: 3000, interval: 20 },
+      );
       const silenced = commandOf(holder.pid) as JournalCommand;
-      const held = silenced.holds.find((hold) => hold.event === "hold");
-      expect(held, "the holder never held its servo").toBeDefined();
+      expect(silenced.steps.filter((at) => at > silencedAt + 3500)).toEqual([]);
       expect(silenced.holds.filter((hold) => hold.event === "resume")).toEqual([]);
       expect(silenced.steps.filter((at) => at > (held?.at ?? 0))).toEqual([]);
       expect(silenced.end).toBeUndefined();
@@ -104,4 +129,52 @@ describe("a holder whose link to Redis goes silent while a standby takes its dev
     },
     60_000,
   );
+});
+
+describe("a holder held in doubt of its lease", () => {
+  it("stays where it is when its run is cancelled meanwhile, and ends the run once its link is back", async () => {
+    const { api, proxy, holder, runId, commandOf } = await setUp(
+      10,
+      { function_id: "move", params: { position: 150 } },
+      false,
+    );
+    const command = () => commandOf(holder.pid);
+    proxy.blackhole(true);
+    await vi.waitFor(() => expect(command()?.holds.length).toBeGreaterThan(0), {
+      timeout: 8000,
+      interval: 20,
+    });
+    expect(await api.engine.cancelRun(runId)).toBe("running");
+
+    proxy.blackhole(false);
+    const returned = Date.now();
+    const run = await api.engine.waitForRun(runId, 20_000);
+    expect(run.status).toBe("cancelled");
+    await vi.waitFor(() => expect(command()?.end).toBeDefined(), { timeout: 3000, interval: 10 });
+    // The halt reached the held command: it never moved on.
+    expect(command()?.holds.map((hold) => hold.event)).toEqual(["hold"]);
+    expect(command()?.steps.filter((at) => at >= returned)).toEqual([]);
+    expect(command()?.end?.outcome).toBe("failed");
+  }, 60_000);
+
+  it("over a link too slow to keep a lease (renewals answered after 4 s) gives the device up to a standby", async () => {
+    const { api, device, journal, proxy, holder, standby, runId, commandOf } = await setUp(
+      30,
+      { function_id: "move", params: { position: 120 } },
+      true,
+    );
+    proxy.delay(2000); // each way: every renewal's answer comes 4 s after it was sent
+
+    // Its renewals land (Redis keeps the lease for it) but always too late to use: it gives the
+    // device up, and the standby, whose link is fine, takes it and runs the move again.
+    await waitUntilHolder(api.redis, api.prefix, device.id, standby);
+    const run = await api.engine.waitForRun(runId, 30_000);
+    expect(run.status).toBe("completed");
+    expect(holder.log()).toMatch(/come back too late to use/);
+    const kinds = (await api.engine.runEvents(runId)).map((event) => event.type);
+    expect(kinds.filter((type) => type === "node_completed")).toHaveLength(1);
+    expect(commandOf(standby.pid)?.end?.outcome).toBe("completed");
+    expect(commandOf(holder.pid)?.end?.outcome).toBe("failed");
+    expectNoTwoHoldersDrove(readJournal(journal));
+  }, 60_000);
 });

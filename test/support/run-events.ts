@@ -23,7 +23,7 @@ export async function allStoredEvents(base: string, runId: string): Promise<Stor
 }
 
 /**
- * Appends node_progress events of one node to a run as a worker does (event-append.lua: the run's
+ * Appends node_progress events of one node to a run as a worker does (node-progress.lua: the run's
  * stream, then the global one), one per message.
  */
 export async function appendProgressEvents(
@@ -37,7 +37,7 @@ export async function appendProgressEvents(
       await appendProgress(
         redis,
         api.engine.keys,
-        { ...ref, epoch: 0 },
+        { ...ref, epoch: 0, deviceId: "servo-1", fence: "" },
         index / messages.length,
         message,
         defaultEventRetention,

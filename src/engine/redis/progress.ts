@@ -2,20 +2,20 @@ import type { Redis } from "ioredis";
 import { eventJson } from "../run/events.js";
 import type { EventRetention } from "./event-retention.js";
 import type { RedisKeys } from "./keys.js";
-import type { NodeRef } from "./run-ledger.js";
+import type { FencedNodeRef } from "./run-ledger.js";
 import { globalEventStreamLength } from "./run-ledger.js";
 import { loadScripts } from "./scripts.js";
 
 const scriptsByConnection = new WeakMap<Redis, ReturnType<typeof loadScripts>>();
 
 /**
- * Appends a node_progress event; progress changes no state, so event-append.lua only writes the
- * event, to the run's stream and (with that entry's id) the global stream, atomically.
+ * Appends a node_progress event, atomically to the run's stream and (with that entry's id) the
+ * global stream, while the node is running and `fence` still holds the device (node-progress.lua).
  */
 export async function appendProgress(
   redis: Redis,
   keys: RedisKeys,
-  ref: NodeRef,
+  ref: FencedNodeRef,
   progress: number,
   message: string,
   retention: EventRetention,
@@ -29,8 +29,14 @@ export async function appendProgress(
     scripts = loadScripts(redis);
     scriptsByConnection.set(redis, scripts);
   }
-  await scripts["event-append"](
-    [keys.runEvents(ref.runId), keys.events],
-    [json, globalEventStreamLength, retention.runEventsMax],
+  await scripts["node-progress"](
+    [
+      keys.run(ref.runId),
+      keys.runNodes(ref.runId),
+      keys.runEvents(ref.runId),
+      keys.events,
+      keys.deviceLease(ref.deviceId),
+    ],
+    [ref.nodeId, ref.epoch, ref.fence, json, globalEventStreamLength, retention.runEventsMax],
   );
 }

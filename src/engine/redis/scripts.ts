@@ -15,7 +15,7 @@ const scriptNames = [
   "pipeline-save",
   "device-lease-hold",
   "device-lease-release",
-  "event-append",
+  "node-progress",
 ] as const;
 export type ScriptName = (typeof scriptNames)[number];
 

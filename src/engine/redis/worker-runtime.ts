@@ -20,7 +20,8 @@ export interface WorkerRuntime {
   lifecycle: NodeLifecycle;
   leases: DeviceLeaseStore;
   processRun: ReturnType<typeof createRunProcessor>;
-  progress(job: Job<NodeJobData>, fraction: number, message: string): Promise<void>;
+  /** Records a node's progress; nothing is recorded once `fence` no longer holds the device. */
+  progress(job: Job<NodeJobData>, fence: string, fraction: number, message: string): Promise<void>;
   /** Repairs runs left without a live run job; returns how many. */
   sweep(): Promise<number>;
   close(): Promise<void>;
@@ -42,10 +43,11 @@ export function createWorkerRuntime(
     lifecycle: new NodeLifecycle(ledger, queues, new PlanCache(store)),
     leases: new DeviceLeaseStore(redis, keys),
     processRun: createRunProcessor({ redis, keys, store, ledger, queues, log }),
-    async progress(job, fraction, message) {
-      const { runId, pipelineId, nodeId, epoch } = job.data;
+    async progress(job, fence, fraction, message) {
+      const { runId, pipelineId, nodeId, epoch, deviceId } = job.data;
+      const ref = { runId, pipelineId, nodeId, epoch, deviceId, fence };
       await Promise.all([
-        appendProgress(redis, keys, { runId, pipelineId, nodeId, epoch }, fraction, message, retention),
+        appendProgress(redis, keys, ref, fraction, message, retention),
         job.updateProgress(fraction),
       ]);
     },
