@@ -19,6 +19,12 @@ export interface Driver {
    * reconnect); drivers with nothing to lose, like the mock servo, leave it undefined.
    */
   readonly connected?: boolean;
+  /**
+   * What is wrong with the device by its own account, while something is (a GRBL alarm): the
+   * device shows `error` with it until it clears. Drivers whose devices report no state leave it
+   * undefined.
+   */
+  readonly fault?: string | undefined;
   open(): Promise<void>;
   execute(functionId: string, params: Record<string, unknown>, context: CommandContext): Promise<Outputs>;
   close(): Promise<void>;

@@ -73,9 +73,10 @@ export function hostDevice(deps: HostDeps): HostedDevice {
     state: () => {
       if (!tenure?.opened || tenure.driver.connected === false) return "offline";
       if (active > 0) return "busy";
-      return fault ? "error" : "idle";
+      return leased.fault() ? "error" : "idle";
     },
-    fault: () => fault,
+    // The device's own account first (an alarm lasts until it is cleared), then the last failure's.
+    fault: () => tenure?.driver.fault ?? fault,
     acquired(fence) {
       if (stopped || tenure) return;
       tenure = serve(deps, leased, fence, ending, {
