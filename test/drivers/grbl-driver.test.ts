@@ -12,7 +12,12 @@ let driver: Driver | undefined;
 
 async function connect(options: GrblSimulatorOptions = {}) {
   pair = await createPtyPair();
-  sim = await GrblSimulator.start(pair.devicePath, { homingMs: 50, ...options });
+  sim = await GrblSimulator.start(pair.devicePath, {
+    homingEnabled: true,
+    homingRequired: false,
+    homingMs: 50,
+    ...options,
+  });
   driver = grbl.create({
     id: "cnc-1",
     driver: "grbl",
@@ -75,6 +80,26 @@ describe("the grbl driver against a simulated GRBL 1.1 on a pty", () => {
     expect(error.message).toContain("alarm 1: hard limit");
   });
 
+  it("keeps an alarm as the device's fault: moves fail at once saying what to do, until unlock clears it", async () => {
+    const { driver, sim } = await connect({ rapidRate: 600 });
+    const move = run(driver, "move", { x: 50 });
+    await expect.poll(() => sim?.state, { timeout: 2000 }).toBe("Run");
+    sim.alarm(1);
+    await failure(move.done);
+    expect(driver.fault).toMatch(/^cnc-1: alarm 1: hard limit.*unlock or home it before moving it/);
+
+    const lines = sim.commands.length;
+    const refused = await failure(run(driver, "move", { x: 5 }).done);
+    expect(refused.code).toBe("DEVICE_ERROR");
+    expect(refused.retryable).toBe(false);
+    expect(refused.message).toMatch(/alarm 1: .*unlock or home it before moving it/);
+    expect(sim.commands.length).toBe(lines); // nothing sent: GRBL would only answer error:9
+
+    expect(await run(driver, "unlock").done).toEqual({ unlocked: true });
+    expect(driver.fault).toBeUndefined();
+    expect(await run(driver, "move", { x: 5 }).done).toMatchObject({ x: 5 });
+  });
+
   it("fails on garbage, saying what the device said", async () => {
     const { driver, sim } = await connect({ homingMs: 500 });
     const home = run(driver, "home");
@@ -83,6 +108,8 @@ describe("the grbl driver against a simulated GRBL 1.1 on a pty", () => {
     const error = await failure(home.done);
     expect(error.code).toBe("DEVICE_ERROR");
     expect(error.message).toContain("%%noise%%");
+    // The failure stopped the machine before it was reported: no motion is left running.
+    expect(sim.state).not.toBe("Home");
   });
 
   it("times out a silent device", async () => {
@@ -100,8 +127,14 @@ describe("the grbl driver against a simulated GRBL 1.1 on a pty", () => {
     controller.abort();
     const error = await failure(move.done);
     expect(error.code).toBe("CANCELLED");
-    expect(sim.state).not.toBe("Run");
-    expect(sim.position.x).toBeLessThan(50);
+    // Held to rest before the reset: no ALARM:3, the position kept, and the next move works.
+    expect(error.message).toMatch(/kept its position/);
+    expect(sim.state).toBe("Idle");
+    const stoppedAt = sim.position.x;
+    expect(stoppedAt).toBeGreaterThan(0);
+    expect(stoppedAt).toBeLessThan(50);
+    expect(driver.fault).toBeUndefined();
+    expect(await run(driver, "move", { x: 1 }).done).toMatchObject({ x: 1 });
   });
 
   it("fails a move in flight with DEVICE_DISCONNECTED within a second of an unplug", async () => {
@@ -124,7 +157,11 @@ describe("the grbl driver after an unplug", () => {
     await sim?.close();
     await pair.unplug();
     await pair.replug();
-    sim = await GrblSimulator.start(pair.devicePath, { homingMs: 50 });
+    sim = await GrblSimulator.start(pair.devicePath, {
+      homingEnabled: true,
+      homingRequired: false,
+      homingMs: 50,
+    });
     await expect
       .poll(() => run(driver, "status").done.catch((error: unknown) => (error as DeviceError).code), {
         timeout: 5000,

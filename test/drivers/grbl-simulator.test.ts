@@ -108,10 +108,11 @@ describe("GrblSimulator over a real pty", () => {
     expect(await host.request("G1 X1")).toEqual(["error:22"]); // no feed rate yet
     expect(await host.request("G5")).toEqual(["error:20"]);
     expect(await host.request("GX1")).toEqual(["error:2"]);
-    expect(await host.request("G0 G1 X1")).toEqual(["error:21"]);
-    expect(await host.request("$I")).toEqual(["[VER:1.1h.20190825:]", "[OPT:V,15,128]", "ok"]);
+    expect(await host.request("G0 G1 X1")).toEqual(["error:24"]); // two motion commands: axis conflict
+    expect(await host.request("G0 G20 G21")).toEqual(["error:21"]);
+    expect(await host.request("$I")).toEqual(["[VER:1.1h.20190830:]", "[OPT:V,15,128]", "ok"]);
     const settings = await host.request("$$");
-    expect(settings).toContain("$22=1");
+    expect(settings).toContain("$22=0");
     expect(settings.at(-1)).toBe("ok");
     expect(await host.request("$G")).toEqual(["[GC:G0 G54 G17 G21 G90 G94 M5 M9 T0 F0 S0]", "ok"]);
 
@@ -131,6 +132,7 @@ describe("GrblSimulator over a real pty", () => {
       "G5",
       "GX1",
       "G0 G1 X1",
+      "G0 G20 G21",
       "$I",
       "$$",
       "$G",
@@ -207,9 +209,10 @@ describe("GrblSimulator over a real pty", () => {
     simulator.alarm(1);
     await host.expect("ALARM:1");
     await host.expect("[MSG:Reset to continue]");
-    host.write("$X\n?");
-    const { before } = await host.expect(/^<Alarm\|/); // `?` still works; $X is not answered
-    expect(before).toEqual([]);
+    const count = host.lines.length;
+    host.write("$X\n?"); // GRBL's critical-event loop answers neither, not even `?`
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(host.lines.length).toBe(count);
     host.write(RESET);
     const banner = await host.expect(BANNER_LINE);
     expect(banner.before).toEqual([""]);
@@ -390,7 +393,9 @@ describe("GrblMachine", () => {
     send("$H\n");
     at(50);
     send("\x18");
-    expect(take()).toBe(`ALARM:6\r\n${BANNER}[MSG:'$H'|'$X' to unlock]\r\n`);
+    expect(take()).toBe("ALARM:6\r\n");
+    at(500);
+    expect(take()).toBe(`${BANNER}[MSG:'$H'|'$X' to unlock]\r\n`);
     at(500);
     expect(take()).toBe("");
     expect(m.state).toBe("Alarm");
@@ -402,5 +407,264 @@ describe("GrblMachine", () => {
     expect(take()).toBe(`${BANNER}${"ok\r\n".repeat(3)}`);
     at(1000);
     expect(m.position).toEqual([2, 0, 0]);
+  });
+});
+
+/** A status report's fields after the state, e.g. ["MPos:0.000,0.000,0.000", "FS:0,0"]. */
+const fields = (report: string) => report.trim().slice(1, -1).split("|").slice(1);
+
+// Each case below was run against the real firmware (GRBL 1.1h on grbl-sim, default settings) and
+// the expected text is what it sent.
+describe("GrblMachine against the real GRBL 1.1h", () => {
+  it("status reports: Pn only while a pin is active, WCO every 10th report and Ov on the next", () => {
+    const { send, take, m } = machine({ activePins: "zxP" });
+    take();
+    const reports = Array.from({ length: 13 }, () => (send("?"), take()));
+    expect(reports[0]).toBe("<Idle|MPos:0.000,0.000,0.000|FS:0,0|Pn:PXZ|WCO:0.000,0.000,0.000>\r\n");
+    expect(reports[1]).toBe("<Idle|MPos:0.000,0.000,0.000|FS:0,0|Pn:PXZ|Ov:100,100,100>\r\n");
+    expect(reports[2]).toBe("<Idle|MPos:0.000,0.000,0.000|FS:0,0|Pn:PXZ>\r\n");
+    expect(reports.map((r) => fields(r).at(-1)?.slice(0, 3))).toEqual([
+      "WCO",
+      "Ov:",
+      ...Array<string>(8).fill("Pn:"),
+      "WCO",
+      "Ov:",
+      "Pn:",
+    ]);
+    m.setActivePins("");
+    send("?");
+    expect(take()).toBe("<Idle|MPos:0.000,0.000,0.000|FS:0,0>\r\n");
+  });
+
+  it("status reports while busy: WCO every 30th, Ov every 20th, and Ov at once after an override", () => {
+    const { send, at, take } = machine({ rapidRate: 60 });
+    send("G0 X100\n");
+    take();
+    const reports = Array.from({ length: 32 }, () => (send("?"), at(1), take()));
+    const withField = (name: string) => reports.flatMap((r, i) => (r.includes(`|${name}:`) ? [i] : []));
+    expect(withField("WCO")).toEqual([0, 30]);
+    // Not on the report after the second WCO: the Ov countdown is still running then (as the firmware).
+    expect(withField("Ov")).toEqual([1, 21]);
+    send("\x91?");
+    expect(take()).toContain("|Ov:110,100,100>");
+  });
+
+  it("refuses $ commands with error:8 in Run and Hold:1, except $G, $X and $ (help)", () => {
+    const { send, at, take } = machine({ rapidRate: 600 });
+    send("G0 X50\n");
+    take();
+    for (const state of ["Run", "Hold:1"]) {
+      if (state === "Hold:1") send("!");
+      at(10);
+      for (const line of [
+        "$$",
+        "$#",
+        "$I",
+        "$N",
+        "$H",
+        "$22=1",
+        "$C",
+        "$J=X1F100",
+        "$SLP",
+        "$RST=$",
+        "$N0=G0",
+      ]) {
+        send(`${line}\n`);
+        expect({ state, line, answer: take() }).toEqual({ state, line, answer: "error:8\r\n" });
+      }
+      send("$G\n$X\n$XY\n");
+      expect(take()).toBe("[GC:G0 G54 G17 G21 G90 G94 M5 M9 T0 F0 S0]\r\nok\r\nok\r\nerror:3\r\n");
+    }
+  });
+
+  it("allows $ commands in Alarm but a startup line; $X unlocks", () => {
+    const { send, take } = machine({ homingRequired: true });
+    expect(take()).toBe(`${BANNER}[MSG:'$H'|'$X' to unlock]\r\n`);
+    send("$N0=G0\n$N\n$I\n");
+    expect(take()).toBe("error:8\r\n$N0=\r\n$N1=\r\nok\r\n[VER:1.1h.20190830:]\r\n[OPT:V,15,128]\r\nok\r\n");
+    send("G0 X1\n$X\n$X\n");
+    expect(take()).toBe("error:9\r\n[MSG:Caution: Unlocked]\r\nok\r\nok\r\n");
+  });
+
+  it("has homing disabled by default: $H answers error:5, in Idle and in Alarm", () => {
+    const { send, at, take, m } = machine();
+    expect(take()).toBe(BANNER);
+    send("$H\n");
+    expect(take()).toBe("error:5\r\n");
+    m.alarm(9, 1000);
+    send("$H\n$$\n");
+    expect(take()).toBe("ALARM:9\r\n"); // GRBL pauses half a second after an alarm; lines wait
+    at(500);
+    const answers = take();
+    expect(answers).toMatch(/^error:5\r\n\$0=10\r\n/);
+    expect(answers).toContain("$22=0\r\n");
+    expect(m.state).toBe("Alarm");
+  });
+
+  it("with homing enabled ($22=1), powers up in Alarm and homes; `$22=1` enables it too", () => {
+    const locked = machine({ homingEnabled: true, homingMs: 100 });
+    expect(locked.take()).toBe(`${BANNER}[MSG:'$H'|'$X' to unlock]\r\n`);
+    locked.send("$H\n");
+    locked.at(100);
+    expect(locked.take()).toBe("ok\r\n");
+    expect(locked.m.state).toBe("Idle");
+
+    const unlocked = machine({ homingEnabled: true, homingRequired: false }); // no HOMING_INIT_LOCK
+    expect(unlocked.take()).toBe(BANNER);
+    const byHand = machine({ homingMs: 100 });
+    byHand.take();
+    byHand.send("$22=1\n$H\n");
+    byHand.at(100);
+    expect(byHand.take()).toBe("ok\r\nok\r\n");
+  });
+
+  it("answers `?` during homing only when the cycle ends (state Home), just before $H's ok", () => {
+    const { send, at, take } = machine({ homingRequired: true, homingMs: 100 });
+    take();
+    send("$H\n");
+    send("??");
+    at(50);
+    send("?");
+    expect(take()).toBe("");
+    at(50);
+    expect(take()).toMatch(/^<Home\|MPos:0\.000,0\.000,0\.000\|FS:0,0\|WCO:[^>]*>\r\nok\r\n$/);
+  });
+
+  it("feed hold: Hold:1 while slowing down (`~` ignored, lines read), Hold:0 at rest, `~` resumes", () => {
+    // 10 mm/s, slowing down at 12 mm/s^2: a hold takes 0.83 s and 4.17 mm.
+    const { send, at, take, m } = machine({ rapidRate: 600 });
+    send("G0 X20\n");
+    at(500);
+    take();
+    send("!?");
+    expect(take()).toMatch(/^<Hold:1\|MPos:5\.000,0\.000,0\.000\|FS:600,0/);
+    at(400);
+    send("~?");
+    expect(fields(take()).slice(0, 2)).toEqual(["MPos:8.040,0.000,0.000", "FS:312,0"]);
+    expect(m.state).toBe("Hold:1");
+    send("$G\n"); // read and answered while still slowing down
+    expect(take()).toBe("[GC:G0 G54 G17 G21 G90 G94 M5 M9 T0 F0 S0]\r\nok\r\n");
+    at(500);
+    send("?");
+    expect(take()).toMatch(/^<Hold:0\|MPos:9\.167,0\.000,0\.000\|FS:0,0/);
+    send("$G\n"); // not read at rest, until cycle start
+    at(1000);
+    expect(take()).toBe("");
+    send("~");
+    expect(take()).toBe("[GC:G0 G54 G17 G21 G90 G94 M5 M9 T0 F0 S0]\r\nok\r\n");
+    expect(m.state).toBe("Run");
+    at(1084);
+    expect(m.state).toBe("Idle");
+    expect(m.position).toEqual([20, 0, 0]);
+  });
+
+  it("feed hold in Idle: Hold:0 at once, lines wait for `~`", () => {
+    const { send, take, m } = machine({ rapidRate: 600 });
+    take();
+    send("!G0 X1\n");
+    expect(m.state).toBe("Hold:0");
+    expect(take()).toBe("");
+    send("~");
+    expect(take()).toBe("ok\r\n");
+    expect(m.state).toBe("Run");
+  });
+
+  it("soft reset in Run: ALARM:3, half a second deaf, then banner and unlock hint; locked until $X", () => {
+    const { send, at, take, m } = machine({ rapidRate: 600 });
+    send("G0 X20\n");
+    at(300);
+    take();
+    send("\x18");
+    expect(take()).toBe("ALARM:3\r\n");
+    send("?"); // lost, as is a line: the reset clears both
+    at(200);
+    send("$G\n?");
+    at(299);
+    expect(take()).toBe("");
+    at(1);
+    expect(take()).toBe(`${BANNER}[MSG:'$H'|'$X' to unlock]\r\n`);
+    send("?G0 X1\n$H\n$X\n");
+    expect(take()).toBe(
+      "<Alarm|MPos:3.000,0.000,0.000|FS:0,0|WCO:0.000,0.000,0.000>\r\nerror:9\r\nerror:5\r\n" +
+        "[MSG:Caution: Unlocked]\r\nok\r\n",
+    );
+    expect(m.position).toEqual([3, 0, 0]);
+  });
+
+  it("soft reset in Hold:1 (still slowing down): ALARM:3 and Alarm", () => {
+    const { send, at, take, m } = machine({ rapidRate: 600 });
+    send("G0 X20\n");
+    at(300);
+    send("!");
+    at(200);
+    take();
+    send("\x18");
+    at(500);
+    expect(take()).toBe(`ALARM:3\r\n${BANNER}[MSG:'$H'|'$X' to unlock]\r\n`);
+    expect(m.state).toBe("Alarm");
+  });
+
+  it("soft reset in Hold:0 (at rest): no alarm, Idle, the position kept and the rest of the move gone", () => {
+    const { send, at, take, m } = machine({ rapidRate: 600 });
+    send("G0 X20\n");
+    at(300);
+    send("!");
+    at(1000);
+    expect(m.state).toBe("Hold:0");
+    const held = m.position;
+    take();
+    send("\x18");
+    expect(take()).toBe(BANNER);
+    send("?");
+    expect(take()).toBe(
+      `<Idle|MPos:${held.map((n) => n.toFixed(3)).join(",")}|FS:0,0|WCO:0.000,0.000,0.000>\r\n`,
+    );
+    at(3000);
+    expect(m.position).toEqual(held);
+    expect(m.plannedMoves).toBe(0);
+    send("G0 X1\n");
+    expect(take()).toBe("ok\r\n");
+  });
+
+  it("soft reset in Idle: just the banner", () => {
+    const { send, take, m } = machine();
+    take();
+    send("\x18");
+    expect(take()).toBe(BANNER);
+    expect(m.state).toBe("Idle");
+  });
+
+  it("a limit alarm: ALARM:1, half a second later the reset hint, then nothing answered until reset", () => {
+    const { send, at, take, m } = machine();
+    take();
+    m.alarm(1, 1000);
+    expect(take()).toBe("ALARM:1\r\n");
+    at(500);
+    expect(take()).toBe("[MSG:Reset to continue]\r\n");
+    send("?$X\n");
+    expect(take()).toBe("");
+    send("\x18");
+    expect(take()).toBe(`${BANNER}[MSG:'$H'|'$X' to unlock]\r\n`);
+  });
+
+  it("settings and G-code answers the firmware gives", () => {
+    const { send, take } = machine();
+    take();
+    const answers = ["$0=2", "$20=1", "$300=1", "$22=5", "$20=1", "M7", "G0 G1 X1", "G20 F10", "$G"].map(
+      (line) => (send(`${line}\n`), take()),
+    );
+    expect(answers).toEqual([
+      "error:6\r\n", // step pulse under 3 us
+      "error:10\r\n", // soft limits need homing
+      "error:3\r\n",
+      "ok\r\n",
+      "ok\r\n",
+      "error:20\r\n", // M7 is compiled out
+      "error:24\r\n",
+      "ok\r\n",
+      "[GC:G0 G54 G17 G20 G90 G94 M5 M9 T0 F254 S0]\r\nok\r\n", // F in mm/min even under G20
+    ]);
+    send("$$\n");
+    expect(take()).toContain("$20=1\r\n$21=0\r\n$22=1\r\n");
   });
 });

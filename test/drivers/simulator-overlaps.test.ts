@@ -49,7 +49,7 @@ describe("GrblMachine's overlap counter", () => {
   });
 
   it("counts lines during homing and during a dwell", () => {
-    const { m, send, at } = machine({ homingMs: 100 });
+    const { m, send, at } = machine({ homingEnabled: true, homingRequired: false, homingMs: 100 });
     send("$H\n");
     at(50);
     send("$I\n"); // not even read until homing ends, but it has arrived
@@ -119,7 +119,12 @@ describe("GrblSimulator's overlap counter over a real pty", () => {
 
   it("sees none from the grbl driver, even given two moves at once", async () => {
     pair = await createPtyPair();
-    grblSim = await GrblSimulator.start(pair.devicePath, { homingMs: 50, rapidRate: 1200 });
+    grblSim = await GrblSimulator.start(pair.devicePath, {
+      homingEnabled: true,
+      homingRequired: false,
+      homingMs: 50,
+      rapidRate: 1200,
+    });
     const sim = grblSim;
     driver = grbl.create({ id: "cnc-1", driver: "grbl", capacity: 1, path: pair.hostPath, options: {} });
     await driver.open();

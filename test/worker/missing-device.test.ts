@@ -48,7 +48,11 @@ describe("a device missing at start", () => {
     );
 
     await pair.replug();
-    sim = await GrblSimulator.start(pair.devicePath, { homingMs: 20 });
+    sim = await GrblSimulator.start(pair.devicePath, {
+      homingEnabled: true,
+      homingRequired: false,
+      homingMs: 20,
+    });
     await expect
       .poll(statuses, { timeout: 10_000, interval: 100 })
       .toEqual({ "cnc-1": "idle", "servo-1": "idle" });

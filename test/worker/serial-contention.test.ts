@@ -53,7 +53,12 @@ describe("30 concurrent runs on one stage and one meter, hosted by two worker pr
     const stagePty = await createPtyPair();
     const meterPty = await createPtyPair();
     pairs.push(stagePty, meterPty);
-    const stage = await GrblSimulator.start(stagePty.devicePath, { homingMs: 20, rapidRate: 30_000 });
+    const stage = await GrblSimulator.start(stagePty.devicePath, {
+      homingEnabled: true,
+      homingRequired: false,
+      homingMs: 20,
+      rapidRate: 30_000,
+    });
     closers.push(() => stage.close());
     const meter = await ScpiSimulator.start(meterPty.devicePath);
     closers.push(() => meter.close());

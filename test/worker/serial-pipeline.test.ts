@@ -22,7 +22,12 @@ describe("a pipeline across serial devices", () => {
     const stagePty = await createPtyPair();
     const meterPty = await createPtyPair();
     pairs.push(stagePty, meterPty);
-    const stage = await GrblSimulator.start(stagePty.devicePath, { homingMs: 30, rapidRate: 3000 });
+    const stage = await GrblSimulator.start(stagePty.devicePath, {
+      homingEnabled: true,
+      homingRequired: false,
+      homingMs: 30,
+      rapidRate: 3000,
+    });
     const meter = await ScpiSimulator.start(meterPty.devicePath, { values: { voltage_dc: 1.2345 } });
     closers.push(
       () => stage.close(),

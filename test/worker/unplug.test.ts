@@ -24,7 +24,14 @@ afterEach(async () => {
 describe("a serial device unplugged mid-move", () => {
   it("fails the node DEVICE_DISCONNECTED within a second, shows offline, and comes back on replug without a worker restart", async () => {
     pair = await createPtyPair();
-    sims.push(await GrblSimulator.start(pair.devicePath, { homingMs: 20, rapidRate: 300 }));
+    sims.push(
+      await GrblSimulator.start(pair.devicePath, {
+        homingEnabled: true,
+        homingRequired: false,
+        homingMs: 20,
+        rapidRate: 300,
+      }),
+    );
     const stage: DeviceConfig = {
       id: "cnc-1",
       driver: "grbl",
@@ -70,7 +77,14 @@ describe("a serial device unplugged mid-move", () => {
     );
 
     await pair.replug();
-    sims.push(await GrblSimulator.start(pair.devicePath, { homingMs: 20, rapidRate: 3000 }));
+    sims.push(
+      await GrblSimulator.start(pair.devicePath, {
+        homingEnabled: true,
+        homingRequired: false,
+        homingMs: 20,
+        rapidRate: 3000,
+      }),
+    );
     await expect
       .poll(statuses, { timeout: 10_000, interval: 100 })
       .toEqual({ "cnc-1": "idle", "servo-1": "idle" });

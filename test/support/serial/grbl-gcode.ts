@@ -9,13 +9,16 @@ export const GrblError = {
   InvalidStatement: 3,
   NegativeValue: 4,
   SettingDisabled: 5,
+  StepPulseMin: 6,
   IdleError: 8,
   SystemGcLock: 9,
+  SoftLimitError: 10,
   Overflow: 11,
   UnsupportedCommand: 20,
   ModalGroupViolation: 21,
   UndefinedFeedRate: 22,
   CommandValueNotInteger: 23,
+  AxisCommandConflict: 24,
   WordRepeated: 25,
   ValueWordMissing: 28,
   UnusedWords: 36,
@@ -80,7 +83,8 @@ const G_GROUPS: Record<number, string> = {
 };
 const M_GROUPS: Record<number, string> = { 0: "stop", 1: "stop", 2: "stop", 30: "stop" };
 for (const m of [3, 4, 5]) M_GROUPS[m] = "spindle";
-for (const m of [7, 8, 9]) M_GROUPS[m] = "coolant";
+// M7 (mist) is compiled out of GRBL by default (ENABLE_M7): it answers error:20.
+for (const m of [8, 9]) M_GROUPS[m] = "coolant";
 
 /** GRBL's read_float: optional sign, digits with at most one point, no exponent. */
 export function readNumber(text: string, from: number): { value: number; next: number } | undefined {
@@ -110,7 +114,10 @@ export function executeGcode(block: string, current: ModalState, planned: Vec3):
       const group = (letter === "G" ? G_GROUPS : M_GROUPS)[int];
       if (group === undefined) return fail(GrblError.UnsupportedCommand);
       if (Math.round(100 * (number.value - int)) !== 0) return fail(GrblError.CommandValueNotInteger);
-      if (groups.has(group)) return fail(GrblError.ModalGroupViolation);
+      if (groups.has(group)) {
+        // A second motion command trips GRBL's axis-command check before its modal-group check.
+        return fail(group === "motion" ? GrblError.AxisCommandConflict : GrblError.ModalGroupViolation);
+      }
       groups.add(group);
       (letter === "G" ? gCodes : mCodes).push(int);
     } else if (VALUE_WORDS.includes(letter)) {
@@ -178,9 +185,11 @@ export function executeGcode(block: string, current: ModalState, planned: Vec3):
   return { ok: true, modal, target, steps };
 }
 
-/** `$G`'s answer for a modal state, e.g. `[GC:G0 G54 G17 G21 G90 G94 M5 M9 T0 F0 S0]`. */
+/**
+ * `$G`'s answer for a modal state, e.g. `[GC:G0 G54 G17 G21 G90 G94 M5 M9 T0 F0 S0]`. F is in mm/min
+ * even under G20: GRBL converts it only when reporting in inches ($13=1).
+ */
 export function formatModal(modal: ModalState): string {
-  const scale = modal.units === 20 ? MM_PER_INCH : 1;
   const coolant = modal.mist || modal.flood ? [modal.mist ? "M7" : "", modal.flood ? "M8" : ""] : ["M9"];
   const words = [
     `G${modal.motion}`,
@@ -192,7 +201,7 @@ export function formatModal(modal: ModalState): string {
     `M${modal.spindle}`,
     ...coolant.filter(Boolean),
     `T${modal.tool}`,
-    `F${Math.round(modal.feedRate / scale)}`,
+    `F${Math.round(modal.feedRate)}`,
     `S${Math.round(modal.spindleSpeed)}`,
   ];
   return `[GC:${words.join(" ")}]`;

@@ -11,18 +11,37 @@ import {
   type ModalState,
   type Vec3,
 } from "./grbl-gcode.js";
-import { GrblMotion } from "./grbl-motion.js";
+import { GrblMotion, type MotionMode } from "./grbl-motion.js";
 import { grblSettings, systemCommand } from "./grbl-system.js";
 
-export type GrblState = "Idle" | "Run" | "Hold:0" | "Home" | "Alarm";
+/** Hold:1 is a feed hold still decelerating, Hold:0 one at rest (ready to resume). */
+export type GrblState = "Idle" | "Run" | "Hold:0" | "Hold:1" | "Home" | "Alarm";
 
 export interface GrblMachineOptions {
-  /** Power up in Alarm until `$H` or `$X` (homing enabled with GRBL's HOMING_INIT_LOCK). Default false. */
+  /**
+   * Homing enabled (`$22=1`): `$H` runs a homing cycle; without it `$H` answers error:5, as with
+   * GRBL's default settings. Default: `homingRequired`.
+   */
+  homingEnabled?: boolean;
+  /**
+   * Power up in Alarm (`[MSG:'$H'|'$X' to unlock]`) until `$H` or `$X`, as GRBL does whenever homing is
+   * enabled (its HOMING_INIT_LOCK build option); true also enables homing. Default: `homingEnabled`.
+   */
   homingRequired?: boolean;
   /** How long a `$H` cycle takes, in simulated ms. Default 200. */
   homingMs?: number;
   /** G0 speed and every axis' maximum rate ($110-$112), mm/min. Default 60000. */
   rapidRate?: number;
+  /**
+   * How fast a feed hold slows down ($120-$122), mm/s^2; other starts and stops are instant. Default
+   * rapidRate / 50: from full speed a hold takes 0.83 s, as with GRBL's defaults (500 mm/min, 10 mm/s^2).
+   */
+  acceleration?: number;
+  /**
+   * Input pins that read active, reported as `|Pn:` (GRBL sends the field only then): any of `P`
+   * (probe), `X` `Y` `Z` (limits), `R` `H` `S` (reset, feed hold, cycle start buttons). Default "".
+   */
+  activePins?: string;
   /** Simulated time per real time: 10 runs moves, dwells and homing 10 times faster. Default 1. */
   timeScale?: number;
   /** Planner blocks (GRBL on an Uno: 15). A move line waits unanswered while the planner is full. */
@@ -52,6 +71,9 @@ export interface OverlappingLine extends ReceivedLine {
 
 export const BANNER = "\r\nGrbl 1.1h ['$' for help]\r\n";
 const UNLOCK_HINT = "[MSG:'$H'|'$X' to unlock]\r\n";
+/** GRBL waits this long after printing `ALARM:N` (report_alarm_message's delay_ms), simulated ms. */
+const ALARM_PAUSE_MS = 500;
+const PIN_ORDER = "PXYZRHS";
 
 /** What is left to do of the line being run; it is answered `ok` when the list is empty. */
 type Step =
@@ -60,6 +82,8 @@ type Step =
   | { kind: "home"; started?: boolean }
   | { kind: "resume" };
 type InnerState = "Idle" | "Run" | "Hold" | "Home" | "Alarm";
+/** What GRBL does once the pause after an ALARM line is over. */
+type AfterAlarm = "reset" | "lock" | "nothing";
 const isEol = (byte: number) => byte === 0x0a || byte === 0x0d;
 const noFlags = () => ({ paren: false, semicolon: false, overflow: false });
 
@@ -76,7 +100,11 @@ export class GrblMachine {
    */
   readonly overlapping: OverlappingLine[] = [];
 
-  private readonly opts: Required<GrblMachineOptions>;
+  private readonly opts: Required<
+    Omit<GrblMachineOptions, "homingEnabled" | "homingRequired" | "activePins">
+  >;
+  private readonly bootLocked: boolean;
+  private pins: string;
   private readonly settings: Map<number, number>;
   private readonly motion: GrblMotion;
   private clock: number;
@@ -95,31 +123,47 @@ export class GrblMachine {
   private lastCommand: ReceivedLine | undefined;
   private wcoCounter = 0;
   private ovrCounter = 0;
+  /** In Hold: true once motion has come to rest (Hold:0). GRBL then reads no lines until `~`. */
+  private holdComplete = false;
+  /** A `?` GRBL has taken but not answered yet (it answers none while homing or pausing after an alarm). */
+  private statusPending = false;
+  /** The pause after an ALARM line: GRBL does nothing until `until`, then `then`. */
+  private alarmPause: { until: number; then: AfterAlarm } | undefined;
 
   constructor(
     options: GrblMachineOptions,
     private readonly output: (text: string) => void,
     now: number,
   ) {
+    const rapidRate = options.rapidRate ?? 60_000;
     this.opts = {
-      ...{ homingRequired: false, homingMs: 200, rapidRate: 60_000, timeScale: 1, plannerBlocks: 15 },
+      ...{ homingMs: 200, rapidRate, acceleration: rapidRate / 50, timeScale: 1, plannerBlocks: 15 },
       ...{ rxBufferSize: 128, strictLineEnds: false, extraStatusFields: true },
-      ...options,
+      ...withoutUndefined(options),
     };
-    this.settings = grblSettings(this.opts.rapidRate);
+    const homing = options.homingEnabled ?? options.homingRequired ?? false;
+    this.bootLocked = options.homingRequired ?? homing;
+    this.pins = sortPins(options.activePins ?? "");
+    this.settings = grblSettings(rapidRate, this.opts.acceleration, homing || this.bootLocked);
     this.motion = new GrblMotion(this.opts, (axis) => this.settings.get(100 + axis) ?? 250);
     this.clock = now;
   }
 
-  /** Power-up: the banner, and the unlock hint when homing is required. */
+  /** Power-up: the banner, and the unlock hint when homing is enabled (HOMING_INIT_LOCK). */
   powerOn(now: number): void {
     this.clock = now;
-    this.inner = this.opts.homingRequired ? "Alarm" : "Idle";
+    this.inner = this.bootLocked ? "Alarm" : "Idle";
     this.restart();
   }
 
   get state(): GrblState {
-    return this.inner === "Hold" ? "Hold:0" : this.inner;
+    if (this.inner === "Hold") return this.holdComplete ? "Hold:0" : "Hold:1";
+    return this.inner;
+  }
+
+  /** Sets the input pins that read active (see `activePins`). */
+  setActivePins(pins: string): void {
+    this.pins = sortPins(pins);
   }
   get position(): Vec3 {
     return [...this.motion.position];
@@ -153,13 +197,15 @@ export class GrblMachine {
     for (let guard = 0; this.clock < now && guard < 100_000; guard++) {
       const dt = now - this.clock;
       const dwell = this.runningDwell();
-      const running = this.inner === "Run" || this.inner === "Home";
-      const next = Math.min(this.motion.timeToNextEvent(running), dwell?.left ?? Infinity);
+      const mode = this.motionMode();
+      const pauseLeft = this.alarmPause ? Math.max(0, this.alarmPause.until - this.clock) : Infinity;
+      const next = Math.min(this.motion.timeToNextEvent(mode), dwell?.left ?? Infinity, pauseLeft);
       const h = Math.min(dt, next);
-      this.motion.integrate(h, running);
+      this.motion.integrate(h, mode);
       if (dwell) dwell.left = Math.max(0, (dwell.left ?? 0) - h);
       this.clock += h;
-      if (next <= dt) this.settle();
+      if (pauseLeft <= h) this.endAlarmPause();
+      else if (next <= dt) this.settle();
     }
     this.clock = Math.max(this.clock, now);
   }
@@ -167,31 +213,65 @@ export class GrblMachine {
   /** An alarm like a limit switch or a failed homing: motion stops, `ALARM:code` is sent. */
   alarm(code: number, now: number): void {
     this.advance(now);
+    if (this.alarmPause) return;
     const busy = this.inner === "Home" || this.motion.queued > 0 || this.active !== undefined;
+    // Hard and soft limits lock GRBL until a soft reset; other alarms in motion reset it (mc_reset).
+    const then = code === 1 || code === 2 ? "lock" : busy ? "reset" : "nothing";
+    this.raiseAlarm(code, then);
+  }
+
+  private raiseAlarm(code: number, then: AfterAlarm): void {
     this.motion.abort();
     this.active = undefined;
     this.inner = "Alarm";
     this.output(`ALARM:${code}\r\n`);
-    if (code === 1 || code === 2) {
-      // Hard and soft limits: GRBL ignores everything but `?` and soft reset until reset.
+    this.alarmPause = { until: this.clock + ALARM_PAUSE_MS / this.opts.timeScale, then };
+  }
+
+  private endAlarmPause(): void {
+    const then = this.alarmPause?.then;
+    this.alarmPause = undefined;
+    if (then === "reset") return this.restart();
+    if (then === "lock") {
+      // GRBL's critical-event loop: it waits for a soft reset and answers nothing, not even `?`.
       this.output("[MSG:Reset to continue]\r\n");
       this.criticalLock = true;
-    } else if (busy) {
-      this.restart(); // GRBL resets itself (mc_reset) to kill the steppers
+      this.statusPending = false;
+      return;
     }
+    this.answerPendingStatus();
+    this.pump();
+  }
+
+  /** How the motion may go: at full speed, slowing down for a hold, or not at all. */
+  private motionMode(): MotionMode {
+    if (this.inner === "Run" || this.inner === "Home") return "run";
+    return this.inner === "Hold" && !this.holdComplete ? "hold" : "stopped";
   }
 
   private realtime(byte: number): boolean {
+    if (this.alarmPause) {
+      // GRBL is in a delay: realtime bytes only raise flags, which the reset after it clears.
+      if (byte === 0x3f) this.statusPending = true;
+      if (byte === 0x18 && this.alarmPause.then === "nothing") this.alarmPause.then = "reset";
+      return byte === 0x3f || byte === 0x21 || byte === 0x7e || byte === 0x18 || byte >= 0x80;
+    }
     switch (byte) {
       case 0x3f: // ?
-        this.output(this.statusReport());
+        // Homing runs no realtime checks: GRBL answers once the cycle is over. Nothing in a lock.
+        if (this.inner === "Home") this.statusPending = true;
+        else if (!this.criticalLock) this.output(this.statusReport());
         return true;
-      case 0x21: // ! feed hold
-        if (!this.criticalLock && (this.inner === "Run" || this.inner === "Idle")) this.inner = "Hold";
+      case 0x21: // ! feed hold: Run slows down (Hold:1) and stops (Hold:0); Idle holds at once.
+        if (this.criticalLock || (this.inner !== "Run" && this.inner !== "Idle")) return true;
+        this.holdComplete = this.inner === "Idle";
+        this.inner = "Hold";
+        this.motion.startHold();
         return true;
-      case 0x7e: // ~ cycle start
-        if (this.inner === "Hold" && !this.criticalLock) {
+      case 0x7e: // ~ cycle start: ignored until a hold is complete (not during Hold:1)
+        if (this.inner === "Hold" && this.holdComplete && !this.criticalLock) {
           if (this.active?.[0]?.kind === "resume") this.active.shift();
+          this.motion.endHold();
           this.inner = this.motion.queued > 0 ? "Run" : "Idle";
           this.continueLines();
         }
@@ -214,17 +294,19 @@ export class GrblMachine {
     return byte >= 0x80;
   }
 
+  /**
+   * GRBL's mc_reset: a reset while the steppers turn (Run, Home, or Hold:1 still slowing down) kills
+   * them, and the position may be lost: ALARM:3 (6 while homing). At rest (Idle, Hold:0) nothing is
+   * lost: the queued motion is dropped, the position kept, and GRBL comes back Idle.
+   */
   private softReset(): void {
     let code = 0;
     if (this.inner === "Home") code = 6;
-    else if (this.motion.queued > 0) code = 3;
+    else if (this.inner === "Run" || (this.inner === "Hold" && !this.holdComplete)) code = 3;
+    this.criticalLock = false;
+    if (code !== 0) return this.raiseAlarm(code, "reset");
     this.motion.abort();
     this.active = undefined;
-    this.criticalLock = false;
-    if (code !== 0) {
-      this.output(`ALARM:${code}\r\n`);
-      this.inner = "Alarm";
-    }
     this.restart();
   }
 
@@ -238,6 +320,7 @@ export class GrblMachine {
     this.planned = [...this.motion.position];
     this.motion.feedOverride = this.motion.rapidOverride = 100;
     this.wcoCounter = this.ovrCounter = 0;
+    this.holdComplete = this.statusPending = false;
     this.output(BANNER);
     if (this.inner === "Alarm") this.output(UNLOCK_HINT);
     else this.inner = "Idle";
@@ -273,7 +356,7 @@ export class GrblMachine {
 
   /** GRBL's protocol_main_loop: reads the receive buffer while no line is blocking. */
   private pump(): void {
-    while (this.active === undefined && !this.criticalLock && this.rx.length > 0) {
+    while (this.readsLines() && this.rx.length > 0) {
       const byte = this.rx.shift() ?? 0;
       const c = String.fromCharCode(byte);
       const flags = this.lineFlags;
@@ -302,6 +385,12 @@ export class GrblMachine {
         this.line += c.toUpperCase();
       }
     }
+  }
+
+  /** GRBL's main loop reads no lines while a line runs, in a lock, an alarm's pause, or Hold:0. */
+  private readsLines(): boolean {
+    const suspended = this.inner === "Hold" && this.holdComplete;
+    return this.active === undefined && !this.criticalLock && !this.alarmPause && !suspended;
   }
 
   private reply(status: number): void {
@@ -376,6 +465,7 @@ export class GrblMachine {
         if (!synced) return false;
         this.active?.splice(1, 0, { kind: "resume" });
         this.inner = "Hold";
+        this.holdComplete = true;
         return true;
       case "resume":
         return false; // removed by `~`
@@ -401,18 +491,27 @@ export class GrblMachine {
 
   private settle(): void {
     if (this.motion.settle()) {
+      this.answerPendingStatus(); // still in Home, just before `$H`'s ok
       this.planned = [0, 0, 0];
       this.inner = "Idle";
     }
+    if (this.inner === "Hold" && !this.holdComplete && this.motion.holdStopped) this.holdComplete = true;
     if (this.inner === "Run" && this.motion.queued === 0) this.inner = "Idle";
     this.continueLines();
   }
 
+  private answerPendingStatus(): void {
+    if (this.statusPending) this.output(this.statusReport());
+    this.statusPending = false;
+  }
+
   private statusReport(): string {
     const axes = (v: Vec3) => v.map((n) => n.toFixed(3)).join(",");
-    const feed = this.inner === "Run" ? Math.round(this.motion.currentRate()) : 0;
+    const moving = this.inner === "Run" || this.inner === "Hold";
+    const feed = moving ? Math.round(this.motion.currentRate()) : 0;
     const speed = this.modal.spindle === 5 ? 0 : Math.round(this.modal.spindleSpeed);
     let report = `<${this.state}|MPos:${axes(this.motion.position)}|FS:${feed},${speed}`;
+    if (this.pins) report += `|Pn:${this.pins}`;
     if (this.opts.extraStatusFields) {
       // GRBL sends WCO every 10th report (30th while busy) and Ov on the report after, or after a change.
       const busy = this.inner === "Run" || this.inner === "Hold" || this.inner === "Home";
@@ -433,4 +532,13 @@ export class GrblMachine {
     }
     return `${report}>\r\n`;
   }
+}
+
+/** The pins GRBL would print, in its order (report.c): probe, limits, then control buttons. */
+const sortPins = (pins: string): string =>
+  [...PIN_ORDER].filter((pin) => pins.toUpperCase().includes(pin)).join("");
+
+/** Options as given, without the keys set to undefined (which would hide the defaults). */
+function withoutUndefined<T extends object>(options: T): Partial<T> {
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<T>;
 }

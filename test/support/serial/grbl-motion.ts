@@ -1,11 +1,17 @@
 // The planner and steppers of the GRBL simulator: straight moves queued in a bounded planner and run
-// one after the other at constant speed (no acceleration), and the homing cycle. Time is passed in
-// (real milliseconds); the machine decides when motion may run (not while held).
+// one after the other at constant speed, and the homing cycle. Starts and stops are instant, which
+// keeps move times exact for tests; only a feed hold decelerates (at `acceleration`), because a
+// host must see GRBL's Hold:1 (still moving) before Hold:0. Time is passed in (real milliseconds);
+// the machine says how motion may go: running, decelerating for a hold, or stopped.
 import type { Vec3 } from "./grbl-gcode.js";
+
+export type MotionMode = "run" | "hold" | "stopped";
 
 export interface MotionOptions {
   /** G0 speed and the axes' maximum rate, mm/min. */
   rapidRate: number;
+  /** Deceleration of a feed hold, mm/s^2. */
+  acceleration: number;
   /** Simulated time per real time. */
   timeScale: number;
   plannerBlocks: number;
@@ -32,6 +38,8 @@ export class GrblMotion {
   rapidOverride = 100;
   private planner: Block[] = [];
   private homing: { from: Vec3; elapsed: number } | undefined;
+  /** While a feed hold decelerates: the speed now, mm per real ms. */
+  private holdSpeed: number | undefined;
 
   constructor(
     private readonly opts: MotionOptions,
@@ -47,8 +55,14 @@ export class GrblMotion {
     return this.homing !== undefined;
   }
 
-  /** The running block's rate in mm/min (what FS reports), 0 when none. */
+  /** The rate in mm/min now (what FS reports): the running block's, or a hold's as it slows down. */
   currentRate(): number {
+    if (this.holdSpeed === undefined || this.planner.length === 0) return this.fullRate();
+    return (this.holdSpeed / this.opts.timeScale) * 60_000;
+  }
+
+  /** The running block's rate in mm/min, 0 when none. */
+  private fullRate(): number {
     const block = this.planner[0];
     if (!block) return 0;
     const max = this.opts.rapidRate;
@@ -76,24 +90,56 @@ export class GrblMotion {
   abort(): void {
     this.planner = [];
     this.homing = undefined;
+    this.holdSpeed = undefined;
   }
 
-  /** Real ms until the running block or homing cycle ends; Infinity if nothing may run. */
-  timeToNextEvent(running: boolean): number {
+  /** A feed hold begins: from the speed now, motion slows down along the planned path. */
+  startHold(): void {
+    this.holdSpeed = this.planner.length > 0 ? this.speed() : 0;
+  }
+
+  /** True once a hold's deceleration has ended: stopped, or out of path (GRBL's hold complete). */
+  get holdStopped(): boolean {
+    return this.holdSpeed === undefined || this.holdSpeed <= 0 || this.planner.length === 0;
+  }
+
+  /** The hold is over (resumed, or reset): blocks left run at their full speed again. */
+  endHold(): void {
+    this.holdSpeed = undefined;
+  }
+
+  /** Real ms until the running block, the hold's deceleration or the homing cycle ends. */
+  timeToNextEvent(mode: MotionMode): number {
     if (this.homing) return Math.max(0, this.homingMs() - this.homing.elapsed);
     const block = this.planner[0];
-    return running && block ? (block.length - block.done) / this.speed() : Infinity;
+    if (!block || mode === "stopped") return Infinity;
+    const left = block.length - block.done;
+    if (mode === "run") return left / this.speed();
+    const v = this.holdSpeed ?? 0;
+    const a = this.deceleration();
+    const discriminant = v * v - 2 * a * left;
+    // The block's end, if it comes before the stop (v t - a t^2 / 2 = left), else the stop.
+    return discriminant >= 0 ? Math.min(v / a, (v - Math.sqrt(discriminant)) / a) : v / a;
   }
 
-  integrate(h: number, running: boolean): void {
+  integrate(h: number, mode: MotionMode): void {
     const block = this.planner[0];
     if (this.homing) {
       this.homing.elapsed = Math.min(this.homingMs(), this.homing.elapsed + h);
       const f = this.homingMs() > 0 ? this.homing.elapsed / this.homingMs() : 1;
       this.position = lerp(this.homing.from, [0, 0, 0], f);
-    } else if (running && block) {
-      const speed = this.speed();
-      block.done = h >= (block.length - block.done) / speed ? block.length : block.done + speed * h;
+    } else if (mode !== "stopped" && block) {
+      let distance = this.speed() * h;
+      if (mode === "hold") {
+        const v = this.holdSpeed ?? 0;
+        const a = this.deceleration();
+        const t = Math.min(h, v / a);
+        distance = v * t - (a * t * t) / 2;
+        this.holdSpeed = Math.max(0, v - a * h);
+        if (this.holdSpeed < 1e-12) this.holdSpeed = 0;
+      }
+      const left = block.length - block.done;
+      block.done = distance >= left - 1e-9 ? block.length : block.done + distance;
       this.position = lerp(block.from, block.to, block.done / block.length);
     }
   }
@@ -114,8 +160,13 @@ export class GrblMotion {
     return this.opts.homingMs / this.opts.timeScale;
   }
 
-  /** mm per real ms. */
+  /** mm per real ms, at the running block's full rate. */
   private speed(): number {
-    return (this.currentRate() / 60_000) * this.opts.timeScale;
+    return (this.fullRate() / 60_000) * this.opts.timeScale;
+  }
+
+  /** A hold's deceleration, mm per real ms^2. */
+  private deceleration(): number {
+    return (this.opts.acceleration / 1e6) * this.opts.timeScale ** 2;
   }
 }

@@ -1,13 +1,22 @@
 // A GRBL 1.1 controller on the device end of a pty pair (see pty-pair.ts), for driver tests. The
 // protocol lives in grbl-machine.ts (G-code in grbl-gcode.ts); this file owns the real serial port,
-// the clock and the fault injection. What it simulates, in short:
+// the clock and the fault injection. It was checked against the real GRBL 1.1h (grbl-sim, see
+// ../shared/firmware) with its default settings. What it simulates, in short:
 // - lines end with "\n" ("\r\n" and "\r" too); each is answered `ok` or `error:N`, a move's `ok`
 //   as soon as it is queued (15 planner blocks; when full, the answer waits);
-// - realtime bytes `?` (status report), `!` (feed hold), `~` (resume), 0x18 (soft reset: banner,
-//   ALARM:3 if it stopped a move), feed and rapid overrides 0x90-0x97;
-// - `$H` `$X` `$$` `$#` `$G` `$I` `$N` `$n=v`, G0 G1 G4 G17-19 G20 G21 G54 G90 G91 G94, F S T N, M0-M9 M30.
+// - `?` status reports `<State|MPos:…|FS:…>`, with `|Pn:` while a pin is active (`activePins`),
+//   `|WCO:` on the first report and every 10th (30th while busy), `|Ov:` on the report after
+//   (every 10th/20th, and after an override change); none while homing (answered at its end);
+// - `!` feed hold: Hold:1 while it slows down (lines are still read), Hold:0 at rest (no line is
+//   read until `~`); `~` resumes from Hold:0 only;
+// - 0x18 soft reset: in Run, Home or Hold:1, `ALARM:3` (6 homing), half a second of deafness, then
+//   the banner and the unlock hint, in Alarm; in Idle or Hold:0, just the banner, position kept;
+// - `$H` (error:5 unless homing is enabled) `$X` `$$` `$#` `$G` `$I` `$N` `$n=v`, refused with error:8
+//   in Run and Hold as GRBL does; G0 G1 G4 G17-19 G20 G21 G54 G90 G91 G94, F S T N, M0-M6 M8 M9 M30;
+//   feed and rapid overrides 0x90-0x97;
 // - `overlaps`: command lines that arrived while an earlier move, homing or dwell was unfinished.
-// Not simulated: arcs, jogging, check mode, sleep, probing, work offsets (WCO stays 0).
+// Not simulated: arcs, jogging, check mode, sleep, probing, work offsets (WCO stays 0), acceleration
+// other than a feed hold's, and grbl-sim's blank-EEPROM `error:7` and settings dump at its first boot.
 import { SerialPort } from "serialport";
 import {
   GrblMachine,
@@ -97,7 +106,7 @@ export class GrblSimulator {
     return this.machine.overlapping;
   }
 
-  /** `Idle`, `Run`, `Hold:0`, `Home` or `Alarm`, as a status report would say now. */
+  /** `Idle`, `Run`, `Hold:1`, `Hold:0`, `Home` or `Alarm`, as a status report would say now. */
   get state(): GrblState {
     this.machine.advance(simulatorClock());
     return this.machine.state;
@@ -138,6 +147,11 @@ export class GrblSimulator {
   /** While on, the controller neither reads nor answers anything (bytes received are lost). */
   silence(on: boolean): void {
     this.silent = on;
+  }
+
+  /** Input pins that read active from now on, as `activePins` (e.g. "X" for a tripped X limit). */
+  setActivePins(pins: string): void {
+    this.machine.setActivePins(pins);
   }
 
   /** Sends one line of printable junk (or `text`), as line noise or a confused device would. */

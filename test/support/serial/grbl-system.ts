@@ -2,24 +2,31 @@
 // Pure: takes the machine's state, returns the text to send, the status and what the machine must do.
 import { GrblError, formatModal, readNumber, type ModalState } from "./grbl-gcode.js";
 
-// Defaults of 1.1h, but homing enabled ($22=1, so `$H` works); whether the machine powers up locked
-// is the simulator's `homingRequired`.
+// Defaults of 1.1h (defaults.h): homing disabled ($22=0, `$H` answers error:5) unless the simulator
+// is told otherwise (`homingEnabled`).
 const DEFAULTS: [number, number][] = [
   [0, 10], [1, 25], [2, 0], [3, 0], [4, 0], [5, 0], [6, 0], [10, 1], [11, 0.01], [12, 0.002],
-  [13, 0], [20, 0], [21, 0], [22, 1], [23, 0], [24, 25], [25, 500], [26, 250], [27, 1], [30, 1000],
+  [13, 0], [20, 0], [21, 0], [22, 0], [23, 0], [24, 25], [25, 500], [26, 250], [27, 1], [30, 1000],
   [31, 0], [32, 0], [100, 250], [101, 250], [102, 250], [110, 500], [111, 500], [112, 500],
   [120, 10], [121, 10], [122, 10], [130, 200], [131, 200], [132, 200],
 ]; // prettier-ignore
 
 /** Settings GRBL prints as integers; the others get three decimals. */
 const INTEGER = new Set([0, 1, 2, 3, 4, 5, 6, 10, 13, 20, 21, 22, 23, 26, 30, 31, 32]);
+/** Settings GRBL keeps as one bit of its flags: `$22=5` is stored, and printed, as 1. */
+const FLAGS = new Set([4, 5, 6, 13, 20, 21, 22, 32]);
 const HELP = "[HLP:$$ $# $G $I $N $x=val $Nx=line $J=line $SLP $C $X $H ~ ! ? ctrl-x]";
 const OFFSETS = ["G54", "G55", "G56", "G57", "G58", "G59", "G28", "G30", "G92"];
 
-/** The settings, with the maximum rates ($110-$112) at the simulator's rapid rate. */
-export function grblSettings(rapidRate: number): Map<number, number> {
+/**
+ * The settings, with the maximum rates ($110-$112) at the simulator's rapid rate, the accelerations
+ * ($120-$122) in mm/s^2, and homing ($22) on or off.
+ */
+export function grblSettings(rapidRate: number, acceleration: number, homing: boolean): Map<number, number> {
   const settings = new Map(DEFAULTS);
   for (const axis of [110, 111, 112]) settings.set(axis, rapidRate);
+  for (const axis of [120, 121, 122]) settings.set(axis, acceleration);
+  settings.set(22, homing ? 1 : 0);
   return settings;
 }
 
@@ -58,10 +65,15 @@ export function systemCommand(line: string, context: SystemContext): SystemResul
       if (state !== "Alarm") return done();
       return { text: "[MSG:Caution: Unlocked]\r\n", status: 0, action: "unlock" };
   }
-  if (command.startsWith("J=") || command === "C" || /^(SLP|RST=)/.test(command)) {
-    return fail(GrblError.UnsupportedCommand); // jogging, check mode, sleep, restore: not simulated
+  // GRBL checks the state before anything else of these (`$J=` and `$C` need Idle).
+  if (command.startsWith("J") || command === "C") {
+    if (state !== "Idle") return fail(GrblError.IdleError);
+    if (command.startsWith("J") && command[1] !== "=") return fail(GrblError.InvalidStatement);
+    return fail(GrblError.UnsupportedCommand); // jogging and check mode: not simulated
   }
+  // Every other command (settings, `$#`, `$H`, `$I`, `$N`...) needs Idle or Alarm: error:8 in Run or Hold.
   if (state !== "Idle" && state !== "Alarm") return fail(GrblError.IdleError);
+  if (/^(SLP|RST=)/.test(command)) return fail(GrblError.UnsupportedCommand); // sleep, restore: not simulated
   switch (command) {
     case "#":
       return done(
@@ -70,12 +82,14 @@ export function systemCommand(line: string, context: SystemContext): SystemResul
           .join(""),
       );
     case "H":
+      if (!context.settings.get(22)) return fail(GrblError.SettingDisabled); // homing disabled ($22=0)
       return { text: "", status: undefined, action: "home" };
     case "I":
-      return done(`[VER:1.1h.20190825:]\r\n[OPT:V,${context.plannerBlocks},${context.rxBufferSize}]\r\n`);
+      return done(`[VER:1.1h.20190830:]\r\n[OPT:V,${context.plannerBlocks},${context.rxBufferSize}]\r\n`);
     case "N":
       return done("$N0=\r\n$N1=\r\n");
   }
+  if (command.startsWith("N") && state !== "Idle") return fail(GrblError.IdleError); // no startup line in Alarm
   if (/^[HIN]/.test(command)) return fail(GrblError.InvalidStatement); // $HX, $I=, $N0=: not simulated
   return done("", storeSetting(line, context.settings));
 }
@@ -87,16 +101,22 @@ function settingLines(settings: Map<number, number>): string {
     .join("");
 }
 
-/** `$n=value`: GRBL's checks, in its order. */
+/** `$n=value`: GRBL's checks, in its order (system.c, then settings_store_global_setting). */
 function storeSetting(line: string, settings: Map<number, number>): number {
   const parameter = readNumber(line, 1);
   if (!parameter) return GrblError.BadNumberFormat;
   if (line[parameter.next] !== "=") return GrblError.InvalidStatement;
   const value = readNumber(line, parameter.next + 1);
   if (!value) return GrblError.BadNumberFormat;
-  if (value.next !== line.length) return GrblError.InvalidStatement;
+  if (value.next !== line.length || parameter.value > 255) return GrblError.InvalidStatement;
   if (value.value < 0) return GrblError.NegativeValue;
-  if (!settings.has(parameter.value)) return GrblError.InvalidStatement;
-  settings.set(parameter.value, value.value);
+  const n = Math.trunc(parameter.value);
+  if (!settings.has(n)) return GrblError.InvalidStatement;
+  const int = Math.trunc(value.value);
+  if (n === 0 && int < 3) return GrblError.StepPulseMin;
+  // Soft limits need homing; turning homing off turns them off too.
+  if (n === 20 && int && !settings.get(22)) return GrblError.SoftLimitError;
+  if (n === 22 && !int) settings.set(20, 0);
+  settings.set(n, FLAGS.has(n) ? Number(int !== 0) : value.value);
   return 0;
 }
