@@ -24,7 +24,14 @@ export default tseslint.config(
   },
   {
     // bin/rigflow.mjs is the CLI's entry: it hands the CLI its environment (RIGFLOW_URL, API_TOKEN).
-    files: ["src/config.ts", "test/**", "bench/**", "vitest.config.ts", "vitest.firmware.config.ts", "bin/**"],
+    files: [
+      "src/config.ts",
+      "test/**",
+      "bench/**",
+      "vitest.config.ts",
+      "vitest.firmware.config.ts",
+      "bin/**",
+    ],
     rules: { "no-restricted-properties": "off" },
   },
   {
