@@ -13,6 +13,10 @@ const statusIntervalMs = 50;
 const answerTimeoutMs = 2000;
 /** How long GRBL may take to boot and say its banner when the port is opened. */
 const bootTimeoutMs = 5000;
+/** How long after a banner another may still come, when the port was opened during a boot. */
+const bannerQuietMs = 300;
+/** How long a status report may take before `?` is sent again (it may have been lost on the line). */
+const statusRetryMs = 500;
 /** How long a status report may take while the controller is coming up, before `?` is sent again. */
 const readyProbeMs = 300;
 /** How many status polls a resume from a feed hold may take: GRBL takes cycle start only once the hold is complete. */
@@ -22,6 +26,10 @@ const resumePolls = 100;
  * A reset in motion costs the position (GRBL raises ALARM:3); at rest it keeps it.
  */
 const holdSettleMs = 5000;
+/** Closer than this to its target (a step is 0.004 mm at GRBL's default 250 steps/mm), a move has arrived. */
+const goalToleranceMm = 0.01;
+/** Idle reports in a row that end a move which never showed motion (GRBL's cycle start lags its `ok`). */
+const idleReportsToFinish = 5;
 /** How long a motion command waits for the machine to come to Idle (a previous motion finishing). */
 const idleWaitMs = 2000;
 
@@ -104,8 +112,10 @@ export class GrblDriver implements Driver {
     await this.lines.open();
     // Opening the port resets many boards (an Arduino's DTR line): GRBL's banner then comes once
     // it has booted, which takes longer than a soft reset. The banner seen may be the boot's, with
-    // our reset still to come and drop what is sent meanwhile: it is ready once it answers a `?`.
+    // our reset read only after it, and its own banner (and a dropped `?`) still to come: so the
+    // banners must stop, and then a `?` be answered.
     await this.handshake(bootTimeoutMs);
+    await this.untilBannersStop();
     const until = Date.now() + bootTimeoutMs;
     for (;;) {
       try {
@@ -195,12 +205,17 @@ export class GrblDriver implements Driver {
     await this.command(`G90 ${motion} ${words.join(" ")}`, answerTimeoutMs, context.signal);
     const goal = { x: target.x ?? start.x, y: target.y ?? start.y, z: target.z ?? start.z };
     const distance = Math.hypot(goal.x - start.x, goal.y - start.y, goal.z - start.z);
+    // GRBL answers `ok` once the move is planned and may still report Idle for a moment before
+    // its cycle starts: Idle means done once the machine has moved, is at the goal, or stays Idle.
+    let moved = false;
+    let idleReports = 0;
     for (;;) {
       const { state, position } = await this.status();
       const left = Math.hypot(goal.x - position.x, goal.y - position.y, goal.z - position.z);
       const done = distance === 0 ? 1 : 1 - left / distance;
       context.progress(done, `${state} at ${format(position)}`);
-      if (state === "Idle") {
+      if (state !== "Idle") moved = true;
+      else if (moved || left < goalToleranceMm || (idleReports += 1) >= idleReportsToFinish) {
         this.moving = false;
         return { ...position };
       }
@@ -291,9 +306,22 @@ export class GrblDriver implements Driver {
    * through the serial lines so that an unplug while the answer is pending fails the command
    * DEVICE_DISCONNECTED at once, not DEVICE_TIMEOUT after the answer's timeout.
    */
-  private status(timeoutMs = answerTimeoutMs): Promise<GrblStatus> {
+  private async status(timeoutMs = answerTimeoutMs): Promise<GrblStatus> {
     // A machine in a critical alarm would not answer: say why at once.
-    if (this.critical !== undefined) return Promise.reject(this.alarmError(this.critical));
+    if (this.critical !== undefined) throw this.alarmError(this.critical);
+    // GRBL answers `?` within milliseconds; one that got lost (a garbled byte) is asked again.
+    const tries = Math.max(1, Math.ceil(timeoutMs / statusRetryMs));
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await this.askStatus(Math.min(timeoutMs, statusRetryMs), timeoutMs);
+      } catch (error) {
+        if (attempt >= tries || !(error instanceof DeviceError) || error.code !== "DEVICE_TIMEOUT")
+          throw error;
+      }
+    }
+  }
+
+  private askStatus(timeoutMs: number, totalMs: number): Promise<GrblStatus> {
     return this.lines.ask(
       "?",
       (line) => {
@@ -306,7 +334,7 @@ export class GrblDriver implements Driver {
         else if (status?.state === "Idle") this.problem = undefined;
         return status;
       },
-      { timeoutMs, timeoutMessage: `no status report within ${timeoutMs} ms` },
+      { timeoutMs, timeoutMessage: `no status report within ${totalMs} ms` },
     );
   }
 
@@ -367,6 +395,23 @@ export class GrblDriver implements Driver {
       timeoutMessage: "no GRBL banner after a soft reset",
     });
     this.critical = undefined; // GRBL comes back from a reset in Alarm, listening again
+  }
+
+  /** Resolves once no banner has come for bannerQuietMs. */
+  private untilBannersStop(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        this.lines.off("unsolicited", onLine);
+        resolve();
+      };
+      let timer = setTimeout(done, bannerQuietMs);
+      const onLine = (line: string) => {
+        if (!line.startsWith("Grbl ")) return;
+        clearTimeout(timer);
+        timer = setTimeout(done, bannerQuietMs);
+      };
+      this.lines.on("unsolicited", onLine);
+    });
   }
 
   /** The way out of a critical alarm starts with a reset; the alarm itself stays until unlock or home. */
