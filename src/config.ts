@@ -8,7 +8,8 @@ const envSchema = z.object({
   // about a second of it to a power cut (docs/durability.md).
   REDIS_APPENDFSYNC: z.enum(["always", "everysec"]).default("always"),
   PORT: z.coerce.number().int().min(0).max(65535).default(8000),
-  HOST: z.string().default("0.0.0.0"),
+  // Unset: loopback only without a token, every interface with one (docs/contract.md, "Access").
+  HOST: z.string().optional(),
   API_TOKEN: z.string().min(1).optional(),
   DEVICES_FILE: z.string().default(fileURLToPath(new URL("../devices.demo.json", import.meta.url))),
   WORKER_DEVICES: z.string().optional(),
@@ -57,7 +58,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env) {
     redisUrl: e.REDIS_URL,
     redisAppendfsync: e.REDIS_APPENDFSYNC,
     port: e.PORT,
-    host: e.HOST,
+    host: e.HOST ?? (e.API_TOKEN ? "0.0.0.0" : "127.0.0.1"),
     apiToken: e.API_TOKEN,
     devicesFile: e.DEVICES_FILE,
     workerDevices: e.WORKER_DEVICES?.split(",")

@@ -24,6 +24,7 @@ export interface ApiOptions {
   redisUrl: string;
   prefix: string;
   port: number;
+  /** The listen address; loopback by default. */
   host?: string;
   apiToken?: string | undefined;
   maxBodyBytes: number;
@@ -104,16 +105,23 @@ export async function startApi(options: ApiOptions): Promise<ApiHandle> {
       );
     },
   );
+  const host = options.host ?? "127.0.0.1";
   await tail.start();
   const server = await new Promise<ServerType>((resolve) => {
-    const s = serve({ fetch: app.fetch, port: options.port, hostname: options.host ?? "0.0.0.0" }, () =>
-      resolve(s),
-    );
+    const s = serve({ fetch: app.fetch, port: options.port, hostname: host }, () => resolve(s));
   });
   hub.attach(server as Server);
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : options.port;
-  log.info({ port }, "api listening");
+  // Before "api listening", which tells a supervisor (and the tests) that start-up is done.
+  if (!options.apiToken && !isLoopback(host)) {
+    log.warn(
+      { host },
+      `listening on ${host} without API_TOKEN: anyone who can reach this address can drive the hardware; ` +
+        "set API_TOKEN, or HOST=127.0.0.1",
+    );
+  }
+  log.info({ host, port }, "api listening");
   return {
     port,
     engine,
@@ -137,4 +145,9 @@ export async function startApi(options: ApiOptions): Promise<ApiHandle> {
       await redis.quit().catch(() => undefined);
     },
   };
+}
+
+/** Whether an address the API listens on is reachable from this machine only. */
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\./.test(host);
 }
