@@ -18,7 +18,7 @@ export function firmwareProgram(): string {
   const program = process.env.GRBL_FIRMWARE ?? "";
   if (!program || !existsSync(program)) {
     throw new Error(
-      "GRBL_FIRMWARE must name a grbl-sim build of GRBL 1.1h (its grbl_sim program); got " +
+      "GRBL_FIRMWARE must name a grbl-sim build of GRBL 1.1h (docs/firmware.md says how to build it); got " +
         (program ? `'${program}', which does not exist` : "nothing"),
     );
   }

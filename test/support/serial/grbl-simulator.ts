@@ -1,7 +1,7 @@
 // A GRBL 1.1 controller on the device end of a pty pair (see pty-pair.ts), for driver tests. The
 // protocol lives in grbl-machine.ts (G-code in grbl-gcode.ts); this file owns the real serial port,
 // the clock and the fault injection. It was checked against the real GRBL 1.1h (grbl-sim, see
-// ../shared/firmware) with its default settings. What it simulates, in short:
+// docs/firmware.md) with its default settings. What it simulates, in short:
 // - lines end with "\n" ("\r\n" and "\r" too); each is answered `ok` or `error:N`, a move's `ok`
 //   as soon as it is queued (15 planner blocks; when full, the answer waits);
 // - `?` status reports `<State|MPos:…|FS:…>`, with `|Pn:` while a pin is active (`activePins`),
