@@ -1,5 +1,12 @@
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
+import { tokensConfigured, type AccessSettings } from "./api/access/settings.js";
+
+const list = (text: string | undefined) =>
+  (text ?? "")
+    .split(",")
+    .map((item) => item.trim())
+    .filter(Boolean);
 
 /** The one module that reads the environment; everything else is handed its config. */
 const envSchema = z.object({
@@ -11,6 +18,14 @@ const envSchema = z.object({
   // Unset: loopback only without a token, every interface with one (docs/contract.md, "Access").
   HOST: z.string().optional(),
   API_TOKEN: z.string().min(1).optional(),
+  API_READ_TOKEN: z.string().min(1).optional(),
+  API_TOKENS_FILE: z.string().optional(),
+  ALLOWED_ORIGINS: z.string().optional(),
+  ALLOWED_HOSTS: z.string().optional(),
+  SESSION_IDLE_S: z.coerce.number().int().min(60).max(31_536_000).default(28_800),
+  SESSION_MAX_S: z.coerce.number().int().min(60).max(31_536_000).default(604_800),
+  TRUST_PROXY: z.enum(["0", "1", "false", "true"]).default("0"),
+  AUDIT_MAX_ENTRIES: z.coerce.number().int().min(1000).default(100_000),
   DEVICES_FILE: z.string().default(fileURLToPath(new URL("../devices.demo.json", import.meta.url))),
   WORKER_DEVICES: z.string().optional(),
   WORKER_ID: z
@@ -54,12 +69,26 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env) {
     throw new Error(`bad environment: ${issue?.path.join(".")}: ${issue?.message}`);
   }
   const e = parsed.data;
+  if (e.API_TOKEN && e.API_TOKEN === e.API_READ_TOKEN) {
+    throw new Error("bad environment: API_READ_TOKEN: must differ from API_TOKEN");
+  }
+  const access: AccessSettings = {
+    apiToken: e.API_TOKEN,
+    readToken: e.API_READ_TOKEN,
+    tokensFile: e.API_TOKENS_FILE,
+    allowedOrigins: list(e.ALLOWED_ORIGINS),
+    allowedHosts: list(e.ALLOWED_HOSTS),
+    sessionIdleS: e.SESSION_IDLE_S,
+    sessionMaxS: e.SESSION_MAX_S,
+    trustProxy: e.TRUST_PROXY === "1" || e.TRUST_PROXY === "true",
+    auditMaxEntries: e.AUDIT_MAX_ENTRIES,
+  };
   return {
     redisUrl: e.REDIS_URL,
     redisAppendfsync: e.REDIS_APPENDFSYNC,
     port: e.PORT,
-    host: e.HOST ?? (e.API_TOKEN ? "0.0.0.0" : "127.0.0.1"),
-    apiToken: e.API_TOKEN,
+    host: e.HOST ?? (tokensConfigured(access) ? "0.0.0.0" : "127.0.0.1"),
+    access,
     devicesFile: e.DEVICES_FILE,
     workerDevices: e.WORKER_DEVICES?.split(",")
       .map((id) => id.trim())

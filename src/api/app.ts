@@ -5,7 +5,16 @@ import { isRigflowError, type Engine } from "../engine/index.js";
 import { errorBody, sendError } from "./http-error.js";
 import { SseStreams } from "./live/sse-streams.js";
 import { ApiMetrics } from "./metrics/api-metrics.js";
-import { requireToken } from "./middleware/auth.js";
+import {
+  createAccess,
+  defaultAccessSettings,
+  guard,
+  type Access,
+  type AccessEnv,
+  type AccessSettings,
+} from "./access/index.js";
+import { placeGuard } from "./access/http-guard.js";
+import { accessRoutes } from "./routes/access.js";
 import { dashboardRoutes } from "./routes/dashboard.js";
 import { deviceRoutes } from "./routes/devices.js";
 import { executeRoute } from "./routes/execute.js";
@@ -18,6 +27,9 @@ import { runRoutes } from "./routes/runs.js";
 export interface AppOptions {
   engine: Engine;
   log: Logger;
+  /** Tokens, origins, hosts, sessions (docs/contract.md, "Access"); unset fields take the defaults. */
+  access?: Partial<AccessSettings>;
+  /** Shorthand for `access.apiToken`. */
   apiToken?: string | undefined;
   maxBodyBytes: number;
   /** The process's SSE streams, fed by its EventTail (server.ts); without it they only replay. */
@@ -26,13 +38,30 @@ export interface AppOptions {
   metrics?: ApiMetrics;
 }
 
-/** The HTTP API: routes, auth, limits, and the one place errors become responses. */
-export function createApp(options: AppOptions) {
+/** The access settings an app is built with: the defaults, the options, and the `apiToken` shorthand. */
+export function accessSettingsOf(options: Pick<AppOptions, "access" | "apiToken">): AccessSettings {
+  return {
+    ...defaultAccessSettings,
+    ...options.access,
+    apiToken: options.access?.apiToken ?? options.apiToken,
+  };
+}
+
+/**
+ * The HTTP API: routes, access, limits, and the one place errors become responses. Route groups
+ * and their guards: /healthz and /readyz are open to all (probes); /metrics passes the Host check
+ * only (it shows counts and names, never job data); sign-in and sign-out pass the Host and Origin
+ * checks; /api/* (SSE included), the dashboard and Bull-board need a credential (access/gate.ts).
+ */
+export function createApp(options: AppOptions & { accessHandle?: Access }) {
   const { engine, log } = options;
-  const app = new Hono();
+  const access =
+    options.accessHandle ?? createAccess(engine.redis, engine.keys, accessSettingsOf(options), log);
+  const app = new Hono<AccessEnv>();
   app.route("/", healthRoutes(engine));
+  app.use("/metrics", placeGuard(access.gate, access.trail));
   app.route("/", metricsRoutes(options.metrics ?? new ApiMetrics(engine)));
-  app.use("/api/*", requireToken({ token: options.apiToken }));
+  app.use("/api/*", guard(access.gate, access.trail));
   app.use(
     "/api/*",
     bodyLimit({
@@ -51,8 +80,9 @@ export function createApp(options: AppOptions) {
   app.route("/api/runs", runRoutes(engine, options.sse ?? new SseStreams(engine)));
   app.route("/api", deviceRoutes(engine));
   app.route("/api/queues", queueRoutes(engine));
-  // The dashboard's pages and assets, and Bull-board at /admin/queues (browser sessions: see there).
-  app.route("/", dashboardRoutes({ engine, apiToken: options.apiToken }));
+  app.route("/api", accessRoutes(access.gate));
+  // The dashboard's pages and assets, sign-in and sign-out, and Bull-board at /admin/queues.
+  app.route("/", dashboardRoutes({ engine, access }));
   app.notFound((c) => c.json(errorBody("NOT_FOUND", `no route ${c.req.method} ${c.req.path}`), 404));
   app.onError((error, c) => {
     if (isRigflowError(error)) return sendError(c, error);

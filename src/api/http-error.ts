@@ -5,9 +5,11 @@ import { errorCodes, type ErrorKind, type RigflowError } from "../engine/index.j
 const statusOfKind: Record<ErrorKind, ContentfulStatusCode> = {
   invalid: 400,
   unauthorized: 401,
+  forbidden: 403,
   not_found: 404,
   conflict: 409,
   too_large: 413,
+  too_many: 429,
   unsupported: 415,
   unavailable: 503,
   node: 500,

@@ -12,7 +12,8 @@ import {
   type FunctionContract,
   type Limits,
 } from "../engine/index.js";
-import { createApp } from "./app.js";
+import { createAccess, tokensConfigured, type AccessSettings } from "./access/index.js";
+import { accessSettingsOf, createApp } from "./app.js";
 import { LiveEvents } from "./live/live-events.js";
 import { resyncFollowers } from "./live/run-follower.js";
 import { ApiMetrics } from "./metrics/api-metrics.js";
@@ -26,6 +27,9 @@ export interface ApiOptions {
   port: number;
   /** The listen address; loopback by default. */
   host?: string;
+  /** Tokens, origins, hosts, sessions (docs/contract.md, "Access"); unset fields take the defaults. */
+  access?: Partial<AccessSettings>;
+  /** Shorthand for `access.apiToken`. */
   apiToken?: string | undefined;
   maxBodyBytes: number;
   limits: Limits;
@@ -66,16 +70,18 @@ export async function startApi(options: ApiOptions): Promise<ApiHandle> {
     log.warn({ err: error }, "a metric could not be recorded"),
   );
   live.subscribe((event) => metrics.observe(event));
+  const accessSettings = accessSettingsOf(options);
+  const access = createAccess(redis, engine.keys, accessSettings, log);
   const app = createApp({
     engine,
     log,
-    apiToken: options.apiToken,
+    accessHandle: access,
     maxBodyBytes: options.maxBodyBytes,
     sse,
     metrics,
   });
   const hub = new EventHub(engine, {
-    apiToken: options.apiToken,
+    access,
     log,
     tuning: { ...defaultHubTuning, ...options.ws },
   });
@@ -114,11 +120,11 @@ export async function startApi(options: ApiOptions): Promise<ApiHandle> {
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : options.port;
   // Before "api listening", which tells a supervisor (and the tests) that start-up is done.
-  if (!options.apiToken && !isLoopback(host)) {
+  if (!tokensConfigured(accessSettings) && !isLoopback(host)) {
     log.warn(
       { host },
       `listening on ${host} without API_TOKEN: anyone who can reach this address can drive the hardware; ` +
-        "set API_TOKEN, or HOST=127.0.0.1",
+        "set API_TOKEN, or HOST=127.0.0.1 (requests must name a loopback host or one of ALLOWED_HOSTS)",
     );
   }
   log.info({ host, port }, "api listening");

@@ -34,7 +34,7 @@ export function runApi({ config, log, devices }: Setup, redisUrl: string): Promi
     prefix: config.prefix,
     port: config.port,
     host: config.host,
-    apiToken: config.apiToken,
+    access: config.access,
     maxBodyBytes: config.maxBodyBytes,
     limits: config.limits,
     eventRetention: config.eventRetention,

@@ -66,7 +66,8 @@ export class Engine {
   private readonly watcher: RunWatcher;
 
   constructor(
-    private readonly redis: Redis,
+    /** Also the API's access layer's (sessions, the audit log, the sign-in throttle): one connection. */
+    readonly redis: Redis,
     prefix: string,
     readonly catalog: DeviceCatalog,
     readonly limits: Limits,

@@ -1,6 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { sessionValue } from "../../src/api/middleware/session-cookie.js";
 import { runPageOfJob } from "../../src/api/routes/bull-board.js";
 import type { ApiHandle } from "../../src/api/server.js";
 import { createTestApi, newPrefix, servo, startTestServer } from "../support/context.js";
@@ -8,7 +7,21 @@ import { doc, home, move } from "../support/pipelines.js";
 
 const token = "secret-token";
 const html = { accept: "text/html,application/xhtml+xml" };
-const cookie = { cookie: `rigflow_session=${sessionValue(token)}` };
+
+/** Signs in with the form, as a browser does; resolves the session cookie (`rigflow_session=...`). */
+async function signIn(
+  request: (path: string, init: RequestInit) => Promise<Response> | Response,
+  as = token,
+) {
+  const response = await request("/login", {
+    method: "POST",
+    body: new URLSearchParams({ token: as, next: "/" }),
+  });
+  expect(response.status).toBe(303);
+  const cookie = /rigflow_session=[^;]+/.exec(response.headers.get("set-cookie") ?? "")?.[0];
+  if (!cookie) throw new Error("no session cookie");
+  return { cookie };
+}
 
 const opened: { close(): Promise<void> }[] = [];
 afterEach(async () => {
@@ -47,11 +60,15 @@ function upgrade(server: ApiHandle, headers: Record<string, string>, query = "")
 describe("dashboard routes", () => {
   it("serves the page at every dashboard path; a page loaded on the session cookie is not handed the token", async () => {
     const api = open(token);
-    for (const path of ["/", "/runs", "/runs/run_x", "/devices", "/pipelines", "/pipelines/p1"]) {
+    const cookie = await signIn(api.app.request);
+    for (const path of ["/", "/runs", "/runs/run_x", "/devices", "/pipelines", "/pipelines/p1", "/audit"]) {
       const response = await api.get(path, cookie);
       expect(response.status, path).toBe(200);
       expect(response.headers.get("cache-control")).toBe("no-store");
       expect(response.headers.get("content-security-policy")).toContain("script-src 'self'");
+      expect(response.headers.get("content-security-policy")).toContain("frame-ancestors 'none'");
+      expect(response.headers.get("x-frame-options")).toBe("DENY");
+      expect(response.headers.get("x-content-type-options")).toBe("nosniff");
       const page = await response.text();
       expect(page).toContain('<meta name="rigflow-token" content="" />');
       expect(page).not.toContain(token);
@@ -61,28 +78,29 @@ describe("dashboard routes", () => {
     expect(withBearer).toContain(`<meta name="rigflow-token" content="${token}" />`);
   });
 
-  it("lets /api take the session cookie from the server's own pages only", async () => {
+  it("lets /api take the session cookie, for changes only from the server's own pages", async () => {
     const api = open(token);
+    const cookie = await signIn(api.app.request);
     const own = { ...cookie, host: "localhost", origin: "http://localhost" };
     // A same-origin GET carries no Origin: the cookie counts (another site could not read the answer).
     expect((await api.get("/api/runs", cookie)).status).toBe(200);
     expect((await api.get("/api/runs", own)).status).toBe(200);
-    expect((await api.get("/api/runs", { ...cookie, origin: "http://evil.example" })).status).toBe(401);
     // Changing something: the Origin must be there, and be this server.
     const cancel = (headers: Record<string, string>) =>
       api.app.request("/api/runs/run_x/cancel", { method: "POST", headers });
-    expect((await cancel(own)).status).toBe(404); // past auth: no such run
+    expect((await cancel(own)).status).toBe(404); // past access: no such run
     const foreign = await cancel({ ...cookie, host: "localhost", origin: "http://evil.example" });
-    expect(foreign.status).toBe(401);
-    expect(((await foreign.json()) as { error: { message: string } }).error.message).toContain(
-      "not from http://evil.example",
+    expect(foreign.status).toBe(403);
+    const body = (await foreign.json()) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe("ORIGIN_FORBIDDEN");
+    expect(body.error.message).toContain("not from http://evil.example");
+    expect((await cancel({ ...cookie, host: "localhost" })).status).toBe(403);
+    expect((await cancel({ ...cookie, host: "localhost", "sec-fetch-site": "same-origin" })).status).toBe(
+      404,
     );
-    expect((await cancel({ ...cookie, host: "localhost" })).status).toBe(401);
-    // No cookie, or another token's: the usual 401.
+    // No cookie, or a made-up one: the usual 401.
     expect((await api.get("/api/runs")).status).toBe(401);
-    expect((await api.get("/api/runs", { cookie: `rigflow_session=${sessionValue("other")}` })).status).toBe(
-      401,
-    );
+    expect((await api.get("/api/runs", { cookie: `rigflow_session=${"A".repeat(43)}` })).status).toBe(401);
   });
 
   it("answers a browser without credentials with a sign-in page, anything else with the error shape", async () => {
@@ -91,13 +109,13 @@ describe("dashboard routes", () => {
     expect(page.status).toBe(401);
     expect(await page.text()).toContain('name="next" value="/devices"');
     const wrong = await api.get("/devices?token=nope", html);
-    expect(await wrong.text()).toContain("the API token is not valid");
+    expect(await wrong.text()).toContain("the token is not valid");
     const json = await api.get("/dashboard/app.js");
     expect(json.status).toBe(401);
     expect(((await json.json()) as { error: { code: string } }).error.code).toBe("UNAUTHORIZED");
     expect((await api.get("/dashboard/app.js", { authorization: `Bearer ${token}` })).status).toBe(200);
     expect((await api.get("/admin/queues/api/queues")).status).toBe(401);
-    expect((await api.get("/admin/queues/api/queues", cookie)).status).toBe(200);
+    expect((await api.get("/admin/queues/api/queues", await signIn(api.app.request))).status).toBe(200);
   });
 
   it("keeps Bull-board read-only: an action there would bypass the run ledger", async () => {
@@ -118,18 +136,23 @@ describe("dashboard routes", () => {
     const response = await api.get(`/runs?status=failed&token=${token}`, html);
     expect(response.status).toBe(303);
     expect(response.headers.get("location")).toBe("/runs?status=failed");
-    expect(response.headers.get("set-cookie")).toContain(`rigflow_session=${sessionValue(token)}`);
+    expect(response.headers.get("set-cookie")).toMatch(/rigflow_session=[A-Za-z0-9_-]{43};/);
+    expect(response.headers.get("set-cookie")).not.toContain(token);
     expect(response.headers.get("set-cookie")).toMatch(/HttpOnly/i);
     expect(response.headers.get("set-cookie")).toMatch(/SameSite=Lax/i);
   });
 
   it("opens /ws on the session cookie from this server's own pages, never from another site's", async () => {
-    const server = await startTestServer(newPrefix(), [servo("servo-1")], { apiToken: token });
+    const server = await startTestServer(newPrefix(), [servo("servo-1")], {
+      access: { apiToken: token, trustProxy: true },
+    });
     opened.push(server);
     const host = `127.0.0.1:${server.port}`;
-    const session = `rigflow_session=${sessionValue(token)}`;
+    const { cookie: session } = await signIn((path, init) =>
+      fetch(`http://${host}${path}`, { ...init, redirect: "manual" }),
+    );
     expect(await upgrade(server, { cookie: session, origin: `http://${host}` })).toEqual({ status: 101 });
-    // Behind a proxy that rewrites Host, the host the browser saw comes as X-Forwarded-Host.
+    // Behind a trusted proxy that rewrites Host, the host the browser saw comes as X-Forwarded-Host.
     expect(
       await upgrade(server, {
         cookie: `theme=dark; ${session}`,
@@ -137,7 +160,8 @@ describe("dashboard routes", () => {
         "x-forwarded-host": "rigflow.example",
       }),
     ).toEqual({ status: 101 });
-    // Another site's page: the browser sends the cookie, but the Origin gives it away.
+    // Another site's page: the browser sends the cookie, but the Origin gives it away; and a token
+    // does not make another site's page welcome either.
     for (const origin of [
       "http://evil.example",
       `http://${host}.evil.example`,
@@ -145,29 +169,30 @@ describe("dashboard routes", () => {
       "null",
     ]) {
       expect(await upgrade(server, { cookie: session, origin }), origin).toEqual({
-        status: 401,
-        code: "UNAUTHORIZED",
+        status: 403,
+        code: "ORIGIN_FORBIDDEN",
+      });
+      expect(await upgrade(server, { origin }, `?token=${token}`), origin).toEqual({
+        status: 403,
+        code: "ORIGIN_FORBIDDEN",
       });
     }
-    expect(await upgrade(server, { cookie: session })).toEqual({ status: 401, code: "UNAUTHORIZED" });
-    // No cookie, or one that is not the session: 401 as before.
+    // No cookie, or one that is not a session: 401 as before.
     expect(await upgrade(server, { origin: `http://${host}` })).toEqual({
       status: 401,
       code: "UNAUTHORIZED",
     });
     expect(
-      await upgrade(server, { cookie: `rigflow_session=${sessionValue("other")}`, origin: `http://${host}` }),
+      await upgrade(server, { cookie: `rigflow_session=${"B".repeat(43)}`, origin: `http://${host}` }),
     ).toEqual({ status: 401, code: "UNAUTHORIZED" });
-    // Scripts and the CLI keep their token, whatever Origin they send.
+    // Scripts and the CLI send no Origin: their token is enough.
     expect(await upgrade(server, { authorization: `Bearer ${token}` })).toEqual({ status: 101 });
-    expect(await upgrade(server, { origin: "http://evil.example" }, `?token=${token}`)).toEqual({
-      status: 101,
-    });
+    expect(await upgrade(server, {}, `?token=${token}`)).toEqual({ status: 101 });
   });
 
   it("tells a page loaded with the session to open /ws without the token in its URL", async () => {
     const api = open(token);
-    const withSession = await (await api.get("/runs", cookie)).text();
+    const withSession = await (await api.get("/runs", await signIn(api.app.request))).text();
     expect(withSession).toContain('<meta name="rigflow-session" content="1" />');
     const withBearer = await (await api.get("/runs", { authorization: `Bearer ${token}` })).text();
     expect(withBearer).toContain('<meta name="rigflow-session" content="" />');

@@ -5,6 +5,7 @@ import { startApi, type ApiHandle } from "../../src/api/server.js";
 import { drivers } from "../../src/drivers/registry.js";
 import type { DeviceConfig } from "../../src/drivers/types.js";
 import { connectRedis, createCatalog, defaultLimits, Engine } from "../../src/engine/index.js";
+import type { AccessSettings } from "../../src/api/access/index.js";
 import { createApp } from "../../src/api/app.js";
 import type { HubTuning } from "../../src/api/ws/hub.js";
 import { startWorker, type WorkerHandle, type WorkerOptions } from "../../src/worker/worker.js";
@@ -26,7 +27,12 @@ export const servo = (id: string, options: Record<string, unknown> = {}): Device
 export function createTestApi(
   devices: DeviceConfig[],
   /** `redisUrl`: a Redis of the test's own (one it freezes or restarts); the shared one by default. */
-  options: { apiToken?: string; maxBodyBytes?: number; redisUrl?: string } = {},
+  options: {
+    apiToken?: string;
+    access?: Partial<AccessSettings>;
+    maxBodyBytes?: number;
+    redisUrl?: string;
+  } = {},
 ) {
   const prefix = newPrefix();
   const redis = connectRedis(options.redisUrl ?? redisUrl(), { blocking: false, name: "test-api" });
@@ -35,6 +41,7 @@ export function createTestApi(
     engine,
     log: quietLog,
     apiToken: options.apiToken,
+    ...(options.access ? { access: options.access } : {}),
     maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
   });
   return {
@@ -76,7 +83,7 @@ export function recordingLog(): { log: Logger; lines: () => Record<string, unkno
 export function startTestServer(
   prefix: string,
   devices: DeviceConfig[],
-  options: { apiToken?: string; ws?: Partial<HubTuning> } = {},
+  options: { apiToken?: string; access?: Partial<AccessSettings>; ws?: Partial<HubTuning> } = {},
 ): Promise<ApiHandle> {
   return startApi({
     ...options,

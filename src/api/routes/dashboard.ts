@@ -4,23 +4,30 @@ import { createRequire } from "node:module";
 import { dirname, extname, join, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Hono, type Context } from "hono";
-import { bodyLimit } from "hono/body-limit";
-import { getCookie } from "hono/cookie";
+import { secureHeaders } from "hono/secure-headers";
 import { RigflowError, type Engine } from "../../engine/index.js";
+import { guard, type Access, type AccessEnv } from "../access/index.js";
+import { escapeHtml, inlineStyleHash } from "../access/login-page.js";
+import { sessionRoutes } from "../access/session-routes.js";
 import { errorBody } from "../http-error.js";
-import { browserSession, sessionRoutes } from "../middleware/browser-session.js";
-import { hasSession, sessionCookie } from "../middleware/session-cookie.js";
-import { escapeHtml } from "../middleware/login-page.js";
 import { pathId } from "../validation.js";
 import { bullBoardPath, bullBoardRoutes } from "./bull-board.js";
 
 export interface DashboardOptions {
   engine: Engine;
-  apiToken: string | undefined;
+  access: Access;
 }
 
 /** The single-page app's paths: the server answers each with index.html, the page routes itself. */
-export const dashboardPages = ["/", "/runs", "/runs/:runId", "/devices", "/pipelines", "/pipelines/:id"];
+export const dashboardPages = [
+  "/",
+  "/runs",
+  "/runs/:runId",
+  "/devices",
+  "/pipelines",
+  "/pipelines/:id",
+  "/audit",
+];
 
 interface Asset {
   body: Uint8Array<ArrayBuffer>;
@@ -59,14 +66,50 @@ function loadAssets(): Map<string, Asset> {
   return assets;
 }
 
-/** Pages may talk only to this server (fetch and the WebSocket); no inline script or style. */
-const securityHeaders = {
-  "content-security-policy":
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
-    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-  "x-content-type-options": "nosniff",
-  "referrer-policy": "same-origin",
-};
+/**
+ * The dashboard's pages may talk only to this server (fetch and the WebSocket), run no inline
+ * script, and be framed by nobody (clickjacking); the sign-in page's one inline style is allowed by
+ * its hash. Hono's secure-headers also sends nosniff, a same-origin referrer policy and the rest of
+ * its defaults.
+ */
+const dashboardHeaders = secureHeaders({
+  contentSecurityPolicy: {
+    defaultSrc: ["'self'"],
+    scriptSrc: ["'self'"],
+    styleSrc: ["'self'", inlineStyleHash],
+    imgSrc: ["'self'", "data:"],
+    connectSrc: ["'self'"],
+    frameAncestors: ["'none'"],
+    baseUri: ["'none'"],
+    formAction: ["'self'"],
+    objectSrc: ["'none'"],
+  },
+  xFrameOptions: "DENY",
+  referrerPolicy: "same-origin",
+  strictTransportSecurity: false,
+});
+
+/**
+ * Bull-board's page needs its inline styles and its <base href>; it runs only its own scripts
+ * from this server, and is framed by nobody.
+ */
+const bullBoardHeaders = secureHeaders({
+  contentSecurityPolicy: {
+    defaultSrc: ["'self'"],
+    scriptSrc: ["'self'"],
+    styleSrc: ["'self'", "'unsafe-inline'"],
+    imgSrc: ["'self'", "data:"],
+    fontSrc: ["'self'", "data:"],
+    connectSrc: ["'self'"],
+    frameAncestors: ["'none'"],
+    baseUri: ["'self'"],
+    formAction: ["'self'"],
+    objectSrc: ["'none'"],
+  },
+  xFrameOptions: "DENY",
+  referrerPolicy: "same-origin",
+  strictTransportSecurity: false,
+});
 
 function sendAsset(c: Context, found: Asset, cacheControl: string) {
   if (c.req.header("if-none-match") === found.etag) return c.body(null, 304, { etag: found.etag });
@@ -74,7 +117,6 @@ function sendAsset(c: Context, found: Asset, cacheControl: string) {
     "content-type": found.type,
     etag: found.etag,
     "cache-control": cacheControl,
-    ...securityHeaders,
   });
 }
 
@@ -109,47 +151,42 @@ async function runGraph(engine: Engine, runId: string) {
 }
 
 /**
- * Rigflow's dashboard (plain HTML and ES modules from src/dashboard, no build step) and Bull-board at
- * /admin/queues, both behind the API token when one is set (see browser-session.ts).
+ * Rigflow's dashboard (plain HTML and ES modules from src/dashboard, no build step), sign-in and
+ * sign-out, and Bull-board at /admin/queues, behind the access guard (access/gate.ts).
  */
 export function dashboardRoutes(options: DashboardOptions) {
-  const { engine, apiToken } = options;
+  const { engine, access } = options;
   const assets = loadAssets();
   const index = assets.get("index.html");
   if (!index) throw new Error("src/dashboard/index.html is missing");
   const indexTemplate = new TextDecoder().decode(index.body);
-  const guard = browserSession({ token: apiToken });
-  const session = sessionRoutes({ token: apiToken });
-  const app = new Hono();
-  app.post(
-    "/login",
-    bodyLimit({
-      maxSize: 4096,
-      onError: (c) => c.json(errorBody("PAYLOAD_TOO_LARGE", "a sign-in is small"), 413),
-    }),
-    (c) => session.login(c),
-  );
-  app.get("/logout", (c) => session.logout(c));
+  const app = new Hono<AccessEnv>();
+  for (const path of ["/login", "/logout", ...dashboardPages, "/dashboard/*"])
+    app.use(path, dashboardHeaders);
+  for (const path of [bullBoardPath, `${bullBoardPath}/*`]) app.use(path, bullBoardHeaders);
+  app.route("/", sessionRoutes(access.gate, access.trail));
+  const pageGuard = guard(access.gate, access.trail, { pages: true });
   for (const path of [...dashboardPages, "/dashboard/*", bullBoardPath, `${bullBoardPath}/*`]) {
-    app.use(path, guard);
+    app.use(path, pageGuard);
   }
-  // A page loaded with the session cookie (every browser's, once signed in) gets no token: its
-  // scripts' /api calls and its /ws upgrade ride on the cookie, which the API and the hub accept
-  // from this server's own pages only (session-cookie.ts), so no script on the page can read the
-  // token and no URL carries it. A page loaded with the token itself (Bearer, a client without
-  // cookies) is handed it, as its scripts have nothing else; it is never cached.
+  // A page loaded on the session cookie (every browser's, once signed in) or with no token
+  // configured gets no token: its scripts' /api calls and its /ws upgrade ride on the cookie, so
+  // no script on the page can read the token and no URL carries it. A page loaded with a token in
+  // Authorization (a client without cookies) is handed that token, as its scripts have nothing
+  // else; it is never cached.
   const fill = (token: string, session: string) =>
     indexTemplate
       .replace("__RIGFLOW_TOKEN__", () => escapeHtml(token))
       .replace("__RIGFLOW_SESSION__", session);
-  const pages = { session: fill("", "1"), none: fill(apiToken ?? "", "") };
+  const withSession = fill("", "1");
+  const withoutToken = fill("", "");
   for (const path of dashboardPages) {
     app.get(path, (c) => {
-      const session = apiToken !== undefined && hasSession(apiToken, getCookie(c, sessionCookie));
-      return c.html(session ? pages.session : pages.none, 200, {
-        "cache-control": "no-store",
-        ...securityHeaders,
-      });
+      const { via } = c.get("principal");
+      const bearer = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header("authorization") ?? "")?.[1];
+      const page =
+        via === "session" ? withSession : via === "token" && bearer ? fill(bearer, "") : withoutToken;
+      return c.html(page, 200, { "cache-control": "no-store" });
     });
   }
   app.get("/dashboard/api/runs/:runId/graph", async (c) =>

@@ -1,3 +1,4 @@
+import type { Principal } from "../access/index.js";
 import WebSocket from "ws";
 import { isRigflowError, type Engine, type RunEvent } from "../../engine/index.js";
 import { RunFollower } from "../live/run-follower.js";
@@ -21,6 +22,8 @@ const drainPollMs = 10;
  */
 export class ClientSession {
   alive = true;
+  /** Who opened the connection (set on accept): a session's client is closed when it ends. */
+  principal: Principal | undefined;
   private narrowed = false;
   private closed = false;
   private readonly subscriptions = new Map<string, RunFollower>();

@@ -1,11 +1,12 @@
 import { STATUS_CODES, type IncomingMessage, type Server } from "node:http";
 import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
+import { parse as parseCookies } from "hono/utils/cookie";
 import WebSocket, { WebSocketServer } from "ws";
 import type { Engine, RunEvent } from "../../engine/index.js";
 import { errorBody } from "../http-error.js";
-import { tokenProblem } from "../middleware/auth.js";
-import { firstValue, sessionCounts } from "../middleware/session-cookie.js";
+import { sessionCookie, type Access, type Principal } from "../access/index.js";
+import type { RequestFacts } from "../access/request-checks.js";
 import { ClientSession, type SessionLimits } from "./client-session.js";
 import { checkTarget, maxMessageBytes } from "./messages.js";
 
@@ -48,7 +49,7 @@ export class EventHub {
 
   constructor(
     private readonly engine: Engine,
-    private readonly options: { apiToken: string | undefined; log: Logger; tuning: HubTuning },
+    private readonly options: { access: Access; log: Logger; tuning: HubTuning },
   ) {
     this.heartbeat = setInterval(() => this.beat(), options.tuning.heartbeatMs / heartbeatGroups);
     this.heartbeat.unref();
@@ -100,13 +101,38 @@ export class EventHub {
     const url = new URL(request.url ?? "/", "http://localhost");
     if (url.pathname !== "/ws") return reject(socket, 404, "NOT_FOUND", `no WebSocket at ${url.pathname}`);
     if (this.closing) return void socket.destroy();
-    const problem = authProblem(this.options.apiToken, request, url);
-    if (problem) return reject(socket, 401, "UNAUTHORIZED", problem);
-    this.wss.handleUpgrade(request, socket, head, (ws) => this.accept(ws, url.searchParams));
+    void this.admit(request, socket, head, url);
   }
 
-  private accept(ws: WebSocket, query: URLSearchParams): void {
+  /**
+   * The upgrade passes the same gate as every HTTP request (access/gate.ts): the Host, the Origin
+   * (another site's page must not read the events through a visitor's browser), the credential
+   * (a token in Authorization or `?token=`, or the dashboard's session cookie) and the throttle.
+   */
+  private async admit(request: IncomingMessage, socket: Duplex, head: Buffer, url: URL): Promise<void> {
+    const { gate, trail } = this.options.access;
+    const facts = upgradeFacts(request, url);
+    let admission;
+    try {
+      admission = await gate.admit(facts, cookieValue(request.headers.cookie, sessionCookie));
+    } catch (error) {
+      this.options.log.warn({ err: error }, "checking a WebSocket upgrade failed");
+      return reject(socket, 503, "REDIS_UNAVAILABLE", "Redis does not answer; try again shortly");
+    }
+    if (!admission.ok) {
+      const { refusal } = admission;
+      await trail.refused(facts, refusal);
+      const status = refusal.code === "UNAUTHORIZED" ? 401 : refusal.code === "RATE_LIMITED" ? 429 : 403;
+      return reject(socket, status, refusal.code, refusal.message, refusal.retryAfterS);
+    }
+    if (socket.destroyed || this.closing) return void socket.destroy();
+    const { principal } = admission;
+    this.wss.handleUpgrade(request, socket, head, (ws) => this.accept(ws, url.searchParams, principal));
+  }
+
+  private accept(ws: WebSocket, query: URLSearchParams, principal: Principal): void {
     const session = new ClientSession(ws, this.engine, this.options.tuning);
+    session.principal = principal;
     this.sessions.add(session);
     const group = this.smallestGroup();
     group.add(session);
@@ -152,33 +178,49 @@ export class EventHub {
       }
       session.alive = false;
       session.socket.ping();
+      void this.closeIfSignedOut(session);
     }
+  }
+
+  /**
+   * A client that came in on a dashboard session is closed (1008) once that session has ended:
+   * signed out, expired, or its token removed. Checked on its heartbeat, without extending it.
+   */
+  private async closeIfSignedOut(session: ClientSession): Promise<void> {
+    const sessionId = session.principal?.sessionId;
+    if (!sessionId) return;
+    const live = await this.options.access.gate.sessionIsLive(sessionId).catch(() => true);
+    if (!live) session.socket.close(1008, "the session has ended; sign in again");
   }
 }
 
-function reject(socket: Duplex, status: number, code: string, message: string): void {
+function reject(socket: Duplex, status: number, code: string, message: string, retryAfterS?: number): void {
+  if (socket.destroyed) return;
   const body = JSON.stringify(errorBody(code, message));
+  const retryAfter = retryAfterS === undefined ? "" : `Retry-After: ${retryAfterS}\r\n`;
   socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\n` +
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\n${retryAfter}` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
 }
 
-/**
- * What keeps an upgrade out, or null: a valid token (`Authorization: Bearer` or `?token=`, for
- * scripts and the CLI), or the dashboard's session cookie, so the page need not put the token in
- * the URL (where proxies log it). A browser sends cookies with a WebSocket opened by any site, so
- * the cookie counts only with an Origin that is this server (its Host, or X-Forwarded-Host behind
- * a proxy): another site's page cannot ride on the session (cross-site WebSocket hijacking).
- */
-function authProblem(token: string | undefined, request: IncomingMessage, url: URL): string | null {
-  const problem = tokenProblem(token, request.headers.authorization, url.searchParams.get("token"));
-  if (!problem || !token) return problem;
-  const session = sessionCounts(token, {
-    cookie: request.headers.cookie,
-    origin: request.headers.origin,
-    hosts: [request.headers.host, firstValue(request.headers["x-forwarded-host"])],
-    originRequired: true,
-  });
-  return session === true ? null : (session ?? problem);
+/** An upgrade request's facts for the gate. */
+function upgradeFacts(request: IncomingMessage, url: URL): RequestFacts {
+  return {
+    method: request.method ?? "GET",
+    path: url.pathname,
+    upgrade: true,
+    header: (name) => {
+      const value = request.headers[name];
+      return Array.isArray(value) ? value[0] : value;
+    },
+    queryToken: url.searchParams.get("token") ?? undefined,
+    remoteAddress: request.socket.remoteAddress,
+    protocol: "encrypted" in request.socket && request.socket.encrypted ? "https:" : "http:",
+  };
+}
+
+/** One cookie's value from a Cookie header. */
+function cookieValue(header: string | undefined, name: string): string | undefined {
+  return parseCookies(header ?? "", name)[name];
 }

@@ -1,7 +1,9 @@
 // Pipelines: the saved ones, one pipeline's graph and document, saving a document, starting a run.
+// A viewer gets the lists, graphs and documents, but no Start run and no editor (see lib/me.js).
 import { api, errorView } from "../lib/api.js";
 import { drawDag } from "../lib/dag.js";
-import { fill, formatTime, h, link } from "../lib/dom.js";
+import { fill, formatTime, h, jsonBlock, link } from "../lib/dom.js";
+import { canChange } from "../lib/me.js";
 import { navigate } from "../lib/router.js";
 
 /** The seed's demo (home, then move to 100) on a device of this server, to start from. */
@@ -60,6 +62,7 @@ function documentEditor(initial, message, onSaved) {
 
 export function pipelinesPage(main, { signal }) {
   document.title = "Pipelines · Rigflow";
+  const operator = canChange();
   const body = h("tbody");
   const status = h("div", { class: "page-status" });
   const message = h("div", { class: "action-message", id: "action-message" });
@@ -77,18 +80,24 @@ export function pipelinesPage(main, { signal }) {
         h(
           "tr",
           {},
-          ["Pipeline", "Name", "Nodes", "Version", "Updated", ""].map((t) => h("th", {}, t)),
+          ["Pipeline", "Name", "Nodes", "Version", "Updated"].map((t) => h("th", {}, t)),
+          operator && h("th", {}),
         ),
       ),
       body,
     ),
-    h("h2", {}, "Save a pipeline"),
-    h(
-      "p",
-      { class: "muted" },
-      "Paste or edit a pipeline document (see the README); saving one with an existing id makes a new version.",
-    ),
-    editorBox,
+    // main.append is the DOM's own: it takes nodes, not the nested lists and `false` that h() skips.
+    ...(operator
+      ? [
+          h("h2", {}, "Save a pipeline"),
+          h(
+            "p",
+            { class: "muted" },
+            "Paste or edit a pipeline document (see the README); saving one with an existing id makes a new version.",
+          ),
+          editorBox,
+        ]
+      : []),
   );
   const load = async () => {
     try {
@@ -96,7 +105,12 @@ export function pipelinesPage(main, { signal }) {
       if (signal.aborted) return;
       fill(
         status,
-        pipelines.length === 0 && h("p", { class: "empty" }, "No pipelines saved yet: save the demo below."),
+        pipelines.length === 0 &&
+          h(
+            "p",
+            { class: "empty" },
+            operator ? "No pipelines saved yet: save the demo below." : "No pipelines saved yet.",
+          ),
       );
       body.replaceChildren(
         ...pipelines.map((p) =>
@@ -108,11 +122,12 @@ export function pipelinesPage(main, { signal }) {
             h("td", {}, String(p.node_count)),
             h("td", {}, `v${p.version}`),
             h("td", {}, formatTime(p.updated_at)),
-            h(
-              "td",
-              {},
-              h("button", { class: "start-run", onclick: () => startRun(p.id, message) }, "Start run"),
-            ),
+            operator &&
+              h(
+                "td",
+                {},
+                h("button", { class: "start-run", onclick: () => startRun(p.id, message) }, "Start run"),
+              ),
           ),
         ),
       );
@@ -121,6 +136,8 @@ export function pipelinesPage(main, { signal }) {
     }
   };
   void load();
+  if (!operator) return;
+  // The editor starts from the demo on one of this server's devices.
   api("/api/devices")
     .then(
       ({ devices }) => devices[0]?.device_id ?? "servo-1",
@@ -136,6 +153,7 @@ export function pipelinesPage(main, { signal }) {
 
 export function pipelinePage(main, { params, signal }) {
   const [pipelineId] = params;
+  const operator = canChange();
   document.title = `${pipelineId} · Rigflow`;
   const message = h("div", { class: "action-message", id: "action-message" });
   const head = h("div", { class: "page-head" }, h("h1", {}, "Pipeline ", h("code", {}, pipelineId)));
@@ -155,16 +173,23 @@ export function pipelinePage(main, { params, signal }) {
       const dag = h("div", { class: "dag-box-outer", id: "dag" });
       main.append(
         h("p", {}, `${document.name ?? ""} · version ${version} · updated ${formatTime(updatedAt)}`),
-        h(
-          "div",
-          { class: "actions" },
-          h("button", { id: "start-run", onclick: () => startRun(pipelineId, message) }, "Start run"),
-        ),
+        ...(operator
+          ? [
+              h(
+                "div",
+                { class: "actions" },
+                h("button", { id: "start-run", onclick: () => startRun(pipelineId, message) }, "Start run"),
+              ),
+            ]
+          : []),
         dag,
         h("h2", {}, "Document"),
-        documentEditor(JSON.stringify(document, null, 2), message, (id) =>
-          navigate(`/pipelines/${encodeURIComponent(id)}`, { replace: id === pipelineId }),
-        ),
+        // A viewer reads the document; only an operator gets it in an editor with Save.
+        operator
+          ? documentEditor(JSON.stringify(document, null, 2), message, (id) =>
+              navigate(`/pipelines/${encodeURIComponent(id)}`, { replace: id === pipelineId }),
+            )
+          : jsonBlock(document),
       );
       drawDag(dag, graph);
     })

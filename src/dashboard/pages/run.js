@@ -1,9 +1,11 @@
 // One run: its DAG with each node's state changing live (WebSocket /ws with after=), the selected
-// node's details, the run's events, and the retry and cancel buttons.
+// node's details, the run's events, and the retry and cancel buttons (for operators: a viewer
+// would only be refused, see lib/me.js).
 import { api, errorView } from "../lib/api.js";
 import { drawDag } from "../lib/dag.js";
 import { fill, formatSeconds, formatTime, h, link, statusBadge } from "../lib/dom.js";
 import { LiveEvents } from "../lib/live.js";
+import { canChange } from "../lib/me.js";
 import { renderNodeDetails } from "./run-details.js";
 
 const nodeStatusOf = {
@@ -60,8 +62,10 @@ export function runPage(main, { params, query, signal, onLeave }) {
   const liveState = h("span", { class: "live-state", id: "live-state" });
   const summary = h("div", { class: "run-summary", id: "run-summary" });
   const message = h("div", { class: "action-message", id: "action-message" });
-  const retry = h("button", { id: "retry", disabled: true }, "Retry");
-  const cancel = h("button", { id: "cancel", class: "danger", disabled: true }, "Cancel");
+  // Not built at all for a viewer: null, and everything below that touches them checks.
+  const operator = canChange();
+  const retry = operator ? h("button", { id: "retry", disabled: true }, "Retry") : null;
+  const cancel = operator ? h("button", { id: "cancel", class: "danger", disabled: true }, "Cancel") : null;
   const dagBox = h("div", { class: "dag-box-outer", id: "dag" }, h("p", { class: "muted" }, "Loading…"));
   const details = h("aside", { class: "details", id: "node-details" });
   const log = h("ol", { class: "events", id: "events", reversed: true });
@@ -87,8 +91,8 @@ export function runPage(main, { params, query, signal, onLeave }) {
   const showRunStatus = (status) => {
     const badge = document.getElementById("run-status");
     if (badge) badge.replaceWith(Object.assign(statusBadge(status), { id: "run-status" }));
-    retry.disabled = !["failed", "cancelled"].includes(status);
-    cancel.disabled = !["queued", "running"].includes(status);
+    if (retry) retry.disabled = !["failed", "cancelled"].includes(status);
+    if (cancel) cancel.disabled = !["queued", "running"].includes(status);
   };
   const showDetails = () => {
     const node = state.selected ? state.run?.nodes[state.selected] : undefined;
@@ -263,8 +267,8 @@ export function runPage(main, { params, query, signal, onLeave }) {
     }
     void refresh();
   };
-  retry.addEventListener("click", () => void act("retry"));
-  cancel.addEventListener("click", () => void act("cancel"));
+  retry?.addEventListener("click", () => void act("retry"));
+  cancel?.addEventListener("click", () => void act("cancel"));
 
   Promise.all([
     api(`/dashboard/api/runs/${encodeURIComponent(runId)}/graph`),

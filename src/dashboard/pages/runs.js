@@ -2,6 +2,7 @@
 import { api, errorView } from "../lib/api.js";
 import { fill, formatTime, h, link, statusBadge } from "../lib/dom.js";
 import { LiveEvents } from "../lib/live.js";
+import { canChange } from "../lib/me.js";
 import { navigate } from "../lib/router.js";
 
 const pageSize = 50;
@@ -151,7 +152,14 @@ export function runsPage(main, { query, signal, onLeave }) {
       nextCursor = page.next_cursor;
       paused = false;
       if (page.runs.length === 0) {
-        status.append(h("p", { class: "empty" }, "No runs yet. Start one from the Pipelines page."));
+        // A viewer cannot start one: the hint would point at a button they do not have.
+        status.append(
+          h(
+            "p",
+            { class: "empty" },
+            canChange() ? "No runs yet. Start one from the Pipelines page." : "No runs yet.",
+          ),
+        );
       }
     } catch (error) {
       if (!signal.aborted && mine === generation) fill(status, errorView(error, "Loading the runs"));

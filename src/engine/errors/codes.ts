@@ -1,7 +1,7 @@
 /**
  * Every error code Rigflow answers with, HTTP or WebSocket, and the kind of failure it is. The API
- * turns a kind into a status (invalid 400, unauthorized 401, not_found 404, conflict 409,
- * too_large 413, unsupported 415, unavailable 503); node and device codes appear in run records
+ * turns a kind into a status (invalid 400, unauthorized 401, forbidden 403, not_found 404, conflict 409,
+ * too_large 413, too_many 429, unsupported 415, unavailable 503); node and device codes appear in run records
  * and events. The README's error table lists them all (a test checks it).
  */
 export const errorCodes = {
@@ -27,7 +27,24 @@ export const errorCodes = {
   PARAMS_INVALID: { kind: "invalid", meaning: "a node's params fail its function's parameter schema" },
   NODE_TYPE_UNSUPPORTED: { kind: "invalid", meaning: "a node's type is not one Rigflow runs" },
   QUERY_INVALID: { kind: "invalid", meaning: "a query parameter is malformed" },
-  UNAUTHORIZED: { kind: "unauthorized", meaning: "API_TOKEN is set and the request lacks it" },
+  UNAUTHORIZED: {
+    kind: "unauthorized",
+    meaning: "the server has tokens and the request carries none, a wrong one, or an ended session",
+  },
+  FORBIDDEN: { kind: "forbidden", meaning: "the caller's role may not do this (a viewer changes nothing)" },
+  ORIGIN_FORBIDDEN: {
+    kind: "forbidden",
+    meaning: "a change or /ws upgrade from a web page of another origin (not in ALLOWED_ORIGINS)",
+  },
+  HOST_FORBIDDEN: {
+    kind: "forbidden",
+    meaning:
+      "with no token configured, a Host that is not a loopback name nor in ALLOWED_HOSTS (DNS rebinding)",
+  },
+  RATE_LIMITED: {
+    kind: "too_many",
+    meaning: "too many failed sign-ins or bad tokens from this address; Retry-After says when to try again",
+  },
   NOT_FOUND: { kind: "not_found", meaning: "no such route" },
   PIPELINE_NOT_FOUND: { kind: "not_found", meaning: "no pipeline with that id" },
   RUN_NOT_FOUND: { kind: "not_found", meaning: "no run with that id" },
@@ -89,9 +106,11 @@ export const errorCodes = {
 export type ErrorKind =
   | "invalid"
   | "unauthorized"
+  | "forbidden"
   | "not_found"
   | "conflict"
   | "too_large"
+  | "too_many"
   | "unsupported"
   | "unavailable"
   | "node"

@@ -28,6 +28,12 @@ export function redisKeys(prefix: string) {
     deviceLease: (deviceId: string) => `${ns}:device-lease:${deviceId}`,
     /** The clock device leases run on (lease-clock.lua). */
     leaseClock: `${ns}:lease-clock`,
+    /** A dashboard session, by the SHA-256 of its id (the cookie's value never reaches Redis). */
+    session: (idHash: string) => `${ns}:session:${idHash}`,
+    /** The audit log: a stream of who did what (src/api/access/audit-log.ts). */
+    audit: `${ns}:audit`,
+    /** The prefix of the failed sign-in counters, one per client address. */
+    signInFailures: `${ns}:sign-in-failures`,
     cancelChannel: `${ns}:cancel`,
     runEndedChannel: `${ns}:run-ended`,
   };
