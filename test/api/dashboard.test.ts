@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it } from "vitest";
-import WebSocket from "ws";
 import { runPageOfJob } from "../../src/api/routes/bull-board.js";
 import type { ApiHandle } from "../../src/api/server.js";
 import { createTestApi, newPrefix, servo, startTestServer } from "../support/context.js";
 import { doc, home, move } from "../support/pipelines.js";
+import { tryUpgrade } from "../support/raw-http.js";
 
 const token = "secret-token";
 const html = { accept: "text/html,application/xhtml+xml" };
@@ -34,28 +34,8 @@ function open(apiToken?: string) {
   return api;
 }
 
-/**
- * Opens /ws with these headers: the upgrade's HTTP status (101 when accepted) and, when refused,
- * the error body's code. An accepted socket is closed at once.
- */
-function upgrade(server: ApiHandle, headers: Record<string, string>, query = "") {
-  return new Promise<{ status: number; code?: string }>((resolve, reject) => {
-    const socket = new WebSocket(`ws://127.0.0.1:${server.port}/ws${query}`, { headers });
-    socket.on("open", () => {
-      socket.close();
-      resolve({ status: 101 });
-    });
-    socket.on("unexpected-response", (_request, response) => {
-      let body = "";
-      response.on("data", (chunk: Buffer) => (body += chunk.toString()));
-      response.on("end", () => {
-        const { error } = JSON.parse(body) as { error: { code: string } };
-        resolve({ status: response.statusCode ?? 0, code: error.code });
-      });
-    });
-    socket.on("error", reject);
-  });
-}
+const upgrade = (server: ApiHandle, headers: Record<string, string>, query = "") =>
+  tryUpgrade(server.port, headers, query);
 
 describe("dashboard routes", () => {
   it("serves the page at every dashboard path; a page loaded on the session cookie is not handed the token", async () => {
