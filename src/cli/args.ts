@@ -48,7 +48,7 @@ const everyCommand = new Set(["url", "token", "json", "help", "version"]);
 const idPattern = /^[A-Za-z0-9_-]{1,64}$/;
 export const defaultUrl = "http://localhost:8000";
 
-/** Reads the command line (and RIGFLOW_URL, API_TOKEN); anything wrong is a UsageError. */
+/** Reads the command line (and RIGFLOW_URL, RIGFLOW_TOKEN, API_TOKEN); anything wrong is a UsageError. */
 export function parseInvocation(argv: string[], env: Record<string, string | undefined>): Invocation {
   let parsed;
   try {
@@ -92,7 +92,7 @@ export function parseInvocation(argv: string[], env: Record<string, string | und
     command: name,
     target,
     url: checkUrl(values.url ?? (env.RIGFLOW_URL || defaultUrl), values.url === undefined),
-    token: values.token ?? (env.API_TOKEN || undefined),
+    token: values.token ?? (env.RIGFLOW_TOKEN || env.API_TOKEN || undefined),
     json: values.json ?? false,
     watch: values.watch ?? false,
     pipeline: values.pipeline,

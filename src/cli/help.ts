@@ -25,7 +25,8 @@ The file given to submit holds a pipeline document, or a whole POST /api/runs bo
 
 Options:
   --url URL       the API (default: $RIGFLOW_URL, else http://localhost:8000)
-  --token TOKEN   the API's token, when it has one (default: $API_TOKEN)
+  --token TOKEN   your token, an operator's or a viewer's, when the API has tokens
+                  (default: $RIGFLOW_TOKEN, else $API_TOKEN)
   --json          machine output: the API's JSON; when watching, one event per line
   -w, --watch     after submit or retry, follow the run until it ends
   -s, --status S  runs: only those in status S (queued, running, completed, failed, cancelled)

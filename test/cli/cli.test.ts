@@ -19,6 +19,7 @@ import { doc, home, move } from "../support/pipelines.js";
 
 const bin = fileURLToPath(new URL("../../bin/rigflow.mjs", import.meta.url));
 const token = "cli-test-token";
+const viewerToken = "cli-viewer-token";
 const devices = [
   servo("servo-1", { speed: 4000 }),
   servo("flaky", { fail_first: { move: 1 } }), // its first move fails (retryably), later ones pass
@@ -36,7 +37,7 @@ let dir: string;
 
 beforeAll(async () => {
   const prefix = newPrefix();
-  api = await startTestServer(prefix, devices, { apiToken: token });
+  api = await startTestServer(prefix, devices, { access: { apiToken: token, readToken: viewerToken } });
   worker = await startTestWorker(prefix, devices);
   url = `http://127.0.0.1:${api.port}`;
   dir = mkdtempSync(join(tmpdir(), "rigflow-cli-"));
@@ -258,6 +259,26 @@ describe("rigflow CLI", () => {
     expect((await runHere(["runs", "--status", "queued", "--pipeline", "cli_list"])).stdout).toBe(
       "no runs match\n",
     );
+  });
+
+  it("works with a viewer's token (RIGFLOW_TOKEN): it reads and watches, and a change says it is refused", async () => {
+    const done = await api.engine.submitRun({ document: doc("cli_viewer", [home("h", "servo-1")]) });
+    await api.engine.waitForRun(done.runId, 10_000);
+    const viewer = { RIGFLOW_TOKEN: viewerToken, API_TOKEN: "" };
+    const listed = await run(["runs", "--pipeline", "cli_viewer"], viewer);
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toContain(done.runId);
+    const watched = await run(["watch", done.runId], viewer);
+    expect(watched.code).toBe(0);
+    expect(watched.stdout).toContain(`run ${done.runId} completed`);
+    const refused = await run(["retry", done.runId], viewer);
+    expect(refused.code).toBe(3);
+    expect(refused.stderr).toBe(
+      "rigflow: read-token is a viewer: viewers read everything and change nothing (FORBIDDEN, HTTP 403)\n",
+    );
+    // --token wins over RIGFLOW_TOKEN, which wins over API_TOKEN.
+    expect((await run(["runs"], { RIGFLOW_TOKEN: "wrong", API_TOKEN: token })).code).toBe(3);
+    expect((await run(["runs", "--token", token], { RIGFLOW_TOKEN: "wrong" })).code).toBe(0);
   });
 
   it("says what is wrong in words, never a stack: bad usage exits 2, API errors and no API 3", async () => {
