@@ -77,7 +77,10 @@ export function createApp(options: AppOptions & { accessHandle?: Access }) {
   );
   app.route("/api/pipelines/execute", executeRoute(engine));
   app.route("/api/pipelines", pipelineRoutes(engine));
-  app.route("/api/runs", runRoutes(engine, options.sse ?? new SseStreams(engine)));
+  app.route(
+    "/api/runs",
+    runRoutes(engine, options.sse ?? new SseStreams(engine), (id) => access.gate.sessionIsLive(id)),
+  );
   app.route("/api", deviceRoutes(engine));
   app.route("/api/queues", queueRoutes(engine));
   app.route("/api", accessRoutes(access.gate));

@@ -12,7 +12,7 @@ import type { AccessSettings } from "../../src/api/access/index.js";
 import type { ApiHandle } from "../../src/api/server.js";
 import { newPrefix, servo, startTestServer } from "../support/context.js";
 import { doc, home } from "../support/pipelines.js";
-import { headStatus, rawRequest, tryUpgrade } from "../support/raw-http.js";
+import { headStatus, openStream, rawRequest, tryUpgrade } from "../support/raw-http.js";
 
 const operatorToken = "operator-token-0123456789";
 const viewerToken = "viewer-token-0123456789";
@@ -33,8 +33,11 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function serve(access: Partial<AccessSettings>, ws: { heartbeatMs?: number } = {}) {
-  const server = await startTestServer(newPrefix(), [servo("servo-1")], { access, ws });
+async function serve(
+  access: Partial<AccessSettings>,
+  tuning: { ws?: { heartbeatMs: number }; sse?: { keepAliveMs: number } } = {},
+) {
+  const server = await startTestServer(newPrefix(), [servo("servo-1")], { access, ...tuning });
   servers.push(server);
   return server;
 }
@@ -205,16 +208,31 @@ describe("sessions", () => {
     expect(message.text).toContain("the session has ended");
   });
 
-  it("closes a WebSocket opened on a session when the session is signed out", async () => {
-    const server = await serve({ apiToken: operatorToken }, { heartbeatMs: 300 });
+  it("ends a WebSocket and an SSE stream opened on a session when the session is signed out", async () => {
+    const server = await serve(
+      { apiToken: operatorToken },
+      { ws: { heartbeatMs: 300 }, sse: { keepAliveMs: 200 } },
+    );
+    const { runId } = await server.engine.submitRun({ document: pipeline }); // queued: no worker
     const cookie = await signIn(server.port, operatorToken);
     const socket = new WebSocket(`ws://127.0.0.1:${server.port}/ws`, {
       headers: { cookie, origin: `http://127.0.0.1:${server.port}` },
     });
     await new Promise((resolve, reject) => socket.once("open", resolve).once("error", reject));
-    const closed = new Promise<number>((resolve) => socket.once("close", (code) => resolve(code)));
+    const socketClosed = new Promise<number>((resolve) => socket.once("close", (code) => resolve(code)));
+    const stream = await openStream(server.port, `/api/runs/${runId}/events/stream`, { cookie });
+    expect(stream.status).toBe(200);
     await rawRequest(server.port, "POST", "/logout", { cookie, origin: `http://127.0.0.1:${server.port}` });
-    expect(await closed).toBe(1008);
+    expect(await socketClosed).toBe(1008);
+    await stream.ended;
+    // A stream opened with a token is not a session's: it stays.
+    const withToken = await openStream(
+      server.port,
+      `/api/runs/${runId}/events/stream`,
+      bearer(operatorToken),
+    );
+    expect(withToken.status).toBe(200);
+    withToken.cut();
   });
 
   it("ends after SESSION_IDLE_S without use and after SESSION_MAX_S whatever the use", async () => {

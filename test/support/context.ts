@@ -7,6 +7,7 @@ import type { DeviceConfig } from "../../src/drivers/types.js";
 import { connectRedis, createCatalog, defaultLimits, Engine } from "../../src/engine/index.js";
 import type { AccessSettings } from "../../src/api/access/index.js";
 import { createApp } from "../../src/api/app.js";
+import type { SseTuning } from "../../src/api/live/sse-session.js";
 import type { HubTuning } from "../../src/api/ws/hub.js";
 import { startWorker, type WorkerHandle, type WorkerOptions } from "../../src/worker/worker.js";
 
@@ -83,7 +84,12 @@ export function recordingLog(): { log: Logger; lines: () => Record<string, unkno
 export function startTestServer(
   prefix: string,
   devices: DeviceConfig[],
-  options: { apiToken?: string; access?: Partial<AccessSettings>; ws?: Partial<HubTuning> } = {},
+  options: {
+    apiToken?: string;
+    access?: Partial<AccessSettings>;
+    ws?: Partial<HubTuning>;
+    sse?: Partial<SseTuning>;
+  } = {},
 ): Promise<ApiHandle> {
   return startApi({
     ...options,

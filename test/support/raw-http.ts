@@ -85,3 +85,21 @@ export function headStatus(port: number, path: string, headers: Record<string, s
     outgoing.end();
   });
 }
+
+/** A streaming GET (SSE): its status, a promise of its end (by the server), and a way to cut it. */
+export function openStream(port: number, path: string, headers: Record<string, string> = {}) {
+  return new Promise<{ status: number; ended: Promise<void>; cut(): void }>((resolve, reject) => {
+    const outgoing = request({ host: "127.0.0.1", port, path, headers }, (response) => {
+      const ended = new Promise<void>((done) => {
+        response.on("close", () => done());
+        response.on("end", () => done());
+      });
+      response.resume();
+      resolve({ status: response.statusCode ?? 0, ended, cut: () => outgoing.destroy() });
+    });
+    outgoing.on("error", (error) => {
+      if (!outgoing.destroyed) reject(error);
+    });
+    outgoing.end();
+  });
+}

@@ -4,6 +4,7 @@ import { Hono } from "hono";
 import { streamSSE, type SSEStreamingApi } from "hono/streaming";
 import { z } from "zod";
 import { endedRunStatuses, isEventId, RigflowError, type Engine } from "../../engine/index.js";
+import type { AccessEnv } from "../access/index.js";
 import type { SseSink } from "../live/sse-session.js";
 import type { SseStreams } from "../live/sse-streams.js";
 import { parseWith, pathId } from "../validation.js";
@@ -16,21 +17,24 @@ const pageQuerySchema = z.object({
 });
 const streamQuerySchema = z.object({ after: afterSchema });
 
+/** Whether a dashboard session is still open (access/gate.ts). */
+export type SessionCheck = (sessionId: string) => Promise<boolean>;
+
 /**
  * A run's events: GET /:runId/events answers a JSON page, or, asked for `text/event-stream`, a
  * Server-Sent Events stream; GET /:runId/events/stream is that stream for clients that cannot set
  * headers.
  */
-export function runEventRoutes(engine: Engine, sse: SseStreams) {
-  const stream = (c: Context) => streamEvents(c, engine, sse);
-  return new Hono()
+export function runEventRoutes(engine: Engine, sse: SseStreams, sessionIsLive?: SessionCheck) {
+  const stream = (c: Context<AccessEnv>) => streamEvents(c, engine, sse, sessionIsLive);
+  return new Hono<AccessEnv>()
     .get("/:runId/events", (c) =>
       (c.req.header("accept") ?? "").includes("text/event-stream") ? stream(c) : eventPage(c, engine),
     )
     .get("/:runId/events/stream", stream);
 }
 
-async function eventPage(c: Context, engine: Engine): Promise<Response> {
+async function eventPage(c: Context<AccessEnv>, engine: Engine): Promise<Response> {
   const runId = pathId(c.req.param("runId") ?? "", "RUN_NOT_FOUND");
   const query = parseWith(pageQuerySchema, c.req.query(), "query", "QUERY_INVALID");
   const page = await engine.eventPage(runId, query.after, query.limit);
@@ -38,7 +42,12 @@ async function eventPage(c: Context, engine: Engine): Promise<Response> {
   return c.json({ events: page.events, next_after: page.nextAfter, expired: page.expired });
 }
 
-async function streamEvents(c: Context, engine: Engine, sse: SseStreams): Promise<Response> {
+async function streamEvents(
+  c: Context<AccessEnv>,
+  engine: Engine,
+  sse: SseStreams,
+  sessionIsLive: SessionCheck | undefined,
+): Promise<Response> {
   const runId = pathId(c.req.param("runId") ?? "", "RUN_NOT_FOUND");
   const query = parseWith(streamQuerySchema, c.req.query(), "query", "QUERY_INVALID");
   // EventSource reconnects to the same URL (after= and all) with Last-Event-ID: the header is newer.
@@ -57,13 +66,29 @@ async function streamEvents(c: Context, engine: Engine, sse: SseStreams): Promis
   if (next.events.length === 0 && endedRunStatuses.has(next.status)) return c.body(null, 204);
   c.header("X-Accel-Buffering", "no");
   // Without after, the stream starts at the run's first event.
-  return streamSSE(c, (stream) =>
-    sse.serve(sinkOf(stream, c), runId, after ?? "0-0", (abandon) => stream.onAbort(abandon)),
-  );
+  // A stream opened on a dashboard session ends once the session does (signed out, expired, its
+  // token removed): checked at the keep-alive's pace, without extending the session.
+  const sessionId = c.get("principal")?.sessionId;
+  return streamSSE(c, async (stream) => {
+    const check =
+      sessionId && sessionIsLive
+        ? setInterval(() => {
+            void sessionIsLive(sessionId).then(
+              (live) => live || stream.abort(),
+              () => undefined,
+            );
+          }, sse.tuning.keepAliveMs)
+        : undefined;
+    try {
+      await sse.serve(sinkOf(stream, c), runId, after ?? "0-0", (abandon) => stream.onAbort(abandon));
+    } finally {
+      clearInterval(check);
+    }
+  });
 }
 
 /** The SSE stream as a session's sink; on the Node server, with the response to cut or wait for. */
-function sinkOf(stream: SSEStreamingApi, c: Context): SseSink {
+function sinkOf(stream: SSEStreamingApi, c: Context<AccessEnv>): SseSink {
   const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
   return {
     write: (text) => stream.write(text),
