@@ -10,7 +10,11 @@ import WebSocket from "ws";
 import type { AuditEntry } from "../../src/api/access/audit-log.js";
 import type { AccessSettings } from "../../src/api/access/index.js";
 import type { ApiHandle } from "../../src/api/server.js";
-import { newPrefix, servo, startTestServer } from "../support/context.js";
+import { createApp } from "../../src/api/app.js";
+import { drivers } from "../../src/drivers/registry.js";
+import { Redis } from "ioredis";
+import { createCatalog, defaultLimits, Engine } from "../../src/engine/index.js";
+import { newPrefix, quietLog, servo, startTestServer } from "../support/context.js";
 import { doc, home } from "../support/pipelines.js";
 import { headStatus, openStream, rawRequest, tryUpgrade } from "../support/raw-http.js";
 
@@ -599,5 +603,47 @@ describe("audit log", () => {
     expect((await rawRequest(port, "GET", "/api/audit?after=nope", bearer(adaToken))).code).toBe(
       "QUERY_INVALID",
     );
+  });
+});
+
+describe("with Redis unreachable", () => {
+  it("answers 503 where a session or the change needs Redis, never 500, and still throttles guesses (in memory)", async () => {
+    // No offline queue: each command fails at once, as it would once the API's retries ran out.
+    const redis = new Redis({
+      host: "127.0.0.1",
+      port: 1,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+    });
+    redis.on("error", () => undefined);
+    const engine = new Engine(
+      redis,
+      "dead",
+      createCatalog([servo("servo-1")], drivers.values()),
+      defaultLimits,
+    );
+    const app = createApp({ engine, log: quietLog, maxBodyBytes: 1024 * 1024, apiToken: operatorToken });
+    try {
+      const session = await app.request("/api/runs", {
+        headers: { cookie: `rigflow_session=${"C".repeat(43)}` },
+      });
+      expect(session.status).toBe(503);
+      expect(((await session.json()) as { error: { code: string } }).error.code).toBe("REDIS_UNAVAILABLE");
+      expect((await app.request("/api/runs", { headers: bearer(operatorToken) })).status).toBe(503);
+      const signInForm = await app.request("/login", {
+        method: "POST",
+        body: new URLSearchParams({ token: operatorToken, next: "/" }),
+      });
+      expect(signInForm.status).toBe(503);
+      for (let i = 0; i < 10; i += 1) {
+        expect((await app.request("/api/runs", { headers: bearer("guess") })).status).toBe(401);
+      }
+      const throttled = await app.request("/api/runs", { headers: bearer(operatorToken) });
+      expect(throttled.status).toBe(429);
+      expect(throttled.headers.get("retry-after")).toMatch(/^\d+$/);
+    } finally {
+      await engine.close();
+      redis.disconnect();
+    }
   });
 });
