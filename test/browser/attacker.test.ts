@@ -9,6 +9,7 @@ import type { AddressInfo } from "node:net";
 import { chromium, type Browser, type BrowserContext, type Page, type Response } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AuditEntry } from "../../src/api/access/audit-log.js";
+import type { AccessSettings } from "../../src/api/access/index.js";
 import type { ApiHandle } from "../../src/api/server.js";
 import type { WorkerHandle } from "../../src/worker/worker.js";
 import { newPrefix, servo, startTestServer, startTestWorker } from "../support/context.js";
@@ -400,61 +401,70 @@ async function cancelAndWait(
 
 // ---------------------------------------------------------------------------------------------
 
-describe("with no token configured (out of the box)", () => {
-  let api: ApiHandle;
-  let worker: WorkerHandle;
-  let attacker: Awaited<ReturnType<typeof startAttackerSite>>;
-  let base: string;
-
+/**
+ * Within a describe: a worker, an API with these access settings and the attacker's site, started
+ * before its tests and stopped after them, by their handles.
+ */
+function useAttackRig(access: Partial<AccessSettings> = {}) {
+  const rig = {} as {
+    api: ApiHandle;
+    worker: WorkerHandle;
+    attacker: Awaited<ReturnType<typeof startAttackerSite>>;
+    base: string;
+  };
   beforeAll(async () => {
     const prefix = newPrefix();
-    worker = await startTestWorker(prefix, devices);
-    api = await startTestServer(prefix, devices);
-    base = `http://127.0.0.1:${api.port}`;
-    attacker = await startAttackerSite();
+    rig.worker = await startTestWorker(prefix, devices);
+    rig.api = await startTestServer(prefix, devices, { access });
+    rig.base = `http://127.0.0.1:${rig.api.port}`;
+    rig.attacker = await startAttackerSite();
   }, 60_000);
-
   afterAll(async () => {
-    await attacker?.close();
-    await api?.close();
-    await worker?.close();
+    await rig.attacker?.close();
+    await rig.api?.close();
+    await rig.worker?.close();
   }, 60_000);
+  return rig;
+}
+
+describe("with no token configured (out of the box)", () => {
+  const rig = useAttackRig();
 
   it("an attacker page in another tab changes nothing: every attempt is refused 403 ORIGIN_FORBIDDEN", async () => {
-    const runId = await startVictimRun(base);
-    const { runs: runsBefore } = await getJson<{ runs: RunSummary[] }>(base, "/api/runs");
+    const runId = await startVictimRun(rig.base);
+    const { runs: runsBefore } = await getJson<{ runs: RunSummary[] }>(rig.base, "/api/runs");
     expect(runsBefore.map((run) => run.run_id)).toEqual([runId]);
 
     const context = await browser.newContext();
     try {
       // The victim has the dashboard open in one tab (with no token it needs no sign-in)...
       const dashboard = await context.newPage();
-      await dashboard.goto(`${base}/runs/${runId}`);
+      await dashboard.goto(`${rig.base}/runs/${runId}`);
       await dashboard.locator("#run-status[data-status]").waitFor({ timeout: 15_000 });
       // ...and the attacker's page in another.
-      const attack = await runAttack(context, attacker, api.port, runId);
+      const attack = await runAttack(context, rig.attacker, rig.api.port, runId);
       expectRefused(attack, runId);
       const { answers } = attack;
       // No cookie here: the server has no token, so the Origin is all that stops the page.
       expect(answers.some((answer) => answer.cookie)).toBe(false);
 
-      await expectNothingChanged(api, base, runsBefore, runId);
+      await expectNothingChanged(rig.api, rig.base, runsBefore, runId);
       // From the test (no Origin: not a browser's page), in no-token mode an operator.
-      expectAuditedRefusals(await auditEntries(base), runId);
+      expectAuditedRefusals(await auditEntries(rig.base), runId);
       // The victim's own tab was not disturbed.
       expect(await dashboard.locator("#run-status").getAttribute("data-status")).not.toBe("cancelled");
     } finally {
       await context.close();
     }
-    await cancelAndWait(api, base, runId);
+    await cancelAndWait(rig.api, rig.base, runId);
   }, 60_000);
 
   it("a DNS-rebound page (a forged Host) is refused 403 HOST_FORBIDDEN; localhost is answered", async () => {
-    const forged = { host: `attacker.example:${api.port}` };
-    const own = { host: `localhost:${api.port}` };
+    const forged = { host: `attacker.example:${rig.api.port}` };
+    const own = { host: `localhost:${rig.api.port}` };
     const submit = JSON.stringify({ pipeline: doc("rebound", [home("h", "servo-1")]) });
     const json = { "content-type": "application/json" };
-    const runsBefore = (await getJson<{ runs: RunSummary[] }>(base, "/api/runs")).runs.length;
+    const runsBefore = (await getJson<{ runs: RunSummary[] }>(rig.base, "/api/runs")).runs.length;
 
     for (const [method, path, headers, body] of [
       ["GET", "/api/runs", { accept: "application/json" }, undefined],
@@ -462,7 +472,7 @@ describe("with no token configured (out of the box)", () => {
       ["GET", "/", { accept: "text/html" }, undefined],
       ["GET", "/metrics", {}, undefined],
     ] as const) {
-      const refused = await rawRequest(api.port, method, path, { ...headers, ...forged }, body);
+      const refused = await rawRequest(rig.api.port, method, path, { ...headers, ...forged }, body);
       expect({ method, path, status: refused.status, code: refused.code }).toEqual({
         method,
         path,
@@ -470,24 +480,24 @@ describe("with no token configured (out of the box)", () => {
         code: "HOST_FORBIDDEN",
       });
     }
-    expect(await tryUpgrade(api.port, forged)).toEqual({ status: 403, code: "HOST_FORBIDDEN" });
+    expect(await tryUpgrade(rig.api.port, forged)).toEqual({ status: 403, code: "HOST_FORBIDDEN" });
     // Nothing was created by the forged POST.
-    expect((await getJson<{ runs: RunSummary[] }>(base, "/api/runs")).runs).toHaveLength(runsBefore);
+    expect((await getJson<{ runs: RunSummary[] }>(rig.base, "/api/runs")).runs).toHaveLength(runsBefore);
 
     // The same requests naming a loopback host are answered.
-    expect((await rawRequest(api.port, "GET", "/api/runs", own)).status).toBe(200);
-    const submitted = await rawRequest(api.port, "POST", "/api/runs", { ...json, ...own }, submit);
+    expect((await rawRequest(rig.api.port, "GET", "/api/runs", own)).status).toBe(200);
+    const submitted = await rawRequest(rig.api.port, "POST", "/api/runs", { ...json, ...own }, submit);
     expect(submitted.status).toBe(202);
-    const page = await rawRequest(api.port, "GET", "/", { accept: "text/html", ...own });
+    const page = await rawRequest(rig.api.port, "GET", "/", { accept: "text/html", ...own });
     expect(page.status).toBe(200);
     expect(page.text).toContain("<!doctype html>");
-    expect((await rawRequest(api.port, "GET", "/metrics", own)).status).toBe(200);
-    expect(await tryUpgrade(api.port, own)).toEqual({ status: 101 });
+    expect((await rawRequest(rig.api.port, "GET", "/metrics", own)).status).toBe(200);
+    expect(await tryUpgrade(rig.api.port, own)).toEqual({ status: 101 });
     const { run_id: reboundRun } = JSON.parse(submitted.text) as { run_id: string };
-    expect((await api.engine.waitForRun(reboundRun, 20_000)).status).toBe("completed");
+    expect((await rig.api.engine.waitForRun(reboundRun, 20_000)).status).toBe("completed");
 
     // The refusals are in the audit log (a rebinding page's reads included).
-    const refused = (await auditEntries(base)).filter((entry) => entry.outcome === "HOST_FORBIDDEN");
+    const refused = (await auditEntries(rig.base)).filter((entry) => entry.outcome === "HOST_FORBIDDEN");
     expect(refused.map((entry) => entry.action).sort()).toEqual(
       ["read", "read", "read", "run.submit", "ws.open"].sort(),
     );
@@ -497,39 +507,22 @@ describe("with no token configured (out of the box)", () => {
 describe("with a token configured, the victim signed in", () => {
   const token = "attacker-test-operator-token";
   const bearer = { authorization: `Bearer ${token}` };
-  let api: ApiHandle;
-  let worker: WorkerHandle;
-  let attacker: Awaited<ReturnType<typeof startAttackerSite>>;
-  let base: string;
-
-  beforeAll(async () => {
-    const prefix = newPrefix();
-    worker = await startTestWorker(prefix, devices);
-    api = await startTestServer(prefix, devices, { access: { apiToken: token } });
-    base = `http://127.0.0.1:${api.port}`;
-    attacker = await startAttackerSite();
-  }, 60_000);
-
-  afterAll(async () => {
-    await attacker?.close();
-    await api?.close();
-    await worker?.close();
-  }, 60_000);
+  const rig = useAttackRig({ apiToken: token });
 
   it("the same attack, carrying the victim's session cookie, changes nothing and is refused", async () => {
-    const runId = await startVictimRun(base, bearer);
-    const { runs: runsBefore } = await getJson<{ runs: RunSummary[] }>(base, "/api/runs", bearer);
+    const runId = await startVictimRun(rig.base, bearer);
+    const { runs: runsBefore } = await getJson<{ runs: RunSummary[] }>(rig.base, "/api/runs", bearer);
     expect(runsBefore.map((run) => run.run_id)).toEqual([runId]);
 
     const context = await browser.newContext();
     try {
       const dashboard = await context.newPage();
-      await dashboard.goto(`${base}/?token=${token}`);
+      await dashboard.goto(`${rig.base}/?token=${token}`);
       expect(new URL(dashboard.url()).search).toBe("");
       await expect.poll(() => dashboard.locator("#whoami").textContent()).toContain("operator");
-      expect((await context.cookies(base)).map((cookie) => cookie.name)).toContain("rigflow_session");
+      expect((await context.cookies(rig.base)).map((cookie) => cookie.name)).toContain("rigflow_session");
 
-      const attack = await runAttack(context, attacker, api.port, runId);
+      const attack = await runAttack(context, rig.attacker, rig.api.port, runId);
       expectRefused(attack, runId);
       const { answers } = attack;
       // The attacker's page is on 127.0.0.1 too, another port: the same site, so the browser sent
@@ -537,12 +530,12 @@ describe("with a token configured, the victim signed in", () => {
       const posts = answers.filter((answer) => answer.method === "POST");
       expect(posts.every((answer) => answer.cookie)).toBe(true);
 
-      await expectNothingChanged(api, base, runsBefore, runId, bearer);
-      expectAuditedRefusals(await auditEntries(base, bearer), runId);
+      await expectNothingChanged(rig.api, rig.base, runsBefore, runId, bearer);
+      expectAuditedRefusals(await auditEntries(rig.base, bearer), runId);
     } finally {
       await context.close();
     }
-    await cancelAndWait(api, base, runId, bearer);
+    await cancelAndWait(rig.api, rig.base, runId, bearer);
   }, 60_000);
 });
 
