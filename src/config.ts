@@ -24,7 +24,13 @@ const envSchema = z.object({
   ALLOWED_HOSTS: z.string().optional(),
   SESSION_IDLE_S: z.coerce.number().int().min(60).max(31_536_000).default(28_800),
   SESSION_MAX_S: z.coerce.number().int().min(60).max(31_536_000).default(604_800),
-  TRUST_PROXY: z.enum(["0", "1", "false", "true"]).default("0"),
+  TRUST_PROXY: z
+    .string()
+    .regex(
+      /^[0-9A-Za-z.:,\s]*$/,
+      "0, 1 (a proxy on this machine), or the proxies' addresses, comma-separated",
+    )
+    .default("0"),
   AUDIT_MAX_ENTRIES: z.coerce.number().int().min(1000).default(100_000),
   DEVICES_FILE: z.string().default(fileURLToPath(new URL("../devices.demo.json", import.meta.url))),
   WORKER_DEVICES: z.string().optional(),
@@ -60,6 +66,14 @@ const envSchema = z.object({
 
 export type Config = ReturnType<typeof readConfig>;
 
+/** TRUST_PROXY: `0`/`false` none, `1`/`true` a proxy on this machine, else the proxies' addresses. */
+function trustedProxiesOf(text: string): string[] {
+  const value = text.trim().toLowerCase();
+  if (value === "" || value === "0" || value === "false") return [];
+  if (value === "1" || value === "true") return ["loopback"];
+  return list(value);
+}
+
 export function readConfig(env: NodeJS.ProcessEnv = process.env) {
   // An empty variable (API_TOKEN= in a compose file, say) means unset.
   const given = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ""));
@@ -80,7 +94,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env) {
     allowedHosts: list(e.ALLOWED_HOSTS),
     sessionIdleS: e.SESSION_IDLE_S,
     sessionMaxS: e.SESSION_MAX_S,
-    trustProxy: e.TRUST_PROXY === "1" || e.TRUST_PROXY === "true",
+    trustedProxies: trustedProxiesOf(e.TRUST_PROXY),
     auditMaxEntries: e.AUDIT_MAX_ENTRIES,
   };
   return {

@@ -79,7 +79,9 @@ export function createApp(options: AppOptions & { accessHandle?: Access }) {
   app.route("/api/pipelines", pipelineRoutes(engine));
   app.route(
     "/api/runs",
-    runRoutes(engine, options.sse ?? new SseStreams(engine), (id) => access.gate.sessionIsLive(id)),
+    runRoutes(engine, options.sse ?? new SseStreams(engine), (principal) =>
+      access.gate.stillAdmitted(principal),
+    ),
   );
   app.route("/api", deviceRoutes(engine));
   app.route("/api/queues", queueRoutes(engine));

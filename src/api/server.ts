@@ -127,6 +127,17 @@ export async function startApi(options: ApiOptions): Promise<ApiHandle> {
         "set API_TOKEN, or HOST=127.0.0.1 (requests must name a loopback host or one of ALLOWED_HOSTS)",
     );
   }
+  for (const [name, token] of [
+    ["API_TOKEN", accessSettings.apiToken],
+    ["API_READ_TOKEN", accessSettings.readToken],
+  ] as const) {
+    if (token !== undefined && token.length < 16) {
+      log.warn(
+        `${name} is ${token.length} characters: the throttle slows guessing, it does not stop it; ` +
+          "use a long random token (openssl rand -base64 32)",
+      );
+    }
+  }
   log.info({ host, port }, "api listening");
   return {
     port,

@@ -9,6 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import type { AuditEntry } from "../../src/api/access/audit-log.js";
 import type { AccessSettings } from "../../src/api/access/index.js";
+import { SessionStore } from "../../src/api/access/sessions.js";
 import type { ApiHandle } from "../../src/api/server.js";
 import { createApp } from "../../src/api/app.js";
 import { drivers } from "../../src/drivers/registry.js";
@@ -284,7 +285,7 @@ describe("sessions", () => {
 
 describe("throttling failed credentials", () => {
   it("past 10 failures a minute from one address, every route group answers 429 RATE_LIMITED with Retry-After, right token or wrong", async () => {
-    const server = await serve({ apiToken: operatorToken, trustProxy: true });
+    const server = await serve({ apiToken: operatorToken, trustedProxies: ["loopback"] });
     const { port } = server;
     let n = 0;
     /** A fresh client address (behind the trusted proxy), its 10 allowed failures used up in `fail`. */
@@ -504,7 +505,7 @@ describe("audit log", () => {
         ],
       }),
     );
-    const server = await serve({ tokensFile: join(dir, "audit-tokens.json"), trustProxy: true });
+    const server = await serve({ tokensFile: join(dir, "audit-tokens.json"), trustedProxies: ["loopback"] });
     const { port } = server;
     const ada = { ...bearer(adaToken), "x-forwarded-for": "10.2.0.1" };
     const post = (path: string, headers: Record<string, string>, body?: unknown) =>
@@ -647,3 +648,120 @@ describe("with Redis unreachable", () => {
     }
   });
 });
+
+describe("what a security review found", () => {
+  it("ends a WebSocket and an SSE stream opened with a token once the token is removed from API_TOKENS_FILE", async () => {
+    const file = join(dir, "stream-tokens.json");
+    writeFileSync(file, JSON.stringify({ tokens: [{ name: "ada", role: "viewer", sha256: sha(adaToken) }] }));
+    const server = await serve({ tokensFile: file }, { ws: { heartbeatMs: 300 }, sse: { keepAliveMs: 200 } });
+    const { runId } = await server.engine.submitRun({ document: pipeline });
+    const socket = new WebSocket(`ws://127.0.0.1:${server.port}/ws`, { headers: bearer(adaToken) });
+    await new Promise((resolve, reject) => socket.once("open", resolve).once("error", reject));
+    const socketClosed = new Promise<number>((resolve) => socket.once("close", (code) => resolve(code)));
+    const stream = await openStream(server.port, `/api/runs/${runId}/events/stream`, bearer(adaToken));
+    expect(stream.status).toBe(200);
+    writeFileSync(file, JSON.stringify({ tokens: [] }));
+    expect(await socketClosed).toBe(1008);
+    await stream.ended;
+  });
+
+  it("does not read a ?token= another site's page sent: no lock-out by <img> tags, no signing a visitor in as someone else", async () => {
+    const server = await serve({ apiToken: operatorToken, readToken: viewerToken });
+    const { port } = server;
+    const crossSite = { "sec-fetch-site": "cross-site", "sec-fetch-mode": "no-cors" };
+    for (let i = 0; i < 12; i += 1) {
+      expect((await rawRequest(port, "GET", "/api/me?token=wrong", crossSite)).status).toBe(401);
+    }
+    expect((await rawRequest(port, "GET", "/api/me", bearer(operatorToken))).status).toBe(200);
+    // A signed-in operator sent to /runs?token=<viewer's> by another site stays who they are.
+    const cookie = await signIn(port, operatorToken);
+    const navigation = await rawRequest(port, "GET", `/runs?token=${viewerToken}`, {
+      cookie,
+      ...html,
+      "sec-fetch-site": "cross-site",
+      "sec-fetch-mode": "navigate",
+    });
+    expect(navigation.status).toBe(200);
+    expect(navigation.headers["set-cookie"]).toBeUndefined();
+    expect(JSON.parse((await rawRequest(port, "GET", "/api/me", { cookie })).text)).toMatchObject({
+      role: "operator",
+    });
+    // Typed into the address bar (Sec-Fetch-Site: none), the same link signs in.
+    const typed = await rawRequest(port, "GET", `/runs?token=${viewerToken}`, {
+      ...html,
+      "sec-fetch-site": "none",
+    });
+    expect(typed.status).toBe(303);
+    expect(String(typed.headers["set-cookie"])).toMatch(/rigflow_session=/);
+  });
+
+  it("bounds sign-ins per token (10 a minute) and sessions per token (50): no token can flood Redis or the audit log", async () => {
+    const server = await serve({ apiToken: operatorToken, readToken: viewerToken });
+    const { port } = server;
+    const sessions = redisSessions(server);
+    // Reloading a ?token= link with the session it made makes no new one.
+    const first = await rawRequest(port, "GET", `/runs?token=${viewerToken}`, html);
+    const cookie = /rigflow_session=[^;]+/.exec(String(first.headers["set-cookie"]))?.[0] ?? "";
+    for (let i = 0; i < 5; i += 1) {
+      const again = await rawRequest(port, "GET", `/runs?token=${viewerToken}`, { ...html, cookie });
+      expect(again.status).toBe(303);
+      expect(again.headers["set-cookie"]).toBeUndefined();
+    }
+    expect(await sessions()).toBe(1);
+    for (let i = 0; i < 9; i += 1) await signIn(port, viewerToken);
+    const eleventh = await rawRequest(
+      port,
+      "POST",
+      "/login",
+      { "content-type": "application/x-www-form-urlencoded" },
+      `token=${viewerToken}&next=/`,
+    );
+    expect(eleventh.status).toBe(429);
+    expect(Number(eleventh.headers["retry-after"])).toBeGreaterThan(0);
+    expect(await sessions()).toBe(10);
+    const signIns = JSON.parse(
+      (await rawRequest(port, "GET", "/api/audit?limit=1000", bearer(operatorToken))).text,
+    ) as {
+      entries: AuditEntry[];
+    };
+    expect(
+      signIns.entries.filter((entry) => entry.action === "session.sign_in" && entry.outcome === "ok"),
+    ).toHaveLength(10);
+    // The operator's own sign-ins are counted apart.
+    await signIn(port, operatorToken);
+
+    // The cap, through the store itself (the per-minute limit keeps HTTP from reaching it quickly):
+    // the 51st and 52nd sessions of a credential end its two oldest.
+    const store = new SessionStore(server.engine.redis, server.engine.keys, { idleS: 600, maxS: 3600 });
+    const ids: string[] = [];
+    for (let i = 0; i < 52; i += 1) ids.push(await store.create("cap-test"));
+    expect(await store.peek(ids[0] ?? "")).toBeNull();
+    expect(await store.peek(ids[1] ?? "")).toBeNull();
+    expect(await store.peek(ids[2] ?? "")).not.toBeNull();
+    expect(await server.engine.redis.zcard(server.engine.keys.credentialSessions("cap-test"))).toBe(50);
+    await store.revoke(ids[51] ?? "");
+    expect(await server.engine.redis.zcard(server.engine.keys.credentialSessions("cap-test"))).toBe(49);
+  });
+
+  it("believes X-Forwarded-For only from the proxies in TRUST_PROXY: a client on the port itself cannot name its address", async () => {
+    const server = await serve({ apiToken: operatorToken, trustedProxies: ["10.9.9.9"] });
+    const { port } = server;
+    for (let i = 0; i < 10; i += 1) {
+      const guess = await rawRequest(port, "GET", "/api/runs", {
+        ...bearer("wrong"),
+        "x-forwarded-for": `10.0.0.${i}`,
+      });
+      expect(guess.status).toBe(401);
+    }
+    const blocked = await rawRequest(port, "GET", "/api/runs", {
+      ...bearer(operatorToken),
+      "x-forwarded-for": "10.0.1.1",
+    });
+    expect(blocked.code).toBe("RATE_LIMITED");
+  });
+});
+
+/** Counts the live dashboard sessions of a server's prefix. */
+function redisSessions(server: ApiHandle) {
+  return async () => (await server.engine.redis.keys(server.engine.keys.session("*"))).length;
+}

@@ -1,7 +1,14 @@
 import type { Logger } from "pino";
 import type { AuditLog } from "./audit-log.js";
 import type { CredentialBook, Role } from "./credentials.js";
-import { changes, clientAddress, hostProblem, originProblem, type RequestFacts } from "./request-checks.js";
+import {
+  changes,
+  clientAddress,
+  hostProblem,
+  originProblem,
+  sentByAnotherSite,
+  type RequestFacts,
+} from "./request-checks.js";
 import type { SessionStore } from "./sessions.js";
 import type { AccessSettings } from "./settings.js";
 import { tokensConfigured } from "./settings.js";
@@ -16,6 +23,8 @@ export interface Principal {
   address: string;
   /** The session's id, when `via` is "session" (sign-out revokes it). */
   sessionId?: string;
+  /** The credential's id (its token's SHA-256), unless `via` is "open". */
+  credentialId?: string;
 }
 
 export type RefusalCode =
@@ -66,7 +75,7 @@ export class AccessGate {
 
   /** The address a request is counted and audited under. */
   addressOf(facts: RequestFacts): string {
-    return clientAddress(facts, this.settings.trustProxy);
+    return clientAddress(facts, this.settings.trustedProxies);
   }
 
   /** The Host and Origin checks alone, for routes open to all (sign-in, /metrics). */
@@ -133,12 +142,23 @@ export class AccessGate {
     address: string,
   ): Promise<Principal | Refusal> {
     const anonymous = { actor: "anonymous", role: "none" as const, address };
-    const token = bearerToken(facts.header("authorization")) ?? facts.queryToken;
+    // A `?token=` sent by another site's page (an <img>, a link) is not read: it could only be
+    // there to lock this address out with failures, or to sign a visitor in as someone else.
+    const queryToken = sentByAnotherSite(facts, this.settings) ? undefined : facts.queryToken;
+    const token = bearerToken(facts.header("authorization")) ?? queryToken;
     if (token !== undefined) {
       const throttled = await this.throttled(address);
       if (throttled) return throttled;
       const credential = this.credentials.find(token);
-      if (credential) return { actor: credential.name, role: credential.role, via: "token", address };
+      if (credential) {
+        return {
+          actor: credential.name,
+          role: credential.role,
+          via: "token",
+          address,
+          credentialId: credential.id,
+        };
+      }
       await this.recordFailure(address);
       return {
         code: "UNAUTHORIZED",
@@ -151,7 +171,14 @@ export class AccessGate {
       const session = await this.sessions.use(sessionId);
       const credential = session ? this.credentials.byId(session.credentialId) : null;
       if (credential)
-        return { actor: credential.name, role: credential.role, via: "session", address, sessionId };
+        return {
+          actor: credential.name,
+          role: credential.role,
+          via: "session",
+          address,
+          sessionId,
+          credentialId: credential.id,
+        };
       // Its token was removed from the configuration: the session ends with it.
       if (session) await this.sessions.revoke(sessionId);
       return {
@@ -168,6 +195,16 @@ export class AccessGate {
       ...anonymous,
       credentialFailed: false,
     };
+  }
+
+  /**
+   * Whether an admitted client may still hold what it opened (a WebSocket, an SSE stream): its
+   * session is still open, or its token still configured. Does not extend a session.
+   */
+  async stillAdmitted(principal: Principal): Promise<boolean> {
+    if (principal.via === "open") return true;
+    if (principal.sessionId) return this.sessionIsLive(principal.sessionId);
+    return principal.credentialId !== undefined && this.credentials.byId(principal.credentialId) !== null;
   }
 
   /** Whether a session is still open and its token still configured; does not extend it. */

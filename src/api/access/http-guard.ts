@@ -1,11 +1,14 @@
 import type { Context, MiddlewareHandler } from "hono";
-import { getCookie, setCookie } from "hono/cookie";
-import { RateLimiterMemory } from "rate-limiter-flexible";
+import { getCookie } from "hono/cookie";
+import type { Redis } from "ioredis";
+import type { RateLimiterRedis } from "rate-limiter-flexible";
 import { errorBody } from "../http-error.js";
 import { auditAction } from "./audit-actions.js";
 import type { AccessGate, Principal, Refusal } from "./gate.js";
 import { sessionCookie } from "./gate.js";
 import { loginPage } from "./login-page.js";
+import { redisLimiter, takePoint } from "./redis-limiter.js";
+import { signIn } from "./sign-in.js";
 import { changes, type RequestFacts } from "./request-checks.js";
 
 /** What the guard leaves on the context for the routes: who is asking. */
@@ -52,20 +55,23 @@ const refusalsAuditedPerMinute = 30;
 
 /** Writes refusals and changes to the audit log. */
 export class AuditTrail {
-  private readonly refusals = new RateLimiterMemory({ points: refusalsAuditedPerMinute, duration: 60 });
+  private readonly refusals: RateLimiterRedis;
 
-  constructor(private readonly gate: AccessGate) {}
+  constructor(
+    private readonly gate: AccessGate,
+    redis: Redis,
+    keyPrefix: string,
+  ) {
+    this.refusals = redisLimiter(redis, keyPrefix, refusalsAuditedPerMinute, 60);
+  }
 
   /** A refused request, if it is one the log keeps: changes, upgrades, bad credentials, Host and Origin refusals. */
   async refused(facts: RequestFacts, refusal: Refusal): Promise<void> {
     const keep =
       changes(facts.method) || facts.upgrade || refusal.code !== "UNAUTHORIZED" || refusal.credentialFailed;
     if (!keep) return;
-    const allowed = await this.refusals.consume(refusal.address).then(
-      () => true,
-      () => false,
-    );
-    if (!allowed) return;
+    const waitMs = await takePoint(this.refusals, refusal.address).catch(() => 0);
+    if (waitMs > 0) return;
     const { action, target } = facts.upgrade
       ? { action: "ws.open", target: "" }
       : changes(facts.method)
@@ -120,19 +126,6 @@ function wantsHtml(c: Context): boolean {
   return (c.req.header("accept") ?? "").includes("text/html");
 }
 
-/** The session cookie: HttpOnly, SameSite=Lax, Secure when the page came over https. */
-export function setSessionCookie(c: Context, sessionId: string, secure: boolean): void {
-  setCookie(c, sessionCookie, sessionId, { path: "/", httpOnly: true, sameSite: "Lax", secure });
-}
-
-/** Whether the browser reached us over https (directly, or through a trusted proxy). */
-export function cameOverHttps(c: Context, trustProxy: boolean): boolean {
-  return (
-    new URL(c.req.url).protocol === "https:" ||
-    (trustProxy && c.req.header("x-forwarded-proto")?.split(",")[0]?.trim() === "https")
-  );
-}
-
 /**
  * Guards a route group. Refusals answer in the contract's error shape (a browser loading a page
  * gets the sign-in page instead of a bare 401) and go to the audit log; an admitted change is
@@ -185,21 +178,17 @@ export function guard(
   };
 }
 
+/** A page load with a valid `?token=`: a session (see sign-in.ts), then the same URL without it. */
 async function startSessionFromQuery(c: Context, gate: AccessGate, principal: Principal) {
-  const token = c.req.query("token") ?? "";
-  const credential = gate.credentials.find(token);
-  if (credential) {
-    setSessionCookie(
-      c,
-      await gate.sessions.create(credential.id),
-      cameOverHttps(c, gate.settings.trustProxy),
-    );
-    const { actor, role, address } = principal;
-    await gate.audit.record({ actor, role, address, action: "session.sign_in", target: "", outcome: "ok" });
-  }
+  const credential = gate.credentials.find(c.req.query("token") ?? "");
   const url = new URL(c.req.url);
   url.searchParams.delete("token");
-  return c.redirect(`${url.pathname}${url.search}`, 303);
+  const path = `${url.pathname}${url.search}`;
+  if (!credential) return c.redirect(path, 303);
+  const refused = await signIn(c, gate, credential, principal.address, factsOf(c));
+  return refused
+    ? c.html(loginPage(path, refused.message), 429, { "retry-after": String(refused.retryAfterS) })
+    : c.redirect(path, 303);
 }
 
 /**

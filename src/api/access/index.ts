@@ -18,12 +18,12 @@ export function createAccess(redis: Redis, keys: RedisKeys, settings: AccessSett
   const gate = new AccessGate(
     settings,
     new CredentialBook(settings, log),
-    new SessionStore(redis, keys.session, { idleS: settings.sessionIdleS, maxS: settings.sessionMaxS }),
-    new SignInThrottle(redis, keys.signInFailures),
+    new SessionStore(redis, keys, { idleS: settings.sessionIdleS, maxS: settings.sessionMaxS }),
+    new SignInThrottle(redis, keys),
     new AuditLog(redis, keys.audit, settings.auditMaxEntries, log),
     log,
   );
-  return { gate, trail: new AuditTrail(gate) };
+  return { gate, trail: new AuditTrail(gate, redis, keys.auditedRefusals) };
 }
 
 export type Access = ReturnType<typeof createAccess>;

@@ -22,24 +22,41 @@ export interface RequestFacts {
 /** Whether a request changes something: anything but GET, HEAD and OPTIONS. */
 export const changes = (method: string) => !/^(GET|HEAD|OPTIONS)$/i.test(method);
 
+/** An address as the socket gives it, IPv4-mapped IPv6 unwrapped. */
+const plainAddress = (address: string) => (address.startsWith("::ffff:") ? address.slice(7) : address);
+
+/**
+ * Whether the request came through a trusted proxy: the socket's peer is one of `trusted`
+ * ("loopback" stands for 127.0.0.0/8 and ::1). Only then are X-Forwarded-* headers believed: a
+ * client that reaches the port directly could otherwise name any address, host or scheme.
+ */
+export function viaTrustedProxy(facts: RequestFacts, trusted: readonly string[]): boolean {
+  if (trusted.length === 0 || !facts.remoteAddress) return false;
+  const peer = plainAddress(facts.remoteAddress);
+  return trusted.some((entry) =>
+    entry === "loopback" ? peer === "::1" || /^127\./.test(peer) : plainAddress(entry) === peer,
+  );
+}
+
 /** The first value of a header that may be a comma-separated list. */
 const firstOf = (value: string | undefined) => value?.split(",")[0]?.trim() || undefined;
 
 /**
- * The client's address: the socket's peer; behind a proxy that is trusted (TRUST_PROXY), the
- * address the proxy appended to X-Forwarded-For (the last one: those before it are the client's
- * own word).
+ * The client's address: the socket's peer; through a trusted proxy (TRUST_PROXY), the address the
+ * proxy appended to X-Forwarded-For (the last one: those before it are the client's own word).
  */
-export function clientAddress(facts: RequestFacts, trustProxy: boolean): string {
-  const forwarded = trustProxy ? facts.header("x-forwarded-for")?.split(",").pop()?.trim() : undefined;
-  const address = forwarded || facts.remoteAddress || "unknown";
-  return address.startsWith("::ffff:") ? address.slice(7) : address;
+export function clientAddress(facts: RequestFacts, trusted: readonly string[]): string {
+  const forwarded = viaTrustedProxy(facts, trusted)
+    ? facts.header("x-forwarded-for")?.split(",").pop()?.trim()
+    : undefined;
+  return plainAddress(forwarded || facts.remoteAddress || "unknown");
 }
 
 /** The scheme and host the client addressed: the request's own, or the trusted proxy's. */
-function addressedAs(facts: RequestFacts, trustProxy: boolean) {
-  const forwardedHost = trustProxy ? firstOf(facts.header("x-forwarded-host")) : undefined;
-  const forwardedProto = trustProxy ? firstOf(facts.header("x-forwarded-proto")) : undefined;
+export function addressedAs(facts: RequestFacts, trusted: readonly string[]) {
+  const proxied = viaTrustedProxy(facts, trusted);
+  const forwardedHost = proxied ? firstOf(facts.header("x-forwarded-host")) : undefined;
+  const forwardedProto = proxied ? firstOf(facts.header("x-forwarded-proto")) : undefined;
   return {
     host: forwardedHost ?? facts.header("host"),
     protocol: forwardedProto ? `${forwardedProto}:` : facts.protocol,
@@ -71,7 +88,7 @@ function normalHost(protocol: string, host: string): string | null {
  */
 export function originProblem(
   facts: RequestFacts,
-  settings: { allowedOrigins: readonly string[]; trustProxy: boolean },
+  settings: { allowedOrigins: readonly string[]; trustedProxies: readonly string[] },
 ): string | null {
   if (!changes(facts.method) && !facts.upgrade) return null;
   const origin = facts.header("origin");
@@ -88,11 +105,25 @@ export function originProblem(
   } catch {
     from = null;
   }
-  const own = addressedAs(facts, settings.trustProxy);
+  const own = addressedAs(facts, settings.trustedProxies);
   if (from && own.host && (from.protocol === own.protocol || from.protocol === "https:")) {
     if (normalHost(from.protocol, own.host) === from.host) return null;
   }
   return `requests that change something or open /ws are accepted from this server's own pages only, not from ${origin.slice(0, 200)} (ALLOWED_ORIGINS lists others)`;
+}
+
+/**
+ * Whether a browser says another site's page sent the request, whatever its method: Sec-Fetch-Site
+ * `cross-site` or `same-site`, or an Origin that is not this server's (nor allowed).
+ */
+export function sentByAnotherSite(
+  facts: RequestFacts,
+  settings: { allowedOrigins: readonly string[]; trustedProxies: readonly string[] },
+): boolean {
+  const site = facts.header("sec-fetch-site");
+  if (site === "cross-site" || site === "same-site") return true;
+  if (facts.header("origin") === undefined) return false;
+  return originProblem({ ...facts, method: "POST" }, settings) !== null;
 }
 
 const loopbackNames = new Set(["localhost", "127.0.0.1", "[::1]"]);

@@ -4,9 +4,10 @@ import { deleteCookie, getCookie } from "hono/cookie";
 import { errorBody } from "../http-error.js";
 import type { AccessGate } from "./gate.js";
 import { sessionCookie } from "./gate.js";
-import { cameOverHttps, factsOf, placeGuard, setSessionCookie, type AuditTrail } from "./http-guard.js";
+import { factsOf, placeGuard, type AuditTrail } from "./http-guard.js";
 import { loginPage, signOutPage } from "./login-page.js";
 import { safeNext } from "./safe-next.js";
+import { signIn } from "./sign-in.js";
 
 /**
  * POST /login (a form: token, next), and sign-out: GET /logout asks, POST /logout revokes the
@@ -50,19 +51,11 @@ export function sessionRoutes(gate: AccessGate, trail: AuditTrail) {
         });
         return c.html(loginPage(next, "the token is not valid"), 401);
       }
-      setSessionCookie(
-        c,
-        await gate.sessions.create(credential.id),
-        cameOverHttps(c, gate.settings.trustProxy),
-      );
-      await gate.audit.record({
-        actor: credential.name,
-        role: credential.role,
-        address,
-        action: "session.sign_in",
-        target: "",
-        outcome: "ok",
-      });
+      const refused = await signIn(c, gate, credential, address, factsOf(c));
+      if (refused) {
+        await trail.refused(factsOf(c), refused);
+        return c.html(loginPage(next, refused.message), 429, { "retry-after": String(refused.retryAfterS) });
+      }
       return c.redirect(next, 303);
     },
   );

@@ -2,6 +2,9 @@ import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import { sha256Hex } from "./credentials.js";
 
+/** How many sessions one credential keeps; a sign-in past it ends the oldest. */
+export const sessionsPerCredential = 50;
+
 /** A dashboard session as stored: the credential it was opened with, and when. */
 export interface StoredSession {
   credentialId: string;
@@ -17,18 +20,43 @@ export interface StoredSession {
 export class SessionStore {
   constructor(
     private readonly redis: Redis,
-    private readonly keyOf: (idHash: string) => string,
+    private readonly keys: {
+      session: (idHash: string) => string;
+      credentialSessions: (credentialId: string) => string;
+    },
     private readonly limits: { idleS: number; maxS: number },
   ) {}
 
+  private keyOf(idHash: string): string {
+    return this.keys.session(idHash);
+  }
+
+  /**
+   * A new session for a credential. A credential keeps at most `sessionsPerCredential`: signing in
+   * once more ends its oldest, so no token (a viewer's included) can fill Redis with sessions.
+   */
   async create(credentialId: string): Promise<string> {
     const id = randomBytes(32).toString("base64url");
-    const key = this.keyOf(sha256Hex(id));
-    await this.redis
-      .multi()
-      .hset(key, { credential: credentialId, created: Date.now() })
-      .expire(key, Math.min(this.limits.idleS, this.limits.maxS))
-      .exec();
+    const idHash = sha256Hex(id);
+    const key = this.keyOf(idHash);
+    const index = this.keys.credentialSessions(credentialId);
+    const now = Date.now();
+    const [, , , , , count] =
+      (await this.redis
+        .multi()
+        .hset(key, { credential: credentialId, created: now })
+        .expire(key, Math.min(this.limits.idleS, this.limits.maxS))
+        .zadd(index, now, idHash)
+        .zremrangebyscore(index, "-inf", now - this.limits.maxS * 1000)
+        .expire(index, this.limits.maxS)
+        .zcard(index)
+        .exec()) ?? [];
+    const over = Number(count?.[1] ?? 0) - sessionsPerCredential;
+    if (over > 0) {
+      const oldest = await this.redis.zpopmin(index, over);
+      const ended = oldest.filter((_, i) => i % 2 === 0).map((hash) => this.keyOf(hash));
+      if (ended.length > 0) await this.redis.del(...ended);
+    }
     return id;
   }
 
@@ -63,6 +91,10 @@ export class SessionStore {
 
   async revoke(id: string): Promise<void> {
     if (!/^[A-Za-z0-9_-]{43}$/.test(id)) return;
-    await this.redis.del(this.keyOf(sha256Hex(id)));
+    const idHash = sha256Hex(id);
+    const credentialId = await this.redis.hget(this.keyOf(idHash), "credential");
+    const removal = this.redis.multi().del(this.keyOf(idHash));
+    if (credentialId) removal.zrem(this.keys.credentialSessions(credentialId), idHash);
+    await removal.exec();
   }
 }

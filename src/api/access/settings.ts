@@ -14,8 +14,11 @@ export interface AccessSettings {
   sessionIdleS: number;
   /** ... and this long after sign-in, whatever happens. */
   sessionMaxS: number;
-  /** Whether X-Forwarded-For/-Host/-Proto are the proxy's word (only behind one that sets them). */
-  trustProxy: boolean;
+  /**
+   * The proxies whose X-Forwarded-For/-Host/-Proto are believed: their addresses, or "loopback" (a
+   * proxy on this machine). From anyone else those headers are the client's own word, ignored.
+   */
+  trustedProxies: readonly string[];
   /** How many audit entries are kept (the oldest go first). */
   auditMaxEntries: number;
 }
@@ -25,7 +28,7 @@ export const defaultAccessSettings: AccessSettings = {
   allowedHosts: [],
   sessionIdleS: 28_800,
   sessionMaxS: 604_800,
-  trustProxy: false,
+  trustedProxies: [],
   auditMaxEntries: 100_000,
 };
 

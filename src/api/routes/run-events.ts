@@ -4,7 +4,7 @@ import { Hono } from "hono";
 import { streamSSE, type SSEStreamingApi } from "hono/streaming";
 import { z } from "zod";
 import { endedRunStatuses, isEventId, RigflowError, type Engine } from "../../engine/index.js";
-import type { AccessEnv } from "../access/index.js";
+import type { AccessEnv, Principal } from "../access/index.js";
 import type { SseSink } from "../live/sse-session.js";
 import type { SseStreams } from "../live/sse-streams.js";
 import { parseWith, pathId } from "../validation.js";
@@ -17,16 +17,16 @@ const pageQuerySchema = z.object({
 });
 const streamQuerySchema = z.object({ after: afterSchema });
 
-/** Whether a dashboard session is still open (access/gate.ts). */
-export type SessionCheck = (sessionId: string) => Promise<boolean>;
+/** Whether a client may still hold what it opened: its session open, its token configured (access/gate.ts). */
+export type AdmissionCheck = (principal: Principal) => Promise<boolean>;
 
 /**
  * A run's events: GET /:runId/events answers a JSON page, or, asked for `text/event-stream`, a
  * Server-Sent Events stream; GET /:runId/events/stream is that stream for clients that cannot set
  * headers.
  */
-export function runEventRoutes(engine: Engine, sse: SseStreams, sessionIsLive?: SessionCheck) {
-  const stream = (c: Context<AccessEnv>) => streamEvents(c, engine, sse, sessionIsLive);
+export function runEventRoutes(engine: Engine, sse: SseStreams, stillAdmitted?: AdmissionCheck) {
+  const stream = (c: Context<AccessEnv>) => streamEvents(c, engine, sse, stillAdmitted);
   return new Hono<AccessEnv>()
     .get("/:runId/events", (c) =>
       (c.req.header("accept") ?? "").includes("text/event-stream") ? stream(c) : eventPage(c, engine),
@@ -46,7 +46,7 @@ async function streamEvents(
   c: Context<AccessEnv>,
   engine: Engine,
   sse: SseStreams,
-  sessionIsLive: SessionCheck | undefined,
+  stillAdmitted: AdmissionCheck | undefined,
 ): Promise<Response> {
   const runId = pathId(c.req.param("runId") ?? "", "RUN_NOT_FOUND");
   const query = parseWith(streamQuerySchema, c.req.query(), "query", "QUERY_INVALID");
@@ -66,14 +66,14 @@ async function streamEvents(
   if (next.events.length === 0 && endedRunStatuses.has(next.status)) return c.body(null, 204);
   c.header("X-Accel-Buffering", "no");
   // Without after, the stream starts at the run's first event.
-  // A stream opened on a dashboard session ends once the session does (signed out, expired, its
-  // token removed): checked at the keep-alive's pace, without extending the session.
-  const sessionId = c.get("principal")?.sessionId;
+  // A stream ends once what let it in has gone (its session signed out or expired, its token
+  // removed): checked at the keep-alive's pace, without extending the session.
+  const principal = c.get("principal");
   return streamSSE(c, async (stream) => {
     const check =
-      sessionId && sessionIsLive
+      principal && principal.via !== "open" && stillAdmitted
         ? setInterval(() => {
-            void sessionIsLive(sessionId).then(
+            void stillAdmitted(principal).then(
               (live) => live || stream.abort(),
               () => undefined,
             );

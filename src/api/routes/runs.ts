@@ -5,7 +5,7 @@ import type { SseStreams } from "../live/sse-streams.js";
 import { readJson } from "../middleware/json-body.js";
 import { parseWith, pathId } from "../validation.js";
 import { runSummaryView, runView } from "../wire.js";
-import { runEventRoutes, type SessionCheck } from "./run-events.js";
+import { runEventRoutes, type AdmissionCheck } from "./run-events.js";
 import { parseRunBody } from "./run-request.js";
 
 const listQuerySchema = z.object({
@@ -20,7 +20,7 @@ const listQuerySchema = z.object({
 
 const idempotencyKeySchema = z.string().min(1).max(255);
 
-export function runRoutes(engine: Engine, sse: SseStreams, sessionIsLive?: SessionCheck) {
+export function runRoutes(engine: Engine, sse: SseStreams, stillAdmitted?: AdmissionCheck) {
   return new Hono()
     .post("/", async (c) => {
       const request = parseRunBody(await readJson(c));
@@ -59,5 +59,5 @@ export function runRoutes(engine: Engine, sse: SseStreams, sessionIsLive?: Sessi
       const runId = pathId(c.req.param("runId"), "RUN_NOT_FOUND");
       return c.json({ run_id: runId, status: await engine.resumeRun(runId) }, 202);
     })
-    .route("/", runEventRoutes(engine, sse, sessionIsLive));
+    .route("/", runEventRoutes(engine, sse, stillAdmitted));
 }

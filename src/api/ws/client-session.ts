@@ -22,7 +22,7 @@ const drainPollMs = 10;
  */
 export class ClientSession {
   alive = true;
-  /** Who opened the connection (set on accept): a session's client is closed when it ends. */
+  /** Who opened the connection (set on accept): closed once their session or token is gone. */
   principal: Principal | undefined;
   private narrowed = false;
   private closed = false;

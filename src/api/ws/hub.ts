@@ -178,19 +178,21 @@ export class EventHub {
       }
       session.alive = false;
       session.socket.ping();
-      void this.closeIfSignedOut(session);
+      void this.closeIfRevoked(session);
     }
   }
 
   /**
-   * A client that came in on a dashboard session is closed (1008) once that session has ended:
-   * signed out, expired, or its token removed. Checked on its heartbeat, without extending it.
+   * A client is closed (1008) once what let it in has gone: its session ended (signed out,
+   * expired) or its token was removed from the configuration. Checked on its heartbeat, without
+   * extending a session.
    */
-  private async closeIfSignedOut(session: ClientSession): Promise<void> {
-    const sessionId = session.principal?.sessionId;
-    if (!sessionId) return;
-    const live = await this.options.access.gate.sessionIsLive(sessionId).catch(() => true);
-    if (!live) session.socket.close(1008, "the session has ended; sign in again");
+  private async closeIfRevoked(session: ClientSession): Promise<void> {
+    const { principal } = session;
+    if (!principal || principal.via === "open") return;
+    const admitted = await this.options.access.gate.stillAdmitted(principal).catch(() => true);
+    if (!admitted)
+      session.socket.close(1008, "no longer admitted: the session ended or the token was removed");
   }
 }
 

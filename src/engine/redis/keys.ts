@@ -30,6 +30,12 @@ export function redisKeys(prefix: string) {
     leaseClock: `${ns}:lease-clock`,
     /** A dashboard session, by the SHA-256 of its id (the cookie's value never reaches Redis). */
     session: (idHash: string) => `${ns}:session:${idHash}`,
+    /** A credential's sessions (hashes of their ids) by sign-in time, to cap how many it has. */
+    credentialSessions: (credentialId: string) => `${ns}:credential-sessions:${credentialId}`,
+    /** The prefix of the sign-in counters, one per credential. */
+    signIns: `${ns}:sign-ins`,
+    /** The prefix of the counters of refusals written to the audit log, one per client address. */
+    auditedRefusals: `${ns}:audited-refusals`,
     /** The audit log: a stream of who did what (src/api/access/audit-log.ts). */
     audit: `${ns}:audit`,
     /** The prefix of the failed sign-in counters, one per client address. */
