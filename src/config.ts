@@ -56,6 +56,20 @@ const envSchema = z.object({
     .int()
     .min(64)
     .default(16 * 1024),
+  MAX_NODE_TIMEOUT_MS: z.coerce.number().int().min(1000).max(86_400_000).default(3_600_000),
+  MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(10),
+  MAX_RUN_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .min(1000)
+    .max(7 * 86_400_000)
+    .default(86_400_000),
+  DEFAULT_RUN_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .min(1000)
+    .max(7 * 86_400_000)
+    .default(86_400_000),
   RUN_EVENTS_MAX: z.coerce.number().int().min(1).default(10_000),
   RUN_EVENTS_TTL_S: z.coerce
     .number()
@@ -83,6 +97,9 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env) {
     throw new Error(`bad environment: ${issue?.path.join(".")}: ${issue?.message}`);
   }
   const e = parsed.data;
+  if (e.DEFAULT_RUN_TIMEOUT_MS > e.MAX_RUN_TIMEOUT_MS) {
+    throw new Error("bad environment: DEFAULT_RUN_TIMEOUT_MS: must not be over MAX_RUN_TIMEOUT_MS");
+  }
   if (e.API_TOKEN && e.API_TOKEN === e.API_READ_TOKEN) {
     throw new Error("bad environment: API_READ_TOKEN: must differ from API_TOKEN");
   }
@@ -113,7 +130,14 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env) {
     prefix: e.RIGFLOW_PREFIX,
     dataDir: e.RIGFLOW_DATA_DIR,
     maxBodyBytes: e.MAX_BODY_BYTES,
-    limits: { maxNodes: e.MAX_NODES, maxParamsBytes: e.MAX_PARAMS_BYTES },
+    limits: {
+      maxNodes: e.MAX_NODES,
+      maxParamsBytes: e.MAX_PARAMS_BYTES,
+      maxNodeTimeoutMs: e.MAX_NODE_TIMEOUT_MS,
+      maxAttempts: e.MAX_ATTEMPTS,
+      maxRunTimeoutMs: e.MAX_RUN_TIMEOUT_MS,
+      defaultRunTimeoutMs: e.DEFAULT_RUN_TIMEOUT_MS,
+    },
     eventRetention: { runEventsMax: e.RUN_EVENTS_MAX, runEventsTtlS: e.RUN_EVENTS_TTL_S },
   };
 }

@@ -174,6 +174,39 @@ describe("pipeline validation rejects", () => {
   });
 });
 
+describe("the limits on what a document may ask", () => {
+  it("refuse a node timeout, attempts or a run timeout over them, naming the field and the variable", () => {
+    const limits = { ...defaultLimits, maxNodeTimeoutMs: 60_000, maxAttempts: 3, maxRunTimeoutMs: 600_000 };
+    const slow = rejection(
+      doc("p", [home("a", "servo-1"), { ...home("b", "servo-1"), timeout_ms: 60_001 }]),
+      limits,
+    );
+    expect(slow.code).toBe("VALIDATION_FAILED");
+    expect(slow.message).toBe(
+      "nodes[1].timeout_ms: 60001 is over this server's limit of 60000 (MAX_NODE_TIMEOUT_MS)",
+    );
+    expect(slow.details).toMatchObject({ field: "nodes[1].timeout_ms", node_id: "b", limit: 60_000 });
+    const stubborn = rejection(doc("p", [{ ...home("a", "servo-1"), retry: { attempts: 4 } }]), limits);
+    expect(stubborn.details).toMatchObject({ field: "nodes[0].retry.attempts", limit: 3 });
+    const long = rejection({ ...doc("p", [home("a", "servo-1")]), timeout_ms: 600_001 }, limits);
+    expect(long.details).toMatchObject({ field: "timeout_ms", limit: 600_000 });
+    // At the limits, accepted.
+    const atLimits = parsePipelineDocument({
+      ...doc("p", [{ ...home("a", "servo-1"), timeout_ms: 60_000, retry: { attempts: 3 } }]),
+      timeout_ms: 600_000,
+    });
+    expect(compilePipeline(atLimits.pipeline, catalog, limits).timeoutMs).toBe(600_000);
+  });
+
+  it("give every run a timeout: its own, else DEFAULT_RUN_TIMEOUT_MS", () => {
+    const { pipeline } = parsePipelineDocument(doc("p", [home("a", "servo-1")]));
+    expect(
+      compilePipeline(pipeline, catalog, { ...defaultLimits, defaultRunTimeoutMs: 123_000 }).timeoutMs,
+    ).toBe(123_000);
+    expect(compilePipeline(pipeline, catalog, defaultLimits).timeoutMs).toBe(86_400_000);
+  });
+});
+
 describe("pipeline validation accepts", () => {
   it("a diamond with data mapping, ordered and linked", () => {
     const nodes = [

@@ -23,13 +23,35 @@ export interface Plan {
   nodes: PlanNode[];
   /** The run holds its devices while it has nodes left on them (see node-begin.lua). */
   reserveDevices: boolean;
-  /** The run is stopped, and fails RUN_TIMEOUT, this long after it is submitted (or resumed). */
+  /**
+   * The run is stopped, and fails RUN_TIMEOUT, this long after it is submitted (or resumed). Every
+   * plan compiled now has one; a run stored before limits existed may not.
+   */
   timeoutMs?: number;
 }
 
+/**
+ * What one request may ask of the system (docs/contract.md, "Bounded resources"): no document can
+ * hold a device for days of attempts, or leave a run without an end.
+ */
 export interface Limits {
   maxNodes: number;
   maxParamsBytes: number;
+  /** The longest `timeout_ms` a node may ask (MAX_NODE_TIMEOUT_MS). */
+  maxNodeTimeoutMs: number;
+  /** The most `retry.attempts` a node may ask (MAX_ATTEMPTS). */
+  maxAttempts: number;
+  /** The longest `timeout_ms` a run may ask (MAX_RUN_TIMEOUT_MS). */
+  maxRunTimeoutMs: number;
+  /** The run timeout of a run that asks none (DEFAULT_RUN_TIMEOUT_MS): every run ends. */
+  defaultRunTimeoutMs: number;
 }
 
-export const defaultLimits: Limits = { maxNodes: 1000, maxParamsBytes: 16 * 1024 };
+export const defaultLimits: Limits = {
+  maxNodes: 1000,
+  maxParamsBytes: 16 * 1024,
+  maxNodeTimeoutMs: 3_600_000,
+  maxAttempts: 10,
+  maxRunTimeoutMs: 86_400_000,
+  defaultRunTimeoutMs: 86_400_000,
+};

@@ -73,6 +73,7 @@ export function compilePipeline(
       );
     }
   }
+  checkAsks(pipeline, limits, timeoutMs);
   checkEdgeEndpoints(pipeline, nodes);
   const ordered = topologicalOrder([...nodes.keys()], pipeline.edges);
   if ("cycle" in ordered) {
@@ -109,8 +110,39 @@ export function compilePipeline(
     pipelineName: pipeline.name,
     nodes: [...planNodes.values()],
     reserveDevices,
-    ...(timeoutMs !== undefined && { timeoutMs }),
+    timeoutMs: timeoutMs ?? limits.defaultRunTimeoutMs,
   };
+}
+
+/** A timeout or attempts over the configured limits: 400 VALIDATION_FAILED naming the field. */
+function checkAsks(pipeline: Pipeline, limits: Limits, runTimeoutMs: number | undefined): void {
+  const over = (field: string, asked: number, limit: number, variable: string, extra = {}) =>
+    new RigflowError(
+      "VALIDATION_FAILED",
+      `${field}: ${asked} is over this server's limit of ${limit} (${variable})`,
+      { field, limit, ...extra },
+    );
+  if (runTimeoutMs !== undefined && runTimeoutMs > limits.maxRunTimeoutMs) {
+    throw over("timeout_ms", runTimeoutMs, limits.maxRunTimeoutMs, "MAX_RUN_TIMEOUT_MS");
+  }
+  pipeline.nodes.forEach((node, index) => {
+    if (node.timeoutMs !== undefined && node.timeoutMs > limits.maxNodeTimeoutMs) {
+      throw over(
+        `nodes[${index}].timeout_ms`,
+        node.timeoutMs,
+        limits.maxNodeTimeoutMs,
+        "MAX_NODE_TIMEOUT_MS",
+        {
+          node_id: node.id,
+        },
+      );
+    }
+    if (node.retry && node.retry.attempts > limits.maxAttempts) {
+      throw over(`nodes[${index}].retry.attempts`, node.retry.attempts, limits.maxAttempts, "MAX_ATTEMPTS", {
+        node_id: node.id,
+      });
+    }
+  });
 }
 
 function checkEdgeEndpoints(pipeline: Pipeline, nodes: Map<string, PipelineNode>): void {
