@@ -32,6 +32,7 @@ const envSchema = z.object({
     )
     .default("0"),
   AUDIT_MAX_ENTRIES: z.coerce.number().int().min(1000).default(100_000),
+  RATE_LIMIT_PER_MIN: z.coerce.number().int().min(1).default(600),
   DEVICES_FILE: z.string().default(fileURLToPath(new URL("../devices.demo.json", import.meta.url))),
   WORKER_DEVICES: z.string().optional(),
   WORKER_ID: z
@@ -113,6 +114,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env) {
     sessionMaxS: e.SESSION_MAX_S,
     trustedProxies: trustedProxiesOf(e.TRUST_PROXY),
     auditMaxEntries: e.AUDIT_MAX_ENTRIES,
+    changesPerMinute: e.RATE_LIMIT_PER_MIN,
   };
   return {
     redisUrl: e.REDIS_URL,

@@ -765,3 +765,44 @@ describe("what a security review found", () => {
 function redisSessions(server: ApiHandle) {
   return async () => (await server.engine.redis.keys(server.engine.keys.session("*"))).length;
 }
+
+describe("RATE_LIMIT_PER_MIN", () => {
+  it("refuses a client's changes past the limit with 429 RATE_LIMITED and Retry-After, per client, reads untouched", async () => {
+    writeFileSync(
+      join(dir, "rate-tokens.json"),
+      JSON.stringify({
+        tokens: [
+          { name: "ada", role: "operator", sha256: sha(adaToken) },
+          { name: "bob", role: "operator", sha256: sha(bobToken) },
+        ],
+      }),
+    );
+    const server = await serve({ tokensFile: join(dir, "rate-tokens.json"), changesPerMinute: 5 });
+    const save = (token: string) =>
+      rawRequest(
+        server.port,
+        "POST",
+        "/api/pipelines/save",
+        { ...bearer(token), ...json },
+        JSON.stringify(pipeline),
+      );
+    for (let i = 0; i < 5; i += 1) expect((await save(adaToken)).status).toBeLessThan(300);
+    const over = await save(adaToken);
+    expect(over.status).toBe(429);
+    expect(over.code).toBe("RATE_LIMITED");
+    expect(Number(over.headers["retry-after"])).toBeGreaterThan(0);
+    expect(JSON.parse(over.text)).toMatchObject({
+      error: { message: expect.stringContaining("RATE_LIMIT_PER_MIN") },
+    });
+    // Reads go on; another person is another client, even from the same address.
+    expect((await rawRequest(server.port, "GET", "/api/runs", bearer(adaToken))).status).toBe(200);
+    expect((await save(bobToken)).status).toBeLessThan(300);
+    // Without tokens, a client is its address.
+    const open = await serve({ changesPerMinute: 2 });
+    const openSave = () =>
+      rawRequest(open.port, "POST", "/api/pipelines/save", json, JSON.stringify(pipeline));
+    expect((await openSave()).status).toBeLessThan(300);
+    expect((await openSave()).status).toBeLessThan(300);
+    expect((await openSave()).code).toBe("RATE_LIMITED");
+  });
+});

@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import type { AuditLog } from "./audit-log.js";
+import type { ChangeRate } from "./change-rate.js";
 import type { CredentialBook, Role } from "./credentials.js";
 import {
   changes,
@@ -68,6 +69,7 @@ export class AccessGate {
     readonly sessions: SessionStore,
     readonly throttle: SignInThrottle,
     readonly audit: AuditLog,
+    private readonly changeRate: ChangeRate,
     readonly log: Logger,
   ) {
     this.enabled = tokensConfigured(settings);
@@ -91,7 +93,15 @@ export class AccessGate {
     return null;
   }
 
+  /** Whether a request goes on: the checks of `allowed`, then, for a change, RATE_LIMIT_PER_MIN. */
   async admit(facts: RequestFacts, sessionId: string | undefined): Promise<Admission> {
+    const admission = await this.allowed(facts, sessionId);
+    if (!admission.ok || !changes(facts.method)) return admission;
+    const refusal = await this.changeRate.check(admission.principal);
+    return refusal ? { ok: false, refusal } : admission;
+  }
+
+  private async allowed(facts: RequestFacts, sessionId: string | undefined): Promise<Admission> {
     const placed = this.placeProblem(facts);
     if (placed) return { ok: false, refusal: placed };
     const address = this.addressOf(facts);

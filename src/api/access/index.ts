@@ -2,6 +2,7 @@ import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { RedisKeys } from "../../engine/index.js";
 import { AuditLog } from "./audit-log.js";
+import { ChangeRate } from "./change-rate.js";
 import { CredentialBook } from "./credentials.js";
 import { AccessGate } from "./gate.js";
 import { AuditTrail } from "./http-guard.js";
@@ -21,6 +22,7 @@ export function createAccess(redis: Redis, keys: RedisKeys, settings: AccessSett
     new SessionStore(redis, keys, { idleS: settings.sessionIdleS, maxS: settings.sessionMaxS }),
     new SignInThrottle(redis, keys),
     new AuditLog(redis, keys.audit, settings.auditMaxEntries, log),
+    new ChangeRate(redis, keys.changeRate, settings.changesPerMinute),
     log,
   );
   return { gate, trail: new AuditTrail(gate, redis, keys.auditedRefusals) };

@@ -19,6 +19,8 @@ export interface AccessSettings {
    * proxy on this machine). From anyone else those headers are the client's own word, ignored.
    */
   trustedProxies: readonly string[];
+  /** RATE_LIMIT_PER_MIN: changes one client (a credential's name, else an address) may make a minute. */
+  changesPerMinute: number;
   /** How many audit entries are kept (the oldest go first). */
   auditMaxEntries: number;
 }
@@ -30,6 +32,7 @@ export const defaultAccessSettings: AccessSettings = {
   sessionMaxS: 604_800,
   trustedProxies: [],
   auditMaxEntries: 100_000,
+  changesPerMinute: 600,
 };
 
 /** Whether any token is configured: then every guarded request needs one (or a session). */

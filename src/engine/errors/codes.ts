@@ -43,7 +43,8 @@ export const errorCodes = {
   },
   RATE_LIMITED: {
     kind: "too_many",
-    meaning: "too many failed sign-ins or bad tokens from this address; Retry-After says when to try again",
+    meaning:
+      "too many failed sign-ins or bad tokens from this address, sign-ins with one token, or changes from one client (RATE_LIMIT_PER_MIN); Retry-After says when to try again",
   },
   NOT_FOUND: { kind: "not_found", meaning: "no such route" },
   PIPELINE_NOT_FOUND: { kind: "not_found", meaning: "no pipeline with that id" },

@@ -34,6 +34,8 @@ export function redisKeys(prefix: string) {
     credentialSessions: (credentialId: string) => `${ns}:credential-sessions:${credentialId}`,
     /** The prefix of the sign-in counters, one per credential. */
     signIns: `${ns}:sign-ins`,
+    /** The prefix of the counters of changes per client (RATE_LIMIT_PER_MIN). */
+    changeRate: `${ns}:change-rate`,
     /** The prefix of the counters of refusals written to the audit log, one per client address. */
     auditedRefusals: `${ns}:audited-refusals`,
     /** The audit log: a stream of who did what (src/api/access/audit-log.ts). */
