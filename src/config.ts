@@ -71,6 +71,7 @@ const envSchema = z.object({
     .min(1000)
     .max(7 * 86_400_000)
     .default(86_400_000),
+  MAX_ACTIVE_RUNS: z.coerce.number().int().min(1).default(10_000),
   RUN_EVENTS_MAX: z.coerce.number().int().min(1).default(10_000),
   RUN_EVENTS_TTL_S: z.coerce
     .number()
@@ -139,6 +140,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env) {
       maxAttempts: e.MAX_ATTEMPTS,
       maxRunTimeoutMs: e.MAX_RUN_TIMEOUT_MS,
       defaultRunTimeoutMs: e.DEFAULT_RUN_TIMEOUT_MS,
+      maxActiveRuns: e.MAX_ACTIVE_RUNS,
     },
     eventRetention: { runEventsMax: e.RUN_EVENTS_MAX, runEventsTtlS: e.RUN_EVENTS_TTL_S },
   };

@@ -26,5 +26,7 @@ export function errorBody(code: string, message: string, details: Record<string,
 }
 
 export function sendError(c: Context, error: RigflowError) {
-  return c.json(errorBody(error.code, error.message, error.details), statusOf(error));
+  const retryAfter = error.details.retry_after_s;
+  const headers = typeof retryAfter === "number" ? { "retry-after": String(retryAfter) } : undefined;
+  return c.json(errorBody(error.code, error.message, error.details), statusOf(error), headers);
 }

@@ -274,6 +274,15 @@ export class Engine {
     document: Record<string, unknown>,
     runId = newRunId(),
   ): Promise<SubmittedRun> {
+    // Checked, not reserved: submissions racing at the limit may pass it by as many as race.
+    const active = await this.redis.scard(this.keys.activeRuns);
+    if (active >= this.limits.maxActiveRuns) {
+      throw new RigflowError(
+        "QUEUE_FULL",
+        `${active} runs have not ended; this server takes at most ${this.limits.maxActiveRuns} (MAX_ACTIVE_RUNS): try again once some have`,
+        { active_runs: active, limit: this.limits.maxActiveRuns, retry_after_s: queueFullRetryAfterS },
+      );
+    }
     await this.runs.create(runId, plan, version, document);
     try {
       await this.queues.addRunJob(runId, plan.pipelineId);
@@ -286,6 +295,9 @@ export class Engine {
     return { runId, pipelineId: plan.pipelineId, status: "queued", replayed: false };
   }
 }
+
+/** What a QUEUE_FULL answer suggests waiting: runs take seconds to minutes to end. */
+const queueFullRetryAfterS = 10;
 
 const runNotFound = (runId: string) =>
   new RigflowError("RUN_NOT_FOUND", `no run '${runId}'`, { run_id: runId });

@@ -45,6 +45,8 @@ export interface Limits {
   maxRunTimeoutMs: number;
   /** The run timeout of a run that asks none (DEFAULT_RUN_TIMEOUT_MS): every run ends. */
   defaultRunTimeoutMs: number;
+  /** Runs not ended (queued, running, and later paused and held) a submission may join (MAX_ACTIVE_RUNS). */
+  maxActiveRuns: number;
 }
 
 export const defaultLimits: Limits = {
@@ -54,4 +56,5 @@ export const defaultLimits: Limits = {
   maxAttempts: 10,
   maxRunTimeoutMs: 86_400_000,
   defaultRunTimeoutMs: 86_400_000,
+  maxActiveRuns: 10_000,
 };

@@ -1,0 +1,70 @@
+// What one client may ask of the system (docs/contract.md, "Bounded resources"), against a real
+// Redis: the active-run cap and the caps on what a document may ask, through the HTTP API.
+import { afterEach, describe, expect, it } from "vitest";
+import { createApp } from "../../src/api/app.js";
+import { drivers } from "../../src/drivers/registry.js";
+import { connectRedis, createCatalog, defaultLimits, Engine, type Limits } from "../../src/engine/index.js";
+import { newPrefix, quietLog, redisUrl, servo, startTestWorker } from "../support/context.js";
+import { doc, home } from "../support/pipelines.js";
+
+const opened: { close(): Promise<void> }[] = [];
+afterEach(async () => {
+  for (const item of opened.splice(0)) await item.close();
+});
+
+/** An API with these limits on a fresh prefix, and no worker: runs stay queued. */
+function apiWith(limits: Partial<Limits>) {
+  const redis = connectRedis(redisUrl(), { blocking: false, name: "test-limits" });
+  const prefix = newPrefix();
+  const engine = new Engine(redis, prefix, createCatalog([servo("servo-1")], drivers.values()), {
+    ...defaultLimits,
+    ...limits,
+  });
+  const app = createApp({ engine, log: quietLog, maxBodyBytes: 1024 * 1024 });
+  opened.push({
+    async close() {
+      await engine.close();
+      await redis.quit();
+    },
+  });
+  const submit = (body: unknown) =>
+    app.request("/api/runs", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+  return { engine, app, submit, prefix };
+}
+
+describe("MAX_ACTIVE_RUNS", () => {
+  it("refuses a submission once that many runs have not ended: 429 QUEUE_FULL with Retry-After; an ended run makes room", async () => {
+    const { engine, submit, prefix } = apiWith({ maxActiveRuns: 2 });
+    const pipeline = doc("p", [home("h", "servo-1")]);
+    expect((await submit({ pipeline })).status).toBe(202);
+    expect((await submit({ pipeline })).status).toBe(202);
+    const full = await submit({ pipeline });
+    expect(full.status).toBe(429);
+    expect(full.headers.get("retry-after")).toBe("10");
+    const body = (await full.json()) as { error: { code: string; details: Record<string, unknown> } };
+    expect(body.error.code).toBe("QUEUE_FULL");
+    expect(body.error.details).toMatchObject({ active_runs: 2, limit: 2 });
+    expect((await engine.listRuns({ limit: 10 })).runs).toHaveLength(2);
+    // A worker runs them to the end: room again.
+    const worker = await startTestWorker(prefix, [servo("servo-1")]);
+    opened.push(worker);
+    await expect.poll(async () => (await submit({ pipeline })).status, { timeout: 10_000 }).toBe(202);
+  });
+});
+
+describe("what a document may ask", () => {
+  it("a run timeout over MAX_RUN_TIMEOUT_MS in the request is 400 VALIDATION_FAILED naming the field", async () => {
+    const { submit } = apiWith({ maxRunTimeoutMs: 60_000 });
+    const response = await submit({ pipeline: doc("p", [home("h", "servo-1")]), timeout_ms: 60_001 });
+    expect(response.status).toBe(400);
+    const body = (await response.json()) as { error: { code: string; details: Record<string, unknown> } };
+    expect(body.error).toMatchObject({
+      code: "VALIDATION_FAILED",
+      details: { field: "timeout_ms", limit: 60_000 },
+    });
+  });
+});
