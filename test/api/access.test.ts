@@ -791,9 +791,7 @@ describe("RATE_LIMIT_PER_MIN", () => {
     expect(over.status).toBe(429);
     expect(over.code).toBe("RATE_LIMITED");
     expect(Number(over.headers["retry-after"])).toBeGreaterThan(0);
-    expect(JSON.parse(over.text)).toMatchObject({
-      error: { message: expect.stringContaining("RATE_LIMIT_PER_MIN") },
-    });
+    expect(over.text).toContain("RATE_LIMIT_PER_MIN");
     // Reads go on; another person is another client, even from the same address.
     expect((await rawRequest(server.port, "GET", "/api/runs", bearer(adaToken))).status).toBe(200);
     expect((await save(bobToken)).status).toBeLessThan(300);
