@@ -1,6 +1,6 @@
 import type { Redis } from "ioredis";
 import type { RateLimiterRedis } from "rate-limiter-flexible";
-import type { Principal, Refusal } from "./gate.js";
+import type { Principal, Refusal } from "./principal.js";
 import { redisLimiter, takePoint } from "./redis-limiter.js";
 
 /**

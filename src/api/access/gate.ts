@@ -1,7 +1,8 @@
 import type { Logger } from "pino";
 import type { AuditLog } from "./audit-log.js";
 import type { ChangeRate } from "./change-rate.js";
-import type { CredentialBook, Role } from "./credentials.js";
+import type { CredentialBook } from "./credentials.js";
+import type { Admission, Principal, Refusal } from "./principal.js";
 import {
   changes,
   clientAddress,
@@ -15,36 +16,7 @@ import type { AccessSettings } from "./settings.js";
 import { tokensConfigured } from "./settings.js";
 import type { SignInThrottle } from "./sign-in-throttle.js";
 
-/** Who is asking: the name the audit log records, their role, and how they proved it. */
-export interface Principal {
-  actor: string;
-  role: Role;
-  /** "open": the server has no token, everyone is an operator; else what carried the credential. */
-  via: "open" | "token" | "session";
-  address: string;
-  /** The session's id, when `via` is "session" (sign-out revokes it). */
-  sessionId?: string;
-  /** The credential's id (its token's SHA-256), unless `via` is "open". */
-  credentialId?: string;
-}
-
-export type RefusalCode =
-  "UNAUTHORIZED" | "FORBIDDEN" | "ORIGIN_FORBIDDEN" | "HOST_FORBIDDEN" | "RATE_LIMITED";
-
-export interface Refusal {
-  code: RefusalCode;
-  message: string;
-  /** For RATE_LIMITED: seconds until the address may try again. */
-  retryAfterS?: number;
-  /** Who asked, as far as known (the address at least), for the audit log. */
-  actor: string;
-  role: Role | "none";
-  address: string;
-  /** Whether credentials were presented and failed (a guess): the audit log records these. */
-  credentialFailed: boolean;
-}
-
-export type Admission = { ok: true; principal: Principal } | { ok: false; refusal: Refusal };
+export type { Admission, Principal, Refusal, RefusalCode } from "./principal.js";
 
 export const sessionCookie = "rigflow_session";
 
