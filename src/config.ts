@@ -72,6 +72,7 @@ const envSchema = z.object({
     .max(7 * 86_400_000)
     .default(86_400_000),
   MAX_ACTIVE_RUNS: z.coerce.number().int().min(1).default(10_000),
+  MAX_STREAMS_PER_CLIENT: z.coerce.number().int().min(1).default(100),
   RUN_EVENTS_MAX: z.coerce.number().int().min(1).default(10_000),
   RUN_EVENTS_TTL_S: z.coerce
     .number()
@@ -133,6 +134,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env) {
     prefix: e.RIGFLOW_PREFIX,
     dataDir: e.RIGFLOW_DATA_DIR,
     maxBodyBytes: e.MAX_BODY_BYTES,
+    maxStreamsPerClient: e.MAX_STREAMS_PER_CLIENT,
     limits: {
       maxNodes: e.MAX_NODES,
       maxParamsBytes: e.MAX_PARAMS_BYTES,

@@ -4,6 +4,10 @@ import type { Logger } from "pino";
 import { isRigflowError, type Engine } from "../engine/index.js";
 import { errorBody, sendError } from "./http-error.js";
 import { SseStreams } from "./live/sse-streams.js";
+import { StreamQuota } from "./live/stream-quota.js";
+
+/** MAX_STREAMS_PER_CLIENT's default. */
+export const defaultMaxStreamsPerClient = 100;
 import { ApiMetrics } from "./metrics/api-metrics.js";
 import {
   createAccess,
@@ -34,6 +38,8 @@ export interface AppOptions {
   maxBodyBytes: number;
   /** The process's SSE streams, fed by its EventTail (server.ts); without it they only replay. */
   sse?: SseStreams;
+  /** MAX_STREAMS_PER_CLIENT, shared with the WebSocket hub (server.ts); 100 a client by default. */
+  streamQuota?: StreamQuota;
   /** GET /metrics, fed by the EventTail (server.ts); without it only the scrape-time figures move. */
   metrics?: ApiMetrics;
 }
@@ -79,9 +85,11 @@ export function createApp(options: AppOptions & { accessHandle?: Access }) {
   app.route("/api/pipelines", pipelineRoutes(engine));
   app.route(
     "/api/runs",
-    runRoutes(engine, options.sse ?? new SseStreams(engine), (principal) =>
-      access.gate.stillAdmitted(principal),
-    ),
+    runRoutes(engine, {
+      sse: options.sse ?? new SseStreams(engine),
+      stillAdmitted: (principal) => access.gate.stillAdmitted(principal),
+      quota: options.streamQuota ?? new StreamQuota(defaultMaxStreamsPerClient),
+    }),
   );
   app.route("/api", deviceRoutes(engine));
   app.route("/api/queues", queueRoutes(engine));

@@ -13,7 +13,8 @@ import {
   type Limits,
 } from "../engine/index.js";
 import { createAccess, tokensConfigured, type AccessSettings } from "./access/index.js";
-import { accessSettingsOf, createApp } from "./app.js";
+import { accessSettingsOf, createApp, defaultMaxStreamsPerClient } from "./app.js";
+import { StreamQuota } from "./live/stream-quota.js";
 import { LiveEvents } from "./live/live-events.js";
 import { resyncFollowers } from "./live/run-follower.js";
 import { ApiMetrics } from "./metrics/api-metrics.js";
@@ -32,6 +33,8 @@ export interface ApiOptions {
   /** Shorthand for `access.apiToken`. */
   apiToken?: string | undefined;
   maxBodyBytes: number;
+  /** MAX_STREAMS_PER_CLIENT: open WebSocket and SSE streams per client; 100 by default. */
+  maxStreamsPerClient?: number;
   limits: Limits;
   /** How long runs' event streams are kept (the API writes pipeline_resumed); default: the defaults. */
   eventRetention?: EventRetention;
@@ -72,16 +75,19 @@ export async function startApi(options: ApiOptions): Promise<ApiHandle> {
   live.subscribe((event) => metrics.observe(event));
   const accessSettings = accessSettingsOf(options);
   const access = createAccess(redis, engine.keys, accessSettings, log);
+  const streamQuota = new StreamQuota(options.maxStreamsPerClient ?? defaultMaxStreamsPerClient);
   const app = createApp({
     engine,
     log,
     accessHandle: access,
+    streamQuota,
     maxBodyBytes: options.maxBodyBytes,
     sse,
     metrics,
   });
   const hub = new EventHub(engine, {
     access,
+    streamQuota,
     log,
     tuning: { ...defaultHubTuning, ...options.ws },
   });

@@ -36,6 +36,7 @@ export function runApi({ config, log, devices }: Setup, redisUrl: string): Promi
     host: config.host,
     access: config.access,
     maxBodyBytes: config.maxBodyBytes,
+    maxStreamsPerClient: config.maxStreamsPerClient,
     limits: config.limits,
     eventRetention: config.eventRetention,
     devices,

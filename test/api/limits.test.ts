@@ -4,7 +4,16 @@ import { afterEach, describe, expect, it } from "vitest";
 import { createApp } from "../../src/api/app.js";
 import { drivers } from "../../src/drivers/registry.js";
 import { connectRedis, createCatalog, defaultLimits, Engine, type Limits } from "../../src/engine/index.js";
-import { newPrefix, quietLog, redisUrl, servo, startTestWorker } from "../support/context.js";
+import WebSocket from "ws";
+import {
+  newPrefix,
+  quietLog,
+  redisUrl,
+  servo,
+  startTestServer,
+  startTestWorker,
+} from "../support/context.js";
+import { openStream, rawRequest, tryUpgrade } from "../support/raw-http.js";
 import { doc, home } from "../support/pipelines.js";
 
 const opened: { close(): Promise<void> }[] = [];
@@ -66,5 +75,29 @@ describe("what a document may ask", () => {
       code: "VALIDATION_FAILED",
       details: { field: "timeout_ms", limit: 60_000 },
     });
+  });
+});
+
+describe("MAX_STREAMS_PER_CLIENT", () => {
+  it("refuses a client's stream past the limit, WebSocket (upgrade 429) and SSE alike; closing one makes room", async () => {
+    const server = await startTestServer(newPrefix(), [servo("servo-1")], { maxStreamsPerClient: 2 });
+    opened.push(server);
+    const { runId } = await server.engine.submitRun({ document: doc("p", [home("h", "servo-1")]) });
+    const first = new WebSocket(`ws://127.0.0.1:${server.port}/ws`);
+    await new Promise((resolve, reject) => first.once("open", resolve).once("error", reject));
+    const stream = await openStream(server.port, `/api/runs/${runId}/events/stream`);
+    expect(stream.status).toBe(200);
+    const refused = await tryUpgrade(server.port, {});
+    expect(refused).toMatchObject({ status: 429, code: "TOO_MANY_STREAMS", retryAfter: "5" });
+    const sse = await rawRequest(server.port, "GET", `/api/runs/${runId}/events/stream`);
+    expect(sse.status).toBe(429);
+    expect(sse.code).toBe("TOO_MANY_STREAMS");
+    expect(sse.headers["retry-after"]).toBe("5");
+    // Closing a stream gives its place back.
+    first.close();
+    await expect.poll(async () => (await tryUpgrade(server.port, {})).status, { timeout: 5000 }).toBe(101);
+    stream.cut();
+    await stream.ended;
+    await expect.poll(async () => (await tryUpgrade(server.port, {})).status, { timeout: 5000 }).toBe(101);
   });
 });

@@ -126,6 +126,21 @@ describe("WebSocket /ws: bad input, auth, heartbeat and shutdown", () => {
     await client.waitUntil(() => client.messages.filter((m) => m.type === "subscribed").length === 2);
   });
 
+  it("closes a connection that sends over 50 messages a second: an error event, then 1008", async () => {
+    const api = await server();
+    const { runId } = await api.engine.submitRun({ document: seedDemo });
+    const client = await connect(api);
+    for (let i = 0; i < 60; i += 1) client.send({ action: "unsubscribe", run_id: runId });
+    const error = await client.waitFor((m) => m.type === "error");
+    expect(error).toMatchObject({ error: { code: "RATE_LIMITED", details: { limit: 50 } } });
+    expect((await client.closed).code).toBe(1008);
+    // At most the allowed 50 were answered; the process goes on serving others.
+    expect(client.messages.filter((m) => m.type === "unsubscribed").length).toBeLessThanOrEqual(50);
+    const other = await connect(api);
+    other.send({ action: "subscribe", run_id: runId });
+    await other.waitFor((m) => m.type === "subscribed");
+  });
+
   it("needs the API token when API_TOKEN is set: 401 on the upgrade without it", async () => {
     const api = await server({ apiToken: "s3cret" });
     await expect(TestSocket.open(`ws://127.0.0.1:${api.port}/ws`)).rejects.toThrow(/401/);

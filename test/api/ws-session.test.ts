@@ -44,7 +44,7 @@ function fakeEngine(stored: RunEvent[]) {
   return { engine: engine as unknown as Engine, events, answer };
 }
 
-const limits = { maxBufferedBytes: 1024, maxSubscriptions: 10 };
+const limits = { maxBufferedBytes: 1024, maxSubscriptions: 10, maxMessagesPerSecond: 50 };
 
 describe("a client session", () => {
   it("catches up with no gap and no duplicate: live events during the replay wait, those replayed are dropped", async () => {

@@ -89,6 +89,7 @@ export function startTestServer(
     access?: Partial<AccessSettings>;
     ws?: Partial<HubTuning>;
     sse?: Partial<SseTuning>;
+    maxStreamsPerClient?: number;
   } = {},
 ): Promise<ApiHandle> {
   return startApi({

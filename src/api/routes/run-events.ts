@@ -6,6 +6,7 @@ import { z } from "zod";
 import { endedRunStatuses, isEventId, RigflowError, type Engine } from "../../engine/index.js";
 import type { AccessEnv, Principal } from "../access/index.js";
 import type { SseSink } from "../live/sse-session.js";
+import type { StreamQuota } from "../live/stream-quota.js";
 import type { SseStreams } from "../live/sse-streams.js";
 import { parseWith, pathId } from "../validation.js";
 
@@ -17,16 +18,22 @@ const pageQuerySchema = z.object({
 });
 const streamQuerySchema = z.object({ after: afterSchema });
 
-/** Whether a client may still hold what it opened: its session open, its token configured (access/gate.ts). */
-export type AdmissionCheck = (principal: Principal) => Promise<boolean>;
+/** What a run's event streams need besides the engine. */
+export interface EventStreamOptions {
+  sse: SseStreams;
+  /** Whether a client may still hold what it opened: its session open, its token configured (access/gate.ts). */
+  stillAdmitted?: (principal: Principal) => Promise<boolean>;
+  /** MAX_STREAMS_PER_CLIENT, shared with the WebSocket hub. */
+  quota?: StreamQuota;
+}
 
 /**
  * A run's events: GET /:runId/events answers a JSON page, or, asked for `text/event-stream`, a
  * Server-Sent Events stream; GET /:runId/events/stream is that stream for clients that cannot set
  * headers.
  */
-export function runEventRoutes(engine: Engine, sse: SseStreams, stillAdmitted?: AdmissionCheck) {
-  const stream = (c: Context<AccessEnv>) => streamEvents(c, engine, sse, stillAdmitted);
+export function runEventRoutes(engine: Engine, streams: EventStreamOptions) {
+  const stream = (c: Context<AccessEnv>) => streamEvents(c, engine, streams);
   return new Hono<AccessEnv>()
     .get("/:runId/events", (c) =>
       (c.req.header("accept") ?? "").includes("text/event-stream") ? stream(c) : eventPage(c, engine),
@@ -45,8 +52,7 @@ async function eventPage(c: Context<AccessEnv>, engine: Engine): Promise<Respons
 async function streamEvents(
   c: Context<AccessEnv>,
   engine: Engine,
-  sse: SseStreams,
-  stillAdmitted: AdmissionCheck | undefined,
+  { sse, stillAdmitted, quota }: EventStreamOptions,
 ): Promise<Response> {
   const runId = pathId(c.req.param("runId") ?? "", "RUN_NOT_FOUND");
   const query = parseWith(streamQuerySchema, c.req.query(), "query", "QUERY_INVALID");
@@ -69,6 +75,14 @@ async function streamEvents(
   // A stream ends once what let it in has gone (its session signed out or expired, its token
   // removed): checked at the keep-alive's pace, without extending the session.
   const principal = c.get("principal");
+  const release = principal && quota ? quota.take(principal) : () => undefined;
+  if (!release) {
+    const { message, retryAfterS } = (quota as StreamQuota).refusal(principal);
+    throw new RigflowError("TOO_MANY_STREAMS", message, {
+      limit: (quota as StreamQuota).perClient,
+      retry_after_s: retryAfterS,
+    });
+  }
   return streamSSE(c, async (stream) => {
     const check =
       principal && principal.via !== "open" && stillAdmitted
@@ -83,6 +97,7 @@ async function streamEvents(
       await sse.serve(sinkOf(stream, c), runId, after ?? "0-0", (abandon) => stream.onAbort(abandon));
     } finally {
       clearInterval(check);
+      release();
     }
   });
 }

@@ -1,11 +1,10 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import { idSchema, type Engine } from "../../engine/index.js";
-import type { SseStreams } from "../live/sse-streams.js";
 import { readJson } from "../middleware/json-body.js";
 import { parseWith, pathId } from "../validation.js";
 import { runSummaryView, runView } from "../wire.js";
-import { runEventRoutes, type AdmissionCheck } from "./run-events.js";
+import { runEventRoutes, type EventStreamOptions } from "./run-events.js";
 import { parseRunBody } from "./run-request.js";
 
 const listQuerySchema = z.object({
@@ -20,7 +19,7 @@ const listQuerySchema = z.object({
 
 const idempotencyKeySchema = z.string().min(1).max(255);
 
-export function runRoutes(engine: Engine, sse: SseStreams, stillAdmitted?: AdmissionCheck) {
+export function runRoutes(engine: Engine, streams: EventStreamOptions) {
   return new Hono()
     .post("/", async (c) => {
       const request = parseRunBody(await readJson(c));
@@ -59,5 +58,5 @@ export function runRoutes(engine: Engine, sse: SseStreams, stillAdmitted?: Admis
       const runId = pathId(c.req.param("runId"), "RUN_NOT_FOUND");
       return c.json({ run_id: runId, status: await engine.resumeRun(runId) }, 202);
     })
-    .route("/", runEventRoutes(engine, sse, stillAdmitted));
+    .route("/", runEventRoutes(engine, streams));
 }

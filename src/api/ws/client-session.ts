@@ -9,7 +9,12 @@ export interface SessionLimits {
   /** Bytes the socket may hold unsent before the client counts as not reading and is closed. */
   maxBufferedBytes: number;
   maxSubscriptions: number;
+  /** Messages a client may send in a second; past it: an error event, then close 1008. */
+  maxMessagesPerSecond: number;
 }
+
+/** The close code for a client that sends more than it may (policy violation). */
+export const floodCloseCode = 1008;
 
 export const slowClientCloseCode = 1013;
 /** How often a paused catch-up looks whether the client has taken enough to go on. */
@@ -27,6 +32,9 @@ export class ClientSession {
   private narrowed = false;
   private closed = false;
   private readonly subscriptions = new Map<string, RunFollower>();
+  /** This second's start and how many messages came in it: a fixed window, per connection. */
+  private windowStart = 0;
+  private windowCount = 0;
 
   constructor(
     readonly socket: WebSocket,
@@ -50,6 +58,8 @@ export class ClientSession {
   }
 
   handleMessage(data: WebSocket.RawData, isBinary: boolean): void {
+    if (this.closed) return;
+    if (this.overRate()) return;
     const text = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
     const message = isBinary
       ? ({ code: "VALIDATION_FAILED", message: "send messages as JSON text frames" } satisfies WsProblem)
@@ -62,6 +72,28 @@ export class ClientSession {
       return;
     }
     this.subscribe(message.runId, message.after);
+  }
+
+  /**
+   * Whether this message is one too many for this second: then the client is told why and closed.
+   * Each subscribe starts a replay; without a bound one connection could keep the process busy.
+   */
+  private overRate(): boolean {
+    const now = Date.now();
+    if (now - this.windowStart >= 1000) {
+      this.windowStart = now;
+      this.windowCount = 0;
+    }
+    this.windowCount += 1;
+    if (this.windowCount <= this.limits.maxMessagesPerSecond) return false;
+    this.sendError({
+      code: "RATE_LIMITED",
+      message: `over ${this.limits.maxMessagesPerSecond} messages a second on one connection; closing it`,
+      details: { limit: this.limits.maxMessagesPerSecond },
+    });
+    this.socket.close(floodCloseCode, "too many messages");
+    this.dispose();
+    return true;
   }
 
   /** Follows a run from now, or from just after `after`; answers `subscribed` once live. */

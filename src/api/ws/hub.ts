@@ -7,6 +7,7 @@ import type { Engine, RunEvent } from "../../engine/index.js";
 import { errorBody } from "../http-error.js";
 import { sessionCookie, type Access, type Principal } from "../access/index.js";
 import type { RequestFacts } from "../access/request-checks.js";
+import type { StreamQuota } from "../live/stream-quota.js";
 import { ClientSession, type SessionLimits } from "./client-session.js";
 import { checkTarget, maxMessageBytes } from "./messages.js";
 
@@ -22,6 +23,7 @@ export const defaultHubTuning: HubTuning = {
   heartbeatMs: 15_000,
   maxBufferedBytes: 1024 * 1024,
   maxSubscriptions: 1000,
+  maxMessagesPerSecond: 50,
 };
 
 /** How long a client has to answer the close handshake at shutdown before it is cut off. */
@@ -49,7 +51,7 @@ export class EventHub {
 
   constructor(
     private readonly engine: Engine,
-    private readonly options: { access: Access; log: Logger; tuning: HubTuning },
+    private readonly options: { access: Access; streamQuota: StreamQuota; log: Logger; tuning: HubTuning },
   ) {
     this.heartbeat = setInterval(() => this.beat(), options.tuning.heartbeatMs / heartbeatGroups);
     this.heartbeat.unref();
@@ -127,6 +129,13 @@ export class EventHub {
     }
     if (socket.destroyed || this.closing) return void socket.destroy();
     const { principal } = admission;
+    const { streamQuota } = this.options;
+    const release = streamQuota.take(principal);
+    if (!release) {
+      const { message, retryAfterS } = streamQuota.refusal(principal);
+      return reject(socket, 429, "TOO_MANY_STREAMS", message, retryAfterS);
+    }
+    socket.once("close", release);
     this.wss.handleUpgrade(request, socket, head, (ws) => this.accept(ws, url.searchParams, principal));
   }
 

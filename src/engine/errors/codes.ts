@@ -41,6 +41,10 @@ export const errorCodes = {
     meaning:
       "with no token configured, a Host that is not a loopback name nor in ALLOWED_HOSTS (DNS rebinding)",
   },
+  TOO_MANY_STREAMS: {
+    kind: "too_many",
+    meaning: "the client holds MAX_STREAMS_PER_CLIENT open WebSocket and SSE streams; close some first",
+  },
   QUEUE_FULL: {
     kind: "too_many",
     meaning: "MAX_ACTIVE_RUNS runs have not ended; Retry-After says when to try again",
