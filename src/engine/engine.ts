@@ -256,7 +256,9 @@ export class Engine {
     request: RunRequest,
   ): Promise<{ plan: Plan; version: number | null; document: Record<string, unknown> }> {
     const stored = request.pipelineId === undefined ? null : await this.getPipeline(request.pipelineId);
-    const { document, pipeline } = parsePipelineDocument(stored ? stored.document : request.document);
+    const { document, pipeline } = stored
+      ? parsePipelineDocument(stored.document, true)
+      : parsePipelineDocument(request.document);
     const plan = compilePipeline(
       pipeline,
       this.catalog,
@@ -265,7 +267,7 @@ export class Engine {
       request.reserveDevices,
       request.timeoutMs,
     );
-    return { plan, version: stored?.version ?? null, document: stored?.document ?? document };
+    return { plan, version: stored?.version ?? null, document };
   }
 
   private async enqueueRun(

@@ -101,3 +101,33 @@ describe("MAX_STREAMS_PER_CLIENT", () => {
     await expect.poll(async () => (await tryUpgrade(server.port, {})).status, { timeout: 5000 }).toBe(101);
   });
 });
+
+describe("strict bodies", () => {
+  it("refuse __proto__, constructor and prototype keys anywhere, naming the field, and store nothing", async () => {
+    const { app, engine } = apiWith({});
+    const post = (path: string, body: string) =>
+      app.request(path, { method: "POST", headers: { "content-type": "application/json" }, body });
+    const cases: [string, string, string][] = [
+      [
+        "/api/pipelines/save",
+        '{"id":"p","nodes":[{"id":"a","device_id":"servo-1","function_id":"move","params":{"__proto__":{"x":1},"position":1}}]}',
+        "nodes[0].params.__proto__",
+      ],
+      [
+        "/api/runs",
+        '{"pipeline_id":"p","params":{"a":{"constructor":{"prototype":1}}}}',
+        "params.a.constructor",
+      ],
+      ["/api/pipelines/execute", '{"id":"p","nodes":[],"ui":{"prototype":{}}}', "ui.prototype"],
+    ];
+    for (const [path, body, field] of cases) {
+      const response = await post(path, body);
+      expect(response.status, field).toBe(400);
+      const { error } = (await response.json()) as { error: { code: string; details: { field: string } } };
+      expect(error.code, field).toBe("VALIDATION_FAILED");
+      expect(error.details.field, field).toBe(field);
+    }
+    expect(await engine.listPipelines()).toEqual([]);
+    expect((await engine.listRuns({ limit: 10 })).runs).toEqual([]);
+  });
+});

@@ -137,12 +137,17 @@ describe("a node's retry document", () => {
     [{ attempts: 3, backoff_ms: 100, backoff: "linear" }, "retry.backoff"],
     [{ attempts: 3, backoff_ms: 100, jitter: "yes" }, "retry.jitter"],
     [{ attempts: 0 }, "retry.attempts"],
-    [{ attempts: 3, backof: "exponential" }, "retry"],
   ])("rejects %j naming the node and the field", (retry, field) => {
     const error = rejection(withRetry(retry));
     expect(error.code).toBe("PIPELINE_INVALID");
     expect(error.details).toMatchObject({ node_id: "b" });
     expect(error.message).toMatch(new RegExp(`^node 'b': ${field.replace(".", "\\.")}: `));
+  });
+
+  it("refuses an unknown field in it as VALIDATION_FAILED naming the field", () => {
+    const error = rejection(withRetry({ attempts: 3, backof: "exponential" }));
+    expect(error.code).toBe("VALIDATION_FAILED");
+    expect(error.details).toMatchObject({ field: "nodes[1].retry.backof" });
   });
 
   it("says what is wrong with a cap below the first delay", () => {

@@ -174,6 +174,31 @@ describe("pipeline validation rejects", () => {
   });
 });
 
+describe("strict documents", () => {
+  it("refuse an unknown field anywhere, as VALIDATION_FAILED naming it", () => {
+    const cases: [unknown, string][] = [
+      [{ ...doc("p", [home("a", "servo-1")]), viewport: {} }, "viewport"],
+      [doc("p", [{ ...home("a", "servo-1"), position: { x: 1 } }]), "nodes[0].position"],
+      [
+        doc("p", [home("a", "servo-1"), home("b", "servo-1")], [{ source: "a", target: "b", label: "x" }]),
+        "edges[0].label",
+      ],
+    ];
+    for (const [document, field] of cases) {
+      const error = rejection(document);
+      expect(error.code, field).toBe("VALIDATION_FAILED");
+      expect(error.details, field).toMatchObject({ field });
+      expect(error.message, field).toContain(`'${field}'`);
+    }
+  });
+
+  it("refuse a ui over 4 KB", () => {
+    const error = rejection({ ...doc("p", [home("a", "servo-1")]), ui: { notes: "x".repeat(5000) } });
+    expect(error.code).toBe("PIPELINE_INVALID");
+    expect(error.message).toContain("ui");
+  });
+});
+
 describe("the limits on what a document may ask", () => {
   it("refuse a node timeout, attempts or a run timeout over them, naming the field and the variable", () => {
     const limits = { ...defaultLimits, maxNodeTimeoutMs: 60_000, maxAttempts: 3, maxRunTimeoutMs: 600_000 };
@@ -232,12 +257,26 @@ describe("pipeline validation accepts", () => {
     expect(c?.inputs).toEqual([{ input: "position", sourceNode: "a", sourceOutput: "position" }]);
   });
 
-  it("an editor's extra fields, kept in the document as sent", () => {
+  it("an editor's own data in ui (pipeline and nodes), kept in the document as sent", () => {
     const sent = {
-      ...doc("p", [{ ...home("a", "servo-1"), position: { x: 1, y: 2 } }]),
-      viewport: { zoom: 1 },
+      ...doc("p", [{ ...home("a", "servo-1"), ui: { x: 1, y: 2, colour: "#abc" } }]),
+      ui: { viewport: { zoom: 1 } },
     };
     const { document } = parsePipelineDocument(sent);
     expect(document).toEqual(sent);
+  });
+
+  it("a document saved before unknown fields were refused, without them: what is stored is what runs", () => {
+    const old = {
+      ...doc(
+        "p",
+        [{ ...home("a", "servo-1"), position: { x: 1 } }],
+        [{ source: "a", target: "a", colour: 1 }],
+      ),
+      viewport: { zoom: 1 },
+    };
+    const { document } = parsePipelineDocument(old, true);
+    expect(document).toEqual(doc("p", [home("a", "servo-1")], [{ source: "a", target: "a" }]));
+    expect(old.viewport).toEqual({ zoom: 1 }); // the stored copy is not changed in place
   });
 });

@@ -26,7 +26,40 @@ export async function readJson(c: Context): Promise<unknown> {
       limit: maxNesting,
     });
   }
+  const forbidden = forbiddenKeyPath(body);
+  if (forbidden) {
+    throw new RigflowError(
+      "VALIDATION_FAILED",
+      `${forbidden}: the key '${forbidden.split(/[.[]/).pop()?.replace("]", "")}' is not allowed anywhere in a body`,
+      { field: forbidden },
+    );
+  }
   return body;
+}
+
+/**
+ * Keys that some code reading the body could take for an object's prototype (prototype
+ * pollution): refused wherever they are, even where the rest of the body is free-form (params, ui).
+ */
+const forbiddenKeys = new Set(["__proto__", "constructor", "prototype"]);
+
+/** The path of the first forbidden key in a parsed body, or null; without recursion. */
+function forbiddenKeyPath(value: unknown): string | null {
+  const stack: [unknown, string][] = [[value, ""]];
+  while (stack.length > 0) {
+    const [current, path] = stack.pop() as [unknown, string];
+    if (current === null || typeof current !== "object") continue;
+    if (Array.isArray(current)) {
+      current.forEach((child, index) => stack.push([child, `${path}[${index}]`]));
+      continue;
+    }
+    for (const key of Object.keys(current)) {
+      const keyPath = path ? `${path}.${key}` : key;
+      if (forbiddenKeys.has(key)) return keyPath;
+      stack.push([(current as Record<string, unknown>)[key], keyPath]);
+    }
+  }
+  return null;
 }
 
 /** Deeper JSON than this would overflow the stack of whatever serializes it later. */

@@ -28,7 +28,20 @@ function toRetryPolicy(retry: z.output<typeof retrySchema>): RetryPolicy {
   };
 }
 
-const nodeSchema = z.looseObject({
+/** The most an editor's `ui` object may hold, as JSON. */
+export const maxUiBytes = 4096;
+
+/**
+ * What a node editor needs and the engine never reads (positions, colours, notes): any JSON object
+ * up to 4 KB, on the pipeline and on each node, stored and returned as sent.
+ */
+const uiSchema = z
+  .record(z.string(), z.unknown())
+  .refine((ui) => Buffer.byteLength(JSON.stringify(ui)) <= maxUiBytes, {
+    message: `must be at most ${maxUiBytes} bytes as JSON`,
+  });
+
+const nodeSchema = z.strictObject({
   id: idSchema,
   type: z.literal("device", { error: "only 'device' nodes are supported" }).default("device"),
   device_id: idSchema,
@@ -36,9 +49,10 @@ const nodeSchema = z.looseObject({
   params: z.record(z.string(), z.unknown()).default({}),
   retry: retrySchema.optional(),
   timeout_ms: z.number().int().min(1).max(86_400_000).optional(),
+  ui: uiSchema.optional(),
 });
 
-const edgeSchema = z.looseObject({
+const edgeSchema = z.strictObject({
   source: idSchema,
   target: idSchema,
   source_output: z.string().min(1).max(128).optional(),
@@ -53,10 +67,10 @@ export const runTimeoutSchema = z
   .max(7 * 86_400_000);
 
 /**
- * The pipeline document as clients send and get it. Unknown fields (an editor's node positions,
- * say) are kept as they are: the document is stored as sent.
+ * The pipeline document as clients send and get it: only the fields the contract defines, so what
+ * is stored is what runs (an editor's own data goes in `ui`). The document is stored as sent.
  */
-export const pipelineDocumentSchema = z.looseObject({
+export const pipelineDocumentSchema = z.strictObject({
   id: idSchema,
   name: z.string().max(256).default(""),
   nodes: z.array(nodeSchema).min(1, "a pipeline needs at least one node"),
@@ -64,6 +78,7 @@ export const pipelineDocumentSchema = z.looseObject({
   /** Hold each device the run uses from its first node there to its last: no other run interleaves. */
   reserve_devices: z.boolean().default(false),
   timeout_ms: runTimeoutSchema.optional(),
+  ui: uiSchema.optional(),
 });
 
 export type PipelineDocument = z.input<typeof pipelineDocumentSchema>;

@@ -6,13 +6,27 @@ import { pipelineDocumentSchema, toPipeline, type Pipeline, type PipelineNode } 
 import type { Limits, Plan, PlanNode } from "./plan.js";
 
 /** Parses a pipeline document's shape; the first problem becomes PIPELINE_INVALID naming its path. */
-export function parsePipelineDocument(value: unknown): {
+export function parsePipelineDocument(
+  value: unknown,
+  /** A document saved before unknown fields were refused: they are dropped, not refused. */
+  stored = false,
+): {
   document: Record<string, unknown>;
   pipeline: Pipeline;
 } {
+  if (stored) value = withoutUnknownFields(value);
   const parsed = pipelineDocumentSchema.safeParse(value);
   if (!parsed.success) {
     const [first] = parsed.error.issues;
+    if (first?.code === "unrecognized_keys") {
+      const where = formatPath(first.path);
+      const fields = first.keys.map((key) => (where ? `${where}.${key}` : key));
+      throw new RigflowError(
+        "VALIDATION_FAILED",
+        `pipeline: unknown field ${fields.map((field) => `'${field}'`).join(", ")}: a document keeps only the fields the contract defines (an editor's own data goes in 'ui')`,
+        { field: fields[0], fields },
+      );
+    }
     if (first?.path.length === 3 && first.path[0] === "nodes" && first.path[2] === "type") {
       const node = (value as { nodes: Record<string, unknown>[] }).nodes[first.path[1] as number];
       throw new RigflowError(
@@ -33,6 +47,26 @@ export function parsePipelineDocument(value: unknown): {
     throw shapeError("PIPELINE_INVALID", parsed.error, "pipeline");
   }
   return { document: value as Record<string, unknown>, pipeline: toPipeline(parsed.data) };
+}
+
+/** A copy of a stored document without the fields the schema does not know, at any depth it checks. */
+function withoutUnknownFields(value: unknown): unknown {
+  const current = structuredClone(value);
+  // Each pass drops what one parse reports; a document has few levels (pipeline, node, retry, edge).
+  for (let pass = 0; pass < 8; pass += 1) {
+    const parsed = pipelineDocumentSchema.safeParse(current);
+    if (parsed.success) return current;
+    const unknown = parsed.error.issues.filter((issue) => issue.code === "unrecognized_keys");
+    if (unknown.length === 0) return current;
+    for (const issue of unknown) {
+      let target: unknown = current;
+      for (const part of issue.path) target = (target as Record<PropertyKey, unknown> | undefined)?.[part];
+      if (target && typeof target === "object") {
+        for (const key of issue.keys) delete (target as Record<string, unknown>)[key];
+      }
+    }
+  }
+  return current;
 }
 
 /**
