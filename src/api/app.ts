@@ -99,6 +99,16 @@ export function createApp(options: AppOptions & { accessHandle?: Access }) {
   app.notFound((c) => c.json(errorBody("NOT_FOUND", `no route ${c.req.method} ${c.req.path}`), 404));
   app.onError((error, c) => {
     if (isRigflowError(error)) return sendError(c, error);
+    if (isRedisFull(error)) {
+      log.warn({ err: error, path: c.req.path }, "redis refuses writes: out of memory");
+      return c.json(
+        errorBody(
+          "STORAGE_FULL",
+          "Redis is out of memory (maxmemory) and refuses writes: reads go on; changes work again once runs end and retention frees room, or Redis is given more memory",
+        ),
+        503,
+      );
+    }
     if (isRedisDown(error)) {
       log.warn({ err: error }, "redis unavailable");
       return c.json(errorBody("REDIS_UNAVAILABLE", "Redis does not answer; try again shortly"), 503);
@@ -110,6 +120,19 @@ export function createApp(options: AppOptions & { accessHandle?: Access }) {
     );
   });
   return app;
+}
+
+/**
+ * Whether Redis refused a write for lack of memory: an OOM reply, or a transaction it discarded
+ * because a queued command got one (EXECABORT, with the OOM among ioredis' previousErrors).
+ */
+function isRedisFull(error: Error): boolean {
+  const previous = (error as { previousErrors?: unknown }).previousErrors;
+  const messages = [
+    error.message,
+    ...(Array.isArray(previous) ? previous.map((e) => String((e as Error)?.message)) : []),
+  ];
+  return messages.some((message) => /^OOM |\bOOM command not allowed\b/.test(message));
 }
 
 function isRedisDown(error: Error): boolean {

@@ -93,6 +93,10 @@ export const errorCodes = {
   PARAMS_TOO_LARGE: { kind: "too_large", meaning: "a node's params are over the size limit" },
   UNSUPPORTED_MEDIA_TYPE: { kind: "unsupported", meaning: "the body is not sent as application/json" },
   REDIS_UNAVAILABLE: { kind: "unavailable", meaning: "Redis does not answer; try again" },
+  STORAGE_FULL: {
+    kind: "unavailable",
+    meaning: "Redis refuses writes for lack of memory (maxmemory); reads go on, and changes once it has room",
+  },
   DEVICE_ERROR: { kind: "node", meaning: "the device reported an error" },
   DEVICE_BUSY: { kind: "node", meaning: "the device was asked to run more commands than its capacity" },
   DEVICE_TIMEOUT: { kind: "node", meaning: "the device did not answer in time" },
