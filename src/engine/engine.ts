@@ -99,8 +99,8 @@ export class Engine {
     return stored;
   }
 
-  listPipelines(): Promise<PipelineListing[]> {
-    return this.pipelines.list();
+  listPipelines(page?: { after?: string | undefined; limit?: number }): Promise<PipelineListing[]> {
+    return this.pipelines.list(page);
   }
 
   async deletePipeline(id: string): Promise<void> {

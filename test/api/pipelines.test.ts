@@ -40,6 +40,34 @@ describe("the pipeline repository", () => {
     expect(after.pipelines.map((p) => p.id)).toEqual(["other"]);
   });
 
+  it("pages the list by id: limit and cursor, next_cursor until the last page", async () => {
+    const paged = createTestApi([servo("servo-1")]);
+    try {
+      const ids = Array.from({ length: 7 }, (_, i) => `page_${i}`);
+      for (const id of [...ids].reverse())
+        await paged.post("/api/pipelines/save", doc(id, [home("a", "servo-1")]));
+      const seen: string[] = [];
+      let cursor = "";
+      for (let pages = 0; pages < 10; pages += 1) {
+        const page = (await (
+          await paged.get(`/api/pipelines?limit=3${cursor ? `&cursor=${cursor}` : ""}`)
+        ).json()) as {
+          pipelines: { id: string }[];
+          next_cursor: string | null;
+        };
+        seen.push(...page.pipelines.map((p) => p.id));
+        if (page.next_cursor === null) break;
+        cursor = page.next_cursor;
+      }
+      expect(seen).toEqual(ids);
+      const bad = await paged.get("/api/pipelines?limit=0");
+      expect(bad.status).toBe(400);
+      expect(((await bad.json()) as { error: { code: string } }).error.code).toBe("QUERY_INVALID");
+    } finally {
+      await paged.close();
+    }
+  });
+
   it("never reuses a version after a delete", async () => {
     const pipeline = doc("again", [home("a", "servo-1")]);
     await api.post("/api/pipelines/save", pipeline);

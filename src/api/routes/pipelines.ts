@@ -1,7 +1,14 @@
 import { Hono } from "hono";
-import type { Engine } from "../../engine/index.js";
+import { z } from "zod";
+import { idSchema, type Engine } from "../../engine/index.js";
 import { readJson } from "../middleware/json-body.js";
-import { pathId } from "../validation.js";
+import { parseWith, pathId } from "../validation.js";
+
+/** GET /api/pipelines pages by id: `cursor` is the `next_cursor` of the page before. */
+const listQuerySchema = z.object({
+  limit: z.coerce.number().int().min(1).max(1000).default(1000),
+  cursor: idSchema.optional(),
+});
 
 /** The seed's pipeline repository: save, list, get, delete, with versions. */
 export function pipelineRoutes(engine: Engine) {
@@ -11,7 +18,11 @@ export function pipelineRoutes(engine: Engine) {
       return c.json({ pipeline: pipeline.document, version: pipeline.version }, created ? 201 : 200);
     })
     .get("/", async (c) => {
-      const pipelines = await engine.listPipelines();
+      const query = parseWith(listQuerySchema, c.req.query(), "query", "QUERY_INVALID");
+      // One more than asked: whether another page follows.
+      const found = await engine.listPipelines({ after: query.cursor, limit: query.limit + 1 });
+      const pipelines = found.slice(0, query.limit);
+      const nextCursor = found.length > query.limit ? (pipelines.at(-1)?.id ?? null) : null;
       return c.json({
         pipelines: pipelines.map((p) => ({
           id: p.id,
@@ -20,6 +31,7 @@ export function pipelineRoutes(engine: Engine) {
           version: p.version,
           updated_at: p.updatedAt,
         })),
+        next_cursor: nextCursor,
       });
     })
     .get("/:id", async (c) => {

@@ -17,6 +17,7 @@ export interface PipelineListing {
 export interface PipelineRepository {
   save(id: string, document: Record<string, unknown>): Promise<{ version: number; created: boolean }>;
   get(id: string): Promise<StoredPipeline | null>;
-  list(): Promise<PipelineListing[]>;
+  /** Up to `limit` pipelines by id, after the id `after` (exclusive), in id order. */
+  list(page?: { after?: string | undefined; limit?: number }): Promise<PipelineListing[]>;
   delete(id: string): Promise<boolean>;
 }

@@ -46,8 +46,13 @@ export class RedisPipelineRepository implements PipelineRepository {
     };
   }
 
-  async list(): Promise<PipelineListing[]> {
-    const ids = await this.redis.zrange(this.keys.pipelines, 0, -1);
+  async list(page: { after?: string | undefined; limit?: number } = {}): Promise<PipelineListing[]> {
+    // All scores are 0: the set is in id order, and a page is a range of ids.
+    const from = page.after === undefined ? "-" : `(${page.after}`;
+    const ids =
+      page.limit === undefined
+        ? await this.redis.zrangebylex(this.keys.pipelines, from, "+")
+        : await this.redis.zrangebylex(this.keys.pipelines, from, "+", "LIMIT", 0, page.limit);
     const pipeline = this.redis.pipeline();
     for (const id of ids)
       pipeline.hmget(this.keys.pipeline(id), "name", "node_count", "version", "updated_at");
