@@ -14,7 +14,7 @@ import {
   startTestWorker,
 } from "../support/context.js";
 import { openStream, rawRequest, tryUpgrade } from "../support/raw-http.js";
-import { doc, home } from "../support/pipelines.js";
+import { doc, home, move } from "../support/pipelines.js";
 
 const opened: { close(): Promise<void> }[] = [];
 afterEach(async () => {
@@ -62,6 +62,30 @@ describe("MAX_ACTIVE_RUNS", () => {
     const worker = await startTestWorker(prefix, [servo("servo-1")]);
     opened.push(worker);
     await expect.poll(async () => (await submit({ pipeline })).status, { timeout: 10_000 }).toBe(202);
+  });
+});
+
+describe("DEFAULT_RUN_TIMEOUT_MS", () => {
+  it("gives a run with no timeout of its own a timeout job, which goes once the run ends (completed or cancelled)", async () => {
+    const { engine, submit, prefix } = apiWith({});
+    const runsQueue = engine.queues.get("runs");
+    const { run_id: runId } = (await (
+      await submit({ pipeline: doc("p", [home("h", "servo-1")]) })
+    ).json()) as {
+      run_id: string;
+    };
+    const timeoutJob = await runsQueue.getJob(`${runId}__timeout__0`);
+    expect(timeoutJob?.delay).toBe(86_400_000);
+    const worker = await startTestWorker(prefix, [servo("servo-1")]);
+    opened.push(worker);
+    expect((await engine.waitForRun(runId, 10_000)).status).toBe("completed");
+    await expect.poll(() => runsQueue.getDelayedCount(), { timeout: 5000 }).toBe(0);
+    const cancelled = (await (await submit({ pipeline: doc("p", [move("m", "servo-1", 100)]) })).json()) as {
+      run_id: string;
+    };
+    await engine.cancelRun(cancelled.run_id);
+    expect((await engine.waitForRun(cancelled.run_id, 10_000)).status).toBe("cancelled");
+    await expect.poll(() => runsQueue.getDelayedCount(), { timeout: 5000 }).toBe(0);
   });
 });
 

@@ -198,6 +198,9 @@ export function createRunProcessor(deps: {
       body,
     );
     await queues.promoteWaiters(woken);
+    // Every run has a timeout job (DEFAULT_RUN_TIMEOUT_MS): once the run has ended it would only
+    // find it over, up to a day later, and meanwhile hold its place in Redis.
+    await queues.removeRunTimeout(run.runId, await store.epoch(run.runId));
     log.info({ runId: run.runId, status }, "run ended");
   }
 }

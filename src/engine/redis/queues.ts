@@ -161,6 +161,13 @@ export class QueueSet {
     );
   }
 
+  /** Drops a run's timeout job of this epoch, if it is still waiting (not the one running now). */
+  async removeRunTimeout(runId: string, epoch: number): Promise<void> {
+    await this.runs()
+      .remove(`${runId}__timeout__${epoch}`)
+      .catch(() => undefined);
+  }
+
   /** The run job: retried on transient errors (a Redis blip), kept a week once done. */
   addRunJob(runId: string, pipelineId: string): Promise<unknown> {
     return this.runs().add(
