@@ -19,6 +19,10 @@ export function redisKeys(prefix: string) {
     /** Node jobs set aside because a device was reserved, as "<device>|<job id>": woken when one ends. */
     reservationWaiters: `${ns}:reservation-waiters`,
     runs: `${ns}:runs`,
+    /** One pipeline's runs by sequence: a filtered run list reads these, not every run. */
+    pipelineRuns: (pipelineId: string) => `${ns}:pipeline-runs:${pipelineId}`,
+    /** Set once every run made before pipelineRuns existed has been added to it. */
+    pipelineRunsIndexed: `${ns}:pipeline-runs-indexed`,
     activeRuns: `${ns}:active-runs`,
     runSequence: `${ns}:run-sequence`,
     events: `${ns}:events`,

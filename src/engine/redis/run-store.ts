@@ -34,8 +34,14 @@ const runFields = [
 /** Run ids are opaque, never all digits, and never contain ":" or "__" (see nodeJobId). */
 export const newRunId = () => `run_${randomBytes(10).toString("hex")}`;
 
+/** How many runs one step of the index's one-time backfill reads. */
+const indexBatch = 500;
+
 /** Creating and reading runs: the run hash, its nodes, outputs and events. */
 export class RunStore {
+  /** Whether the per-pipeline index is known to hold every run (see indexRunsByPipeline). */
+  private pipelineIndexReady = false;
+
   constructor(
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
@@ -72,14 +78,17 @@ export class RunStore {
       })
       .hset(this.keys.runNodes(runId), nodeFields)
       .zadd(this.keys.runs, sequence, runId)
+      .zadd(this.keys.pipelineRuns(plan.pipelineId), sequence, runId)
       .sadd(this.keys.activeRuns, runId)
       .exec();
   }
 
   /** Removes a run that could not be enqueued, so that no half-created run is left behind. */
   async discard(runId: string): Promise<void> {
-    await this.redis
-      .multi()
+    const pipelineId = await this.redis.hget(this.keys.run(runId), "pipeline_id");
+    const removal = this.redis.multi();
+    if (pipelineId) removal.zrem(this.keys.pipelineRuns(pipelineId), runId);
+    await removal
       .del(
         this.keys.run(runId),
         this.keys.runNodes(runId),
@@ -199,18 +208,14 @@ export class RunStore {
     cursor?: number;
   }): Promise<{ runs: RunSummary[]; nextCursor: number | null }> {
     const runs: RunSummary[] = [];
+    // Filtered by pipeline, the pipeline's own index is read: its runs only, however many others.
+    if (filter.pipelineId !== undefined) await this.indexRunsByPipeline();
+    const index =
+      filter.pipelineId === undefined ? this.keys.runs : this.keys.pipelineRuns(filter.pipelineId);
     let max: string = filter.cursor === undefined ? "+inf" : `(${filter.cursor}`;
     const batch = Math.max(filter.limit * 2, 50);
     for (;;) {
-      const page = await this.redis.zrevrangebyscore(
-        this.keys.runs,
-        max,
-        "-inf",
-        "WITHSCORES",
-        "LIMIT",
-        0,
-        batch,
-      );
+      const page = await this.redis.zrevrangebyscore(index, max, "-inf", "WITHSCORES", "LIMIT", 0, batch);
       if (page.length === 0) return { runs, nextCursor: null };
       const ids = page.filter((_, index) => index % 2 === 0);
       const scores = page.filter((_, index) => index % 2 === 1).map(Number);
@@ -249,6 +254,34 @@ export class RunStore {
       if (page.length < batch * 2) return { runs, nextCursor: null };
       max = `(${scores[scores.length - 1]}`;
     }
+  }
+
+  /**
+   * Adds the runs made before the per-pipeline index existed to it, once per Redis (a marker key
+   * says it was done): a pass over every run, in batches. Two processes doing it at once add the
+   * same entries; nothing is lost either way.
+   */
+  private async indexRunsByPipeline(): Promise<void> {
+    if (this.pipelineIndexReady || (await this.redis.exists(this.keys.pipelineRunsIndexed))) {
+      this.pipelineIndexReady = true;
+      return;
+    }
+    for (let start = 0; ; start += indexBatch) {
+      const page = await this.redis.zrange(this.keys.runs, start, start + indexBatch - 1, "WITHSCORES");
+      if (page.length === 0) break;
+      const ids = page.filter((_, i) => i % 2 === 0);
+      const pipelineIds = await Promise.all(
+        ids.map((id) => this.redis.hget(this.keys.run(id), "pipeline_id")),
+      );
+      const adds = this.redis.multi();
+      ids.forEach((id, i) => {
+        const pipelineId = pipelineIds[i];
+        if (pipelineId) adds.zadd(this.keys.pipelineRuns(pipelineId), page[i * 2 + 1] as string, id);
+      });
+      await adds.exec();
+    }
+    await this.redis.set(this.keys.pipelineRunsIndexed, "1");
+    this.pipelineIndexReady = true;
   }
 
   /** The run's events, oldest first, after the given event id (exclusive). */
