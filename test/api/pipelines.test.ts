@@ -32,6 +32,10 @@ describe("the pipeline repository", () => {
 
     const got = (await (await api.get(`/api/pipelines/${seedDemo.id}`)).json()) as Record<string, unknown>;
     expect(got).toMatchObject({ ...renamed, version: 2 });
+    // What was read can be saved back as it is: version and updated_at are the store's, dropped.
+    const savedBack = await api.post("/api/pipelines/save", got);
+    expect(savedBack.status).toBe(200);
+    expect(await savedBack.json()).toEqual({ pipeline: renamed, version: 3 });
 
     const deleted = await api.app.request(`/api/pipelines/${seedDemo.id}`, { method: "DELETE" });
     expect(deleted.status).toBe(204);

@@ -4,6 +4,18 @@ import { idSchema, type Engine } from "../../engine/index.js";
 import { readJson } from "../middleware/json-body.js";
 import { parseWith, pathId } from "../validation.js";
 
+/**
+ * GET /api/pipelines/{id} answers the document with `version` and `updated_at`: a client that saves
+ * what it read sends them back. They are the store's, not the document's, so they are dropped.
+ */
+function withoutStoredFields(body: unknown): unknown {
+  if (body === null || typeof body !== "object" || Array.isArray(body)) return body;
+  const document = { ...(body as Record<string, unknown>) };
+  delete document.version;
+  delete document.updated_at;
+  return document;
+}
+
 /** GET /api/pipelines pages by id: `cursor` is the `next_cursor` of the page before. */
 const listQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(1000),
@@ -14,7 +26,7 @@ const listQuerySchema = z.object({
 export function pipelineRoutes(engine: Engine) {
   return new Hono()
     .post("/save", async (c) => {
-      const { pipeline, created } = await engine.savePipeline(await readJson(c));
+      const { pipeline, created } = await engine.savePipeline(withoutStoredFields(await readJson(c)));
       return c.json({ pipeline: pipeline.document, version: pipeline.version }, created ? 201 : 200);
     })
     .get("/", async (c) => {

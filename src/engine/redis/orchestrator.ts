@@ -189,6 +189,9 @@ export function createRunProcessor(deps: {
     startedAt: string | null,
     body: RunEventBody,
   ): Promise<void> {
+    // The epoch this run job is ending, read while the run is still running: once it has ended a
+    // resume may start the next epoch, whose timeout job must stay.
+    const epoch = await store.epoch(run.runId);
     const { woken } = await ledger.finishRun(
       run.runId,
       run.pipelineId,
@@ -200,7 +203,7 @@ export function createRunProcessor(deps: {
     await queues.promoteWaiters(woken);
     // Every run has a timeout job (DEFAULT_RUN_TIMEOUT_MS): once the run has ended it would only
     // find it over, up to a day later, and meanwhile hold its place in Redis.
-    await queues.removeRunTimeout(run.runId, await store.epoch(run.runId));
+    await queues.removeRunTimeout(run.runId, epoch);
     log.info({ runId: run.runId, status }, "run ended");
   }
 }
