@@ -79,6 +79,12 @@ const envSchema = z.object({
     .int()
     .min(0)
     .default(7 * 24 * 3600),
+  RUN_RETENTION_S: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(30 * 24 * 3600),
+  RUN_SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).max(3_600_000).default(30_000),
 });
 
 export type Config = ReturnType<typeof readConfig>;
@@ -145,5 +151,6 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env) {
       maxActiveRuns: e.MAX_ACTIVE_RUNS,
     },
     eventRetention: { runEventsMax: e.RUN_EVENTS_MAX, runEventsTtlS: e.RUN_EVENTS_TTL_S },
+    runRetention: { runRetentionS: e.RUN_RETENTION_S, sweepIntervalMs: e.RUN_SWEEP_INTERVAL_MS },
   };
 }

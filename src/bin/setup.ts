@@ -56,6 +56,7 @@ export function runWorker({ config, log, devices }: Setup, redisUrl: string): Pr
     ...(config.workerId !== undefined && { workerId: config.workerId }),
     shutdownGraceMs: config.shutdownGraceMs,
     eventRetention: config.eventRetention,
+    runRetention: config.runRetention,
   });
 }
 

@@ -11,6 +11,7 @@ export type { DeviceLeaseStore, DeviceRecord } from "./redis/device-lease.js";
 export type { DeviceStatus } from "./redis/device-status.js";
 export { connectRedis } from "./redis/connection.js";
 export { defaultEventRetention, type EventRetention } from "./redis/event-retention.js";
+export { defaultRunRetention, type RetentionStep, type RunRetention } from "./redis/run-retention.js";
 export { EventTail } from "./redis/event-tail.js";
 export { jobStates, type JobOwner, type JobRecord, type JobState } from "./redis/job-record.js";
 export { cleanableStates, type CleanableState, type RetryOutcome } from "./redis/queue-actions.js";

@@ -6,9 +6,11 @@ import type { DeviceConfig, DriverDefinition } from "../drivers/types.js";
 import {
   connectRedis,
   createWorkerRuntime,
+  defaultRunRetention,
   runsQueueName,
   type EventRetention,
   type RunJobData,
+  type RunRetention,
 } from "../engine/index.js";
 import { CommandRegistry } from "./command-registry.js";
 import { hostDevice, type HostedDevice } from "./device-host.js";
@@ -16,6 +18,7 @@ import { DeviceLeases, type DeviceHold, type LeasedDevice } from "./device-lease
 import { jobLockOptions } from "./job-locks.js";
 import { watchHalts } from "./halt-watch.js";
 import { InFlightNodes } from "./in-flight-nodes.js";
+import { repeatSteps } from "./repeat-steps.js";
 import { shutdownStop } from "./stop-reasons.js";
 
 export interface WorkerOptions {
@@ -34,6 +37,8 @@ export interface WorkerOptions {
   runConcurrency?: number;
   /** How long runs' event streams are kept (RUN_EVENTS_MAX, RUN_EVENTS_TTL_S); default: their defaults. */
   eventRetention?: EventRetention;
+  /** How long ended runs are kept (RUN_RETENTION_S) and how often to look (RUN_SWEEP_INTERVAL_MS). */
+  runRetention?: RunRetention;
 }
 
 export interface WorkerHandle {
@@ -62,7 +67,14 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   redis.on("error", (error) => log.warn({ err: error }, "redis connection error"));
   const subscriber = redis.duplicate();
   subscriber.on("error", (error) => log.warn({ err: error }, "redis subscriber error"));
-  const runtime = createWorkerRuntime(redis, options.prefix, log, options.eventRetention);
+  const runtime = createWorkerRuntime(
+    redis,
+    options.prefix,
+    log,
+    options.eventRetention,
+    options.runRetention,
+    workerId,
+  );
   const commands = new CommandRegistry();
   const inFlight = new InFlightNodes();
   const connection = redis as ConnectionOptions;
@@ -78,10 +90,12 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     held: () => leases?.holdOf(device).held() ?? false,
   });
   let stopWatchingHalts = () => undefined as void;
+  let stopRemovingExpiredRuns = () => Promise.resolve();
 
   const close = async () => {
     for (const timer of timers) clearInterval(timer);
     stopWatchingHalts();
+    await stopRemovingExpiredRuns();
     await Promise.all([...workers.map((worker) => worker.close()), ...hosted.map((host) => host.stop())]);
     // Only once the devices are closed may another worker take them.
     await leases?.stop().catch(() => undefined);
@@ -135,6 +149,12 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
         );
       await sweep();
       timers.push(setInterval(() => void sweep(), sweepIntervalMs));
+      stopRemovingExpiredRuns = repeatSteps({
+        step: () => runtime.removeExpiredRuns(),
+        intervalMs: options.runRetention?.sweepIntervalMs ?? defaultRunRetention.sweepIntervalMs,
+        onStep: ({ removed }) => removed > 0 && log.info({ removed }, "removed runs past their retention"),
+        onError: (error) => log.warn({ err: error }, "removing runs past their retention failed"),
+      });
     }
 
     const assertConcurrency = () =>

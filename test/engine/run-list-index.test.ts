@@ -1,10 +1,10 @@
-// A run list filtered by pipeline reads that pipeline's index, not every run; runs made before the
-// index existed are added to it once.
+// A run list filtered by pipeline or status reads that pipeline's or status's index, not every run;
+// runs made before the indexes existed are added to them once.
 import { afterEach, describe, expect, it } from "vitest";
 import { drivers } from "../../src/drivers/registry.js";
 import { connectRedis, createCatalog, defaultLimits, Engine } from "../../src/engine/index.js";
-import { newPrefix, redisUrl, servo } from "../support/context.js";
-import { doc, home } from "../support/pipelines.js";
+import { newPrefix, redisUrl, servo, startTestWorker } from "../support/context.js";
+import { doc, home, move } from "../support/pipelines.js";
 
 const opened: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -16,7 +16,7 @@ function engineOn(prefix: string) {
   const engine = new Engine(
     redis,
     prefix,
-    createCatalog([servo("servo-1")], drivers.values()),
+    createCatalog([servo("servo-1"), servo("servo-2")], drivers.values()),
     defaultLimits,
   );
   opened.push(async () => {
@@ -53,11 +53,58 @@ describe("runs filtered by pipeline", () => {
     await redis.del(
       engine.keys.pipelineRuns("a"),
       engine.keys.pipelineRuns("b"),
-      engine.keys.pipelineRunsIndexed,
+      engine.keys.runIndexesVersion,
     );
     const { engine: later } = engineOn(prefix);
     expect(await all(later, "a")).toEqual([...(made.a ?? [])].reverse());
-    expect(await redis.get(engine.keys.pipelineRunsIndexed)).toBe("1");
+    expect(await redis.get(engine.keys.runIndexesVersion)).toBe("2");
     expect(await redis.zcard(engine.keys.pipelineRuns("b"))).toBe(8);
+  });
+
+  it("filtered by status come from the status's index, which follows every change of status", async () => {
+    const prefix = newPrefix();
+    const { engine, redis } = engineOn(prefix);
+    const devices = [servo("servo-1"), servo("servo-2", { fail_first: { move: 1 } })];
+    const submit = async (document: unknown) => (await engine.submitRun({ document })).runId;
+    const queued = await submit(doc("q", [home("h", "servo-1")])); // no worker yet: stays queued
+    const statusesOf = async (e: Engine) => {
+      const listed: Record<string, string[]> = {};
+      for (const status of ["queued", "running", "completed", "failed", "cancelled"] as const) {
+        listed[status] = (await e.listRuns({ status, limit: 100 })).runs.map((run) => run.runId);
+      }
+      return listed;
+    };
+    expect((await statusesOf(engine)).queued).toEqual([queued]);
+
+    const worker = await startTestWorker(prefix, devices);
+    opened.push(() => worker.close());
+    const completed = await engine.waitForRun(await submit(doc("c", [home("h", "servo-1")])), 20_000);
+    const failed = await engine.waitForRun(await submit(doc("f", [move("m", "servo-2", 5)])), 20_000);
+    expect([completed.status, failed.status]).toEqual(["completed", "failed"]);
+    await engine.waitForRun(queued, 20_000);
+    const expected = {
+      queued: [],
+      running: [],
+      completed: [completed.runId, queued],
+      failed: [failed.runId],
+      cancelled: [],
+    };
+    expect(await statusesOf(engine)).toEqual(expected);
+    expect(await redis.zcard(engine.keys.endedRuns)).toBe(3);
+
+    // Resumed, a failed run leaves the failed index (and the ended runs) and comes back completed.
+    await engine.resumeRun(failed.runId);
+    expect((await engine.waitForRun(failed.runId, 20_000)).status).toBe("completed");
+    const afterResume = { ...expected, completed: [failed.runId, completed.runId, queued], failed: [] };
+    expect(await statusesOf(engine)).toEqual(afterResume);
+
+    // A Redis written before these indexes: a fresh process puts every run where it belongs, once.
+    const statusKeys = ["queued", "running", "completed", "failed", "cancelled"].map((status) =>
+      engine.keys.runsByStatus(status),
+    );
+    await redis.del(...statusKeys, engine.keys.endedRuns, engine.keys.runIndexesVersion);
+    const { engine: later } = engineOn(prefix);
+    expect(await statusesOf(later)).toEqual(afterResume);
+    expect(await redis.zcard(engine.keys.endedRuns)).toBe(3);
   });
 });

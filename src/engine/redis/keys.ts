@@ -8,6 +8,7 @@ export function redisKeys(prefix: string) {
     pipeline: (id: string) => `${ns}:pipeline:${id}`,
     pipelineVersion: (id: string) => `${ns}:pipeline-version:${id}`,
     pipelines: `${ns}:pipelines`,
+    runPrefix: `${ns}:run:`,
     run: (runId: string) => `${ns}:run:${runId}`,
     runNodes: (runId: string) => `${ns}:run:${runId}:nodes`,
     runOutputs: (runId: string) => `${ns}:run:${runId}:outputs`,
@@ -21,8 +22,19 @@ export function redisKeys(prefix: string) {
     runs: `${ns}:runs`,
     /** One pipeline's runs by sequence: a filtered run list reads these, not every run. */
     pipelineRuns: (pipelineId: string) => `${ns}:pipeline-runs:${pipelineId}`,
-    /** Set once every run made before pipelineRuns existed has been added to it. */
-    pipelineRunsIndexed: `${ns}:pipeline-runs-indexed`,
+    pipelineRunsPrefix: `${ns}:pipeline-runs:`,
+    /** The prefix of the runs-by-status indexes: one sorted set per status, runs by sequence. */
+    runsByStatusPrefix: `${ns}:runs-by-status:`,
+    runsByStatus: (status: string) => `${ns}:runs-by-status:${status}`,
+    /**
+     * Set once every run made before an index existed has been added to the indexes (pipeline-runs,
+     * runs-by-status, ended-runs); its value is the version of that set of indexes.
+     */
+    runIndexesVersion: `${ns}:run-indexes-version`,
+    /** Ended runs by the time they ended (ms on Redis's clock): what the retention sweeper reads. */
+    endedRuns: `${ns}:ended-runs`,
+    /** Held by the retention sweeper taking a step, so that two workers do not sweep at once. */
+    retentionSweep: `${ns}:retention-sweep`,
     activeRuns: `${ns}:active-runs`,
     runSequence: `${ns}:run-sequence`,
     events: `${ns}:events`,

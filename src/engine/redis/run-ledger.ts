@@ -28,7 +28,8 @@ export interface FencedNodeRef extends NodeRef {
 export type FailOutcome = "halted" | "ended" | "ignored" | "fenced";
 
 export type BeginResult =
-  | { kind: "run"; upstreamOutputs: (Record<string, unknown> | null)[] }
+  /** `startedAt`: the attempt's started_at, which names it in the ledger (see HeldCompletion). */
+  | { kind: "run"; upstreamOutputs: (Record<string, unknown> | null)[]; startedAt: string }
   | { kind: "done" }
   | { kind: "skip" }
   | { kind: "stale" }
@@ -38,6 +39,17 @@ export type BeginResult =
 
 /** A reserving run's nodes, by device: what node-begin.lua needs to take the run's devices. */
 export type ReservationSpec = readonly (readonly [deviceId: string, nodeIds: readonly string[]])[];
+
+/**
+ * A command's end as the worker that ran it holds it until the ledger has it: the attempt it ended
+ * (its started_at, as node-begin wrote it), when it ended, and an id of its own, so that writing it
+ * again after a refused write answers as the first write did.
+ */
+export interface HeldCompletion {
+  startedAt: string;
+  finishedAt: string;
+  id: string;
+}
 
 /** A node's completion: the successors it released, and jobs to wake if it ended a reservation. */
 export interface Completion {
@@ -69,7 +81,13 @@ export class RunLedger {
     body: RunEventBody,
   ): Promise<{ status: string; halt: string }> {
     const [status, halt] = (await this.scripts["run-start"](
-      [this.keys.run(runId), this.keys.runEvents(runId), this.keys.events],
+      [
+        this.keys.run(runId),
+        this.keys.runEvents(runId),
+        this.keys.events,
+        this.keys.runsByStatusPrefix,
+        this.keys.endedRuns,
+      ],
       [now(), this.event(runId, pipelineId, body), globalEventStreamLength, this.retention.runEventsMax],
     )) as [string, string];
     return { status, halt };
@@ -83,10 +101,11 @@ export class RunLedger {
     upstream: readonly string[],
     reservation: ReservationSpec | null,
   ): Promise<BeginResult> {
+    const startedAt = now();
     const result = (await this.scripts["node-begin"](this.nodeKeys(ref.runId, ref.deviceId), [
       ref.nodeId,
       ref.epoch,
-      now(),
+      startedAt,
       attempt,
       this.event(ref.runId, ref.pipelineId, body),
       globalEventStreamLength,
@@ -107,6 +126,7 @@ export class RunLedger {
       return {
         kind,
         upstreamOutputs: rest.map((json) => JSON.parse(json) as Record<string, unknown> | null),
+        startedAt,
       };
     }
     if (kind === "wait") return { kind, deviceId: rest[0] ?? "", holder: rest[1] ?? "" };
@@ -115,14 +135,16 @@ export class RunLedger {
 
   /**
    * Returns what the completion released, null if the node had completed already (or its job is of
-   * an older epoch), or "fenced" if the worker no longer holds the device. A call that ioredis
-   * resends answers as the first did (each call carries an id of its own).
+   * an older epoch), or "fenced" if the worker no longer holds the device and the node is not
+   * running from `held`'s attempt any more. A call that ioredis resends, or a write of the same
+   * `held` again, answers as the first did (each completion carries an id of its own).
    */
   async completeNode(
     ref: FencedNodeRef,
     outputs: Record<string, unknown>,
     executionTime: number,
     successors: readonly string[],
+    held?: HeldCompletion,
   ): Promise<Completion | "fenced" | null> {
     const body: RunEventBody = {
       type: "node_completed",
@@ -134,14 +156,15 @@ export class RunLedger {
       ref.nodeId,
       ref.epoch,
       JSON.stringify(outputs),
-      now(),
+      held?.finishedAt ?? now(),
       executionTime,
       this.event(ref.runId, ref.pipelineId, body),
       globalEventStreamLength,
       ref.deviceId,
       this.retention.runEventsMax,
       ref.fence,
-      randomUUID(),
+      held?.id ?? randomUUID(),
+      held?.startedAt ?? "",
       ...successors,
     ])) as [string[], string[]] | number;
     if (result === -2) return "fenced";
@@ -248,6 +271,8 @@ export class RunLedger {
         this.keys.deviceReservations,
         this.keys.runReservations(runId),
         this.keys.reservationWaiters,
+        this.keys.runsByStatusPrefix,
+        this.keys.endedRuns,
       ],
       [
         ending,
@@ -308,6 +333,8 @@ export class RunLedger {
         this.keys.runEvents(runId),
         this.keys.events,
         this.keys.activeRuns,
+        this.keys.runsByStatusPrefix,
+        this.keys.endedRuns,
       ],
       [event, globalEventStreamLength, this.retention.runEventsMax, ...nodeIds],
     )) as [string, string];

@@ -5,6 +5,7 @@ import type { Plan } from "../pipeline/plan.js";
 import { isEventId, lastPossibleEventId, type RunEvent } from "../run/events.js";
 import type { NodeError, NodeState, NodeStatus, RunState, RunStatus, RunSummary } from "../run/types.js";
 import type { RedisKeys } from "./keys.js";
+import { RunIndexes } from "./run-indexes.js";
 
 export interface StoredRun {
   runId: string;
@@ -34,18 +35,16 @@ const runFields = [
 /** Run ids are opaque, never all digits, and never contain ":" or "__" (see nodeJobId). */
 export const newRunId = () => `run_${randomBytes(10).toString("hex")}`;
 
-/** How many runs one step of the index's one-time backfill reads. */
-const indexBatch = 500;
-
 /** Creating and reading runs: the run hash, its nodes, outputs and events. */
 export class RunStore {
-  /** Whether the per-pipeline index is known to hold every run (see indexRunsByPipeline). */
-  private pipelineIndexReady = false;
+  readonly indexes: RunIndexes;
 
   constructor(
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
-  ) {}
+  ) {
+    this.indexes = new RunIndexes(redis, keys);
+  }
 
   async create(
     runId: string,
@@ -79,6 +78,7 @@ export class RunStore {
       .hset(this.keys.runNodes(runId), nodeFields)
       .zadd(this.keys.runs, sequence, runId)
       .zadd(this.keys.pipelineRuns(plan.pipelineId), sequence, runId)
+      .zadd(this.keys.runsByStatus("queued"), sequence, runId)
       .sadd(this.keys.activeRuns, runId)
       .exec();
   }
@@ -96,6 +96,7 @@ export class RunStore {
         this.keys.runEvents(runId),
       )
       .zrem(this.keys.runs, runId)
+      .zrem(this.keys.runsByStatus("queued"), runId)
       .srem(this.keys.activeRuns, runId)
       .exec();
   }
@@ -208,10 +209,15 @@ export class RunStore {
     cursor?: number;
   }): Promise<{ runs: RunSummary[]; nextCursor: number | null }> {
     const runs: RunSummary[] = [];
-    // Filtered by pipeline, the pipeline's own index is read: its runs only, however many others.
-    if (filter.pipelineId !== undefined) await this.indexRunsByPipeline();
+    // Filtered, an index is read (the pipeline's, else the status's): only runs that may match.
+    // Each run's own status is still checked, so a run changing status meanwhile is shown as it is.
+    if (filter.pipelineId !== undefined || filter.status !== undefined) await this.indexes.ready();
     const index =
-      filter.pipelineId === undefined ? this.keys.runs : this.keys.pipelineRuns(filter.pipelineId);
+      filter.pipelineId !== undefined
+        ? this.keys.pipelineRuns(filter.pipelineId)
+        : filter.status !== undefined
+          ? this.keys.runsByStatus(filter.status)
+          : this.keys.runs;
     let max: string = filter.cursor === undefined ? "+inf" : `(${filter.cursor}`;
     const batch = Math.max(filter.limit * 2, 50);
     for (;;) {
@@ -254,34 +260,6 @@ export class RunStore {
       if (page.length < batch * 2) return { runs, nextCursor: null };
       max = `(${scores[scores.length - 1]}`;
     }
-  }
-
-  /**
-   * Adds the runs made before the per-pipeline index existed to it, once per Redis (a marker key
-   * says it was done): a pass over every run, in batches. Two processes doing it at once add the
-   * same entries; nothing is lost either way.
-   */
-  private async indexRunsByPipeline(): Promise<void> {
-    if (this.pipelineIndexReady || (await this.redis.exists(this.keys.pipelineRunsIndexed))) {
-      this.pipelineIndexReady = true;
-      return;
-    }
-    for (let start = 0; ; start += indexBatch) {
-      const page = await this.redis.zrange(this.keys.runs, start, start + indexBatch - 1, "WITHSCORES");
-      if (page.length === 0) break;
-      const ids = page.filter((_, i) => i % 2 === 0);
-      const pipelineIds = await Promise.all(
-        ids.map((id) => this.redis.hget(this.keys.run(id), "pipeline_id")),
-      );
-      const adds = this.redis.multi();
-      ids.forEach((id, i) => {
-        const pipelineId = pipelineIds[i];
-        if (pipelineId) adds.zadd(this.keys.pipelineRuns(pipelineId), page[i * 2 + 1] as string, id);
-      });
-      await adds.exec();
-    }
-    await this.redis.set(this.keys.pipelineRunsIndexed, "1");
-    this.pipelineIndexReady = true;
   }
 
   /** The run's events, oldest first, after the given event id (exclusive). */

@@ -16,6 +16,8 @@ const scriptNames = [
   "device-lease-hold",
   "device-lease-release",
   "node-progress",
+  "runs-index",
+  "run-remove",
 ] as const;
 export type ScriptName = (typeof scriptNames)[number];
 

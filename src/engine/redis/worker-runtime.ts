@@ -11,6 +11,12 @@ import { appendProgress } from "./progress.js";
 import { QueueSet, type NodeJobData } from "./queues.js";
 import { RunLedger } from "./run-ledger.js";
 import { RunStore } from "./run-store.js";
+import {
+  defaultRunRetention,
+  RunRetentionSweeper,
+  type RetentionStep,
+  type RunRetention,
+} from "./run-retention.js";
 import { sweepActiveRuns } from "./run-sweeper.js";
 
 /** What a worker process needs of the engine: node lifecycles, the run processor, queues, keys. */
@@ -24,6 +30,8 @@ export interface WorkerRuntime {
   progress(job: Job<NodeJobData>, fence: string, fraction: number, message: string): Promise<void>;
   /** Repairs runs left without a live run job; returns how many. */
   sweep(): Promise<number>;
+  /** Removes some of the ended runs past their retention (bounded work; see RunRetentionSweeper). */
+  removeExpiredRuns(): Promise<RetentionStep>;
   close(): Promise<void>;
 }
 
@@ -32,11 +40,14 @@ export function createWorkerRuntime(
   prefix: string,
   log: Logger,
   retention: EventRetention = defaultEventRetention,
+  runRetention: RunRetention = defaultRunRetention,
+  workerId = "worker",
 ): WorkerRuntime {
   const keys = redisKeys(prefix);
   const store = new RunStore(redis, keys);
   const ledger = new RunLedger(redis, keys, retention);
   const queues = new QueueSet(redis, prefix);
+  const expiredRuns = new RunRetentionSweeper(redis, keys, queues, store.indexes, runRetention, workerId);
   return {
     keys,
     queues,
@@ -52,6 +63,7 @@ export function createWorkerRuntime(
       ]);
     },
     sweep: () => sweepActiveRuns(redis, keys, queues),
+    removeExpiredRuns: () => expiredRuns.step(),
     close: () => queues.close(),
   };
 }

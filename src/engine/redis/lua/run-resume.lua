@@ -2,13 +2,14 @@
 -- pending; every job of the old epoch is now stale, so new jobs get new ids. Completed nodes keep
 -- their outputs.
 -- KEYS[1] run hash, KEYS[2] run nodes hash, KEYS[3] run event stream, KEYS[4] global event stream,
--- KEYS[5] active runs set
+-- KEYS[5] active runs set, KEYS[6] prefix of the runs-by-status indexes, KEYS[7] ended runs
 -- ARGV[1] pipeline_resumed JSON, ARGV[2] global stream max length, ARGV[3] run stream max length,
 -- ARGV[4..] every node id
 -- The run stream's expiry (set by run-finish.lua) is removed: it must not vanish mid-run.
 -- Returns {status before, status after}; nothing changes unless it was failed or cancelled. A run
 -- cancelled before it started goes back to queued, so that it starts (pipeline_started) as usual.
 --- @include "append-event"
+--- @include "set-run-status"
 
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return redis.error_reply('RUN_NOT_FOUND') end
@@ -25,7 +26,8 @@ redis.call('HINCRBY', KEYS[1], 'epoch', 1)
 redis.call('SADD', KEYS[5], redis.call('HGET', KEYS[1], 'run_id'))
 local after = 'running'
 if (redis.call('HGET', KEYS[1], 'started_at') or '') == '' then after = 'queued' end
-redis.call('HSET', KEYS[1], 'status', after, 'halt', '', 'halt_node', '', 'error', '', 'finished_at', '')
+setRunStatus(KEYS[1], KEYS[6], KEYS[7], after)
+redis.call('HSET', KEYS[1], 'halt', '', 'halt_node', '', 'error', '', 'finished_at', '')
 appendEvent(KEYS[3], KEYS[4], ARGV[1], ARGV[3], ARGV[2])
 redis.call('PERSIST', KEYS[3])
 return {status, after}
