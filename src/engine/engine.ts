@@ -110,8 +110,8 @@ export class Engine {
   }
 
   async submitRun(request: RunRequest, idempotencyKey?: string): Promise<SubmittedRun> {
-    const { plan, version, document } = await this.planFor(request);
-    if (idempotencyKey === undefined) return this.enqueueRun(plan, version, document);
+    const { plan, version } = await this.planFor(request);
+    if (idempotencyKey === undefined) return this.enqueueRun(plan, version);
     const fingerprint = createHash("sha256").update(JSON.stringify(request)).digest("hex");
     const runId = newRunId();
     const key = this.keys.idempotency(idempotencyKey);
@@ -131,7 +131,7 @@ export class Engine {
       return { runId: earlierRunId, pipelineId: plan.pipelineId, status, replayed: true };
     }
     try {
-      return await this.enqueueRun(plan, version, document, runId);
+      return await this.enqueueRun(plan, version, runId);
     } catch (error) {
       await this.redis.del(key);
       throw error;
@@ -252,11 +252,9 @@ export class Engine {
     await this.queues.close();
   }
 
-  private async planFor(
-    request: RunRequest,
-  ): Promise<{ plan: Plan; version: number | null; document: Record<string, unknown> }> {
+  private async planFor(request: RunRequest): Promise<{ plan: Plan; version: number | null }> {
     const stored = request.pipelineId === undefined ? null : await this.getPipeline(request.pipelineId);
-    const { document, pipeline } = stored
+    const { pipeline } = stored
       ? parsePipelineDocument(stored.document, true)
       : parsePipelineDocument(request.document);
     const plan = compilePipeline(
@@ -267,15 +265,10 @@ export class Engine {
       request.reserveDevices,
       request.timeoutMs,
     );
-    return { plan, version: stored?.version ?? null, document };
+    return { plan, version: stored?.version ?? null };
   }
 
-  private async enqueueRun(
-    plan: Plan,
-    version: number | null,
-    document: Record<string, unknown>,
-    runId = newRunId(),
-  ): Promise<SubmittedRun> {
+  private async enqueueRun(plan: Plan, version: number | null, runId = newRunId()): Promise<SubmittedRun> {
     // Checked, not reserved: submissions racing at the limit may pass it by as many as race.
     const active = await this.redis.scard(this.keys.activeRuns);
     if (active >= this.limits.maxActiveRuns) {
@@ -285,7 +278,7 @@ export class Engine {
         { active_runs: active, limit: this.limits.maxActiveRuns, retry_after_s: queueFullRetryAfterS },
       );
     }
-    await this.runs.create(runId, plan, version, document);
+    await this.runs.create(runId, plan, version);
     try {
       await this.queues.addRunJob(runId, plan.pipelineId);
       if (plan.timeoutMs !== undefined)

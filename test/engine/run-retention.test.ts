@@ -33,7 +33,7 @@ function sweeperFor(api: Awaited<ReturnType<typeof rig>>, runRetentionS: number)
     api.redis,
     api.engine.keys,
     api.engine.queues,
-    api.engine.runs.indexes,
+    api.engine.runs,
     { runRetentionS, sweepIntervalMs: 60_000 },
     "test-sweeper",
   );
@@ -125,6 +125,42 @@ describe("run retention", () => {
     expect((await api.engine.getRun(failing.runId)).status).toBe("completed");
     expect(await sweepUntilRemoved(sweeper, 1)).toBe(1);
     expect(await tracesOf(api.redis, api.prefix, failing.runId)).toEqual([]);
+  });
+
+  it("stores a plan once for the runs that share it, and removes it with the last of them", async () => {
+    const api = await rig();
+    expect((await api.post("/api/pipelines/save", doc("shared", [home("h", "servo-1")]))).status).toBe(201);
+    const first = await api.engine.waitForRun(
+      (await api.engine.submitRun({ pipelineId: "shared" })).runId,
+      20_000,
+    );
+    const second = await api.engine.waitForRun(
+      (await api.engine.submitRun({ pipelineId: "shared" })).runId,
+      20_000,
+    );
+    const planIds = await Promise.all(
+      [first, second].map((run) => api.redis.hget(api.engine.keys.run(run.runId), "plan_id")),
+    );
+    expect(planIds[0]).toMatch(/^[0-9a-f]{32}$/);
+    expect(planIds[1]).toBe(planIds[0]);
+    const planKey = api.engine.keys.plan(planIds[0] ?? "");
+    expect(await api.redis.hget(planKey, "refs")).toBe("2");
+    // Neither the document nor the plan is copied into the run's record.
+    expect(await api.redis.hmget(api.engine.keys.run(first.runId), "document", "plan")).toEqual([null, null]);
+
+    // A run recorded before plans were shared (its plan inline) still reads back.
+    const older = await api.engine.waitForRun(
+      (await api.engine.submitRun({ pipelineId: "shared" })).runId,
+      20_000,
+    );
+    const plan = await api.redis.hget(planKey, "json");
+    await api.redis.hset(api.engine.keys.run(older.runId), "plan", plan ?? "", "plan_id", "");
+    await api.redis.hincrby(planKey, "refs", -1);
+    expect((await api.engine.getRun(older.runId)).nodes.map((node) => node.status)).toEqual(["completed"]);
+
+    const sweeper = sweeperFor(api, 1);
+    expect(await sweepUntilRemoved(sweeper, 3)).toBe(3);
+    expect(await api.redis.exists(planKey)).toBe(0);
   });
 
   it("takes bounded steps: at most 100 runs each, saying when more are due", async () => {

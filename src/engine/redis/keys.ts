@@ -8,6 +8,9 @@ export function redisKeys(prefix: string) {
     pipeline: (id: string) => `${ns}:pipeline:${id}`,
     pipelineVersion: (id: string) => `${ns}:pipeline-version:${id}`,
     pipelines: `${ns}:pipelines`,
+    /** A run plan by its content's hash, with how many runs refer to it (plan-store.ts). */
+    planPrefix: `${ns}:plan:`,
+    plan: (planId: string) => `${ns}:plan:${planId}`,
     runPrefix: `${ns}:run:`,
     run: (runId: string) => `${ns}:run:${runId}`,
     runNodes: (runId: string) => `${ns}:run:${runId}:nodes`,

@@ -1,9 +1,7 @@
 import type { Redis } from "ioredis";
-import type { Plan } from "../pipeline/plan.js";
 import type { RedisKeys } from "./keys.js";
 import { nodeJobId, type QueueSet } from "./queues.js";
-import type { RunIndexes } from "./run-indexes.js";
-import { loadScripts } from "./scripts.js";
+import type { RunStore } from "./run-store.js";
 
 /** How long ended runs are kept, and how often workers look for those past it. */
 export interface RunRetention {
@@ -34,31 +32,27 @@ export interface RetentionStep {
 /**
  * Removes ended runs once their retention has passed: their BullMQ jobs (node jobs of every epoch,
  * the run job, timeout jobs), then, in one script, their record, node states, outputs, events and
- * index entries (run-remove.lua). Jobs go first: a run whose removal is cut short keeps its record
+ * index entries (RunStore.remove, one script). Jobs go first: a run whose removal is cut short keeps its record
  * and entry in the ended runs, so the next step finishes it. Each step does bounded work and only
  * one worker steps at a time (a lease in Redis); a run resumed meanwhile is left alone by the script,
  * and the reconciler gives it a run job again if this took it.
  */
 export class RunRetentionSweeper {
-  private readonly scripts;
-
   constructor(
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
     private readonly queues: QueueSet,
-    private readonly indexes: RunIndexes,
+    private readonly store: RunStore,
     private readonly retention: RunRetention,
     private readonly sweeperId: string,
-  ) {
-    this.scripts = loadScripts(redis);
-  }
+  ) {}
 
   async step(): Promise<RetentionStep> {
     if (this.retention.runRetentionS <= 0) return { removed: 0, more: false };
     const leased = await this.redis.set(this.keys.retentionSweep, this.sweeperId, "PX", stepLeaseMs, "NX");
     if (leased === null) return { removed: 0, more: false }; // another worker is stepping
     try {
-      await this.indexes.ready();
+      await this.store.indexes.ready();
       const [seconds, micros] = await this.redis.time();
       const cutoff =
         Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) - this.retention.runRetentionS * 1000;
@@ -76,7 +70,7 @@ export class RunRetentionSweeper {
       for (const runId of due) {
         try {
           jobs += await this.removeJobs(runId);
-          removed += (await this.removeRecord(runId, cutoff)) ? 1 : 0;
+          removed += (await this.store.remove(runId, cutoff)) ? 1 : 0;
         } catch (error) {
           // A job still locked by a worker (it ends soon), or Redis away: this run waits for a later step.
           failure ??= error instanceof Error ? error : new Error(String(error));
@@ -94,10 +88,10 @@ export class RunRetentionSweeper {
 
   /** Removes every job the run may have left; returns how many removals it asked for. */
   private async removeJobs(runId: string): Promise<number> {
-    const [planJson, epochText] = await this.redis.hmget(this.keys.run(runId), "plan", "epoch");
-    if (!planJson) return 0;
-    const plan = JSON.parse(planJson) as Plan;
-    const epochs = Number(epochText ?? 0) + 1;
+    const run = await this.store.loadRun(runId);
+    if (!run) return 0;
+    const { plan } = run;
+    const epochs = (await this.store.epoch(runId)) + 1;
     const removals: (() => Promise<unknown>)[] = [];
     for (let epoch = 0; epoch < epochs; epoch += 1) {
       for (const node of plan.nodes) {
@@ -111,25 +105,6 @@ export class RunRetentionSweeper {
     }
     await this.queues.runs().remove(runId);
     return removals.length + 1;
-  }
-
-  private async removeRecord(runId: string, cutoff: number): Promise<boolean> {
-    const removed = await this.scripts["run-remove"](
-      [
-        this.keys.run(runId),
-        this.keys.runNodes(runId),
-        this.keys.runOutputs(runId),
-        this.keys.runEvents(runId),
-        this.keys.runReservations(runId),
-        this.keys.runs,
-        this.keys.endedRuns,
-        this.keys.activeRuns,
-        this.keys.runsByStatusPrefix,
-        this.keys.pipelineRunsPrefix,
-      ],
-      [runId, cutoff],
-    );
-    return removed === 1;
   }
 
   /** Lets the lease go only if it is still this sweeper's (it may have expired and passed on). */

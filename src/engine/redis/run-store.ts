@@ -5,7 +5,9 @@ import type { Plan } from "../pipeline/plan.js";
 import { isEventId, lastPossibleEventId, type RunEvent } from "../run/events.js";
 import type { NodeError, NodeState, NodeStatus, RunState, RunStatus, RunSummary } from "../run/types.js";
 import type { RedisKeys } from "./keys.js";
+import { PlanStore } from "./plan-store.js";
 import { RunIndexes } from "./run-indexes.js";
+import { loadScripts } from "./scripts.js";
 
 export interface StoredRun {
   runId: string;
@@ -18,7 +20,7 @@ export interface StoredRun {
   plan: Plan;
 }
 
-/** The run hash's fields a run's state shows (its plan and document are read only when needed). */
+/** The run hash's fields a run's state shows (its plan is read only when needed). */
 const runFields = [
   "run_id",
   "pipeline_id",
@@ -38,20 +40,23 @@ export const newRunId = () => `run_${randomBytes(10).toString("hex")}`;
 /** Creating and reading runs: the run hash, its nodes, outputs and events. */
 export class RunStore {
   readonly indexes: RunIndexes;
+  private readonly plans: PlanStore;
+  private readonly scripts;
 
   constructor(
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
   ) {
     this.indexes = new RunIndexes(redis, keys);
+    this.plans = new PlanStore(redis, keys);
+    this.scripts = loadScripts(redis);
   }
 
-  async create(
-    runId: string,
-    plan: Plan,
-    pipelineVersion: number | null,
-    document: Record<string, unknown>,
-  ): Promise<void> {
+  /**
+   * Records a new queued run. Its document is not copied: a saved pipeline's version keeps it once
+   * (the run names the version), and what runs is the plan, which runs of the same version share.
+   */
+  async create(runId: string, plan: Plan, pipelineVersion: number | null): Promise<void> {
     const sequence = await this.redis.incr(this.keys.runSequence);
     const nodeFields: Record<string, string | number> = {};
     for (const node of plan.nodes) {
@@ -59,8 +64,9 @@ export class RunStore {
       nodeFields[`${node.id}:remaining`] = node.predecessors.length;
       nodeFields[`${node.id}:attempts`] = 0;
     }
-    await this.redis
-      .multi()
+    const transaction = this.redis.multi();
+    const planId = this.plans.reference(transaction, plan);
+    await transaction
       .hset(this.keys.run(runId), {
         run_id: runId,
         pipeline_id: plan.pipelineId,
@@ -72,8 +78,7 @@ export class RunStore {
         epoch: 0,
         created_at: new Date().toISOString(),
         sequence,
-        plan: JSON.stringify(plan),
-        document: JSON.stringify(document),
+        plan_id: planId,
       })
       .hset(this.keys.runNodes(runId), nodeFields)
       .zadd(this.keys.runs, sequence, runId)
@@ -85,33 +90,47 @@ export class RunStore {
 
   /** Removes a run that could not be enqueued, so that no half-created run is left behind. */
   async discard(runId: string): Promise<void> {
-    const pipelineId = await this.redis.hget(this.keys.run(runId), "pipeline_id");
-    const removal = this.redis.multi();
-    if (pipelineId) removal.zrem(this.keys.pipelineRuns(pipelineId), runId);
-    await removal
-      .del(
+    await this.remove(runId, "any");
+  }
+
+  /**
+   * Removes the run's record, node states, outputs, events, index entries and plan reference, in
+   * one script; unless `endedBy` is "any", only if the run has ended, by then (ms on Redis's clock).
+   */
+  async remove(runId: string, endedBy: number | "any"): Promise<boolean> {
+    const removed = await this.scripts["run-remove"](
+      [
         this.keys.run(runId),
         this.keys.runNodes(runId),
         this.keys.runOutputs(runId),
         this.keys.runEvents(runId),
-      )
-      .zrem(this.keys.runs, runId)
-      .zrem(this.keys.runsByStatus("queued"), runId)
-      .srem(this.keys.activeRuns, runId)
-      .exec();
+        this.keys.runReservations(runId),
+        this.keys.runs,
+        this.keys.endedRuns,
+        this.keys.activeRuns,
+        this.keys.runsByStatusPrefix,
+        this.keys.pipelineRunsPrefix,
+        this.keys.planPrefix,
+      ],
+      [runId, endedBy],
+    );
+    return removed === 1;
   }
 
   async loadRun(runId: string): Promise<StoredRun | null> {
-    const [pipelineId, version, status, halt, haltNode, startedAt, plan] = await this.redis.hmget(
-      this.keys.run(runId),
-      "pipeline_id",
-      "pipeline_version",
-      "status",
-      "halt",
-      "halt_node",
-      "started_at",
-      "plan",
-    );
+    const [pipelineId, version, status, halt, haltNode, startedAt, planId, inlinePlan] =
+      await this.redis.hmget(
+        this.keys.run(runId),
+        "pipeline_id",
+        "pipeline_version",
+        "status",
+        "halt",
+        "halt_node",
+        "started_at",
+        "plan_id",
+        "plan",
+      );
+    const plan = pipelineId ? await this.plans.get(planId ?? null, inlinePlan ?? null) : null;
     if (!pipelineId || !plan) return null;
     return {
       runId,
@@ -121,7 +140,7 @@ export class RunStore {
       halt: halt ?? "",
       haltNode: haltNode ?? "",
       startedAt: startedAt || null,
-      plan: JSON.parse(plan) as Plan,
+      plan,
     };
   }
 
@@ -149,8 +168,8 @@ export class RunStore {
   }
 
   /** The run with every node's state. Three reads sent together; `plan` saves parsing it again. */
-  async state(runId: string, plan?: Plan): Promise<RunState | null> {
-    const fields = plan ? runFields : [...runFields, "plan"];
+  async state(runId: string, knownPlan?: Plan): Promise<RunState | null> {
+    const fields = knownPlan ? runFields : [...runFields, "plan_id", "plan"];
     const [values, nodes, outputs] = await Promise.all([
       this.redis.hmget(this.keys.run(runId), ...fields),
       this.redis.hgetall(this.keys.runNodes(runId)),
@@ -160,7 +179,8 @@ export class RunStore {
       fields.map((name, index) => [name, values[index] ?? undefined]),
     ) as Partial<Record<string, string>>;
     if (!run.status) return null;
-    plan ??= JSON.parse(run.plan ?? "{}") as Plan;
+    const plan = knownPlan ?? (await this.plans.get(run.plan_id ?? null, run.plan ?? null));
+    if (!plan) return null;
     const field = (nodeId: string, name: string) => nodes?.[`${nodeId}:${name}`] || null;
     const nodeStates: NodeState[] = plan.nodes.map((node) => {
       // Own fields only: a node may be called "constructor".

@@ -47,7 +47,7 @@ export function createWorkerRuntime(
   const store = new RunStore(redis, keys);
   const ledger = new RunLedger(redis, keys, retention);
   const queues = new QueueSet(redis, prefix);
-  const expiredRuns = new RunRetentionSweeper(redis, keys, queues, store.indexes, runRetention, workerId);
+  const expiredRuns = new RunRetentionSweeper(redis, keys, queues, store, runRetention, workerId);
   return {
     keys,
     queues,

@@ -1,0 +1,50 @@
+import { createHash } from "node:crypto";
+import type { ChainableCommander, Redis } from "ioredis";
+import type { Plan } from "../pipeline/plan.js";
+import type { RedisKeys } from "./keys.js";
+
+/** Plans kept parsed in this process: a plan id names its content, so an entry is never stale. */
+const cachedPlans = 500;
+
+/**
+ * Run plans, stored once by content: the runs of one pipeline version with the same per-run options
+ * (the usual case: a lab runs the same pipeline again and again) share one copy. A plan hash holds
+ * the JSON and how many runs refer to it; the run's record names it (`plan_id`). A run's creation
+ * takes a reference in the same transaction (`reference`); removing the run gives it back in the
+ * same script (includes/release-plan.lua), which deletes the plan with its last reference.
+ */
+export class PlanStore {
+  private readonly parsed = new Map<string, Plan>();
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: RedisKeys,
+  ) {}
+
+  /** Adds to `transaction` the taking of a reference to the plan; returns the plan's id. */
+  reference(transaction: ChainableCommander, plan: Plan): string {
+    const json = JSON.stringify(plan);
+    const planId = createHash("sha256").update(json).digest("hex").slice(0, 32);
+    transaction.hsetnx(this.keys.plan(planId), "json", json).hincrby(this.keys.plan(planId), "refs", 1);
+    this.remember(planId, plan);
+    return planId;
+  }
+
+  /** The plan named `planId`; `inline` is the JSON of a plan stored in the run's own record (older runs). */
+  async get(planId: string | null, inline: string | null = null): Promise<Plan | null> {
+    if (inline) return JSON.parse(inline) as Plan;
+    if (!planId) return null;
+    const cached = this.parsed.get(planId);
+    if (cached) return cached;
+    const json = await this.redis.hget(this.keys.plan(planId), "json");
+    if (json === null) return null;
+    const plan = JSON.parse(json) as Plan;
+    this.remember(planId, plan);
+    return plan;
+  }
+
+  private remember(planId: string, plan: Plan): void {
+    if (this.parsed.size >= cachedPlans) this.parsed.delete(this.parsed.keys().next().value as string);
+    this.parsed.set(planId, plan);
+  }
+}
