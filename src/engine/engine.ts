@@ -232,9 +232,9 @@ export class Engine {
     return readDeviceStatuses(this.redis, this.keys, this.queues, this.catalog);
   }
 
-  /** Counts of runs by status, kept current by `touch` from the event stream (for /metrics). */
+  /** Counts of runs by status, from the status indexes (for /metrics). */
   createRunStatusCounts(): RunStatusCounts {
-    return new RunStatusCounts(this.redis, this.keys);
+    return new RunStatusCounts(this.redis, this.keys, this.runs.indexes);
   }
 
   /** Whether Redis answers, for /readyz. */

@@ -91,12 +91,16 @@ describe("runs filtered by pipeline", () => {
     };
     expect(await statusesOf(engine)).toEqual(expected);
     expect(await redis.zcard(engine.keys.endedRuns)).toBe(3);
+    // /metrics counts runs by status from the same indexes.
+    const counts = engine.createRunStatusCounts();
+    expect(await counts.counts()).toEqual({ queued: 0, running: 0, completed: 2, failed: 1, cancelled: 0 });
 
     // Resumed, a failed run leaves the failed index (and the ended runs) and comes back completed.
     await engine.resumeRun(failed.runId);
     expect((await engine.waitForRun(failed.runId, 20_000)).status).toBe("completed");
     const afterResume = { ...expected, completed: [failed.runId, completed.runId, queued], failed: [] };
     expect(await statusesOf(engine)).toEqual(afterResume);
+    expect(await counts.counts()).toMatchObject({ completed: 3, failed: 0 });
 
     // A Redis written before these indexes: a fresh process puts every run where it belongs, once.
     const statusKeys = ["queued", "running", "completed", "failed", "cancelled"].map((status) =>
@@ -105,6 +109,7 @@ describe("runs filtered by pipeline", () => {
     await redis.del(...statusKeys, engine.keys.endedRuns, engine.keys.runIndexesVersion);
     const { engine: later } = engineOn(prefix);
     expect(await statusesOf(later)).toEqual(afterResume);
+    expect(await later.createRunStatusCounts().counts()).toMatchObject({ completed: 3, failed: 0 });
     expect(await redis.zcard(engine.keys.endedRuns)).toBe(3);
   });
 });

@@ -24,7 +24,6 @@ export class ApiMetrics {
 
   /** Hand it every event of the global stream (the API's EventTail). */
   observe(event: RunEvent): void {
-    this.runCounts.touch(event.run_id);
     this.counted.observe(event);
   }
 
