@@ -269,17 +269,16 @@ export class Engine {
   }
 
   private async enqueueRun(plan: Plan, version: number | null, runId = newRunId()): Promise<SubmittedRun> {
-    // Checked, not reserved: submissions racing at the limit may pass it by as many as race.
-    const active = await this.redis.scard(this.keys.activeRuns);
-    if (active >= this.limits.maxActiveRuns) {
+    const { admitted, active } = await this.runs.admit(runId, this.limits.maxActiveRuns);
+    if (!admitted) {
       throw new RigflowError(
         "QUEUE_FULL",
         `${active} runs have not ended; this server takes at most ${this.limits.maxActiveRuns} (MAX_ACTIVE_RUNS): try again once some have`,
         { active_runs: active, limit: this.limits.maxActiveRuns, retry_after_s: queueFullRetryAfterS },
       );
     }
-    await this.runs.create(runId, plan, version);
     try {
+      await this.runs.create(runId, plan, version);
       await this.queues.addRunJob(runId, plan.pipelineId);
       if (plan.timeoutMs !== undefined)
         await this.queues.addRunTimeout(runId, plan.pipelineId, 0, plan.timeoutMs);

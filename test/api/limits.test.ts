@@ -63,6 +63,16 @@ describe("MAX_ACTIVE_RUNS", () => {
     opened.push(worker);
     await expect.poll(async () => (await submit({ pipeline })).status, { timeout: 10_000 }).toBe(202);
   });
+  it("holds under submissions racing at the limit: exactly as many as it allows are taken", async () => {
+    const { engine, submit } = apiWith({ maxActiveRuns: 3 });
+    const pipeline = doc("p", [home("h", "servo-1")]);
+    const statuses = await Promise.all(
+      Array.from({ length: 12 }, async () => (await submit({ pipeline })).status),
+    );
+    expect(statuses.filter((status) => status === 202)).toHaveLength(3);
+    expect(statuses.filter((status) => status === 429)).toHaveLength(9);
+    expect((await engine.listRuns({ limit: 20 })).runs).toHaveLength(3);
+  });
 });
 
 describe("DEFAULT_RUN_TIMEOUT_MS", () => {

@@ -88,6 +88,18 @@ export class RunStore {
       .exec();
   }
 
+  /**
+   * Takes a place among the runs that have not ended for a new run, if fewer than `limit` have not;
+   * returns whether it did, and how many had not ended.
+   */
+  async admit(runId: string, limit: number): Promise<{ admitted: boolean; active: number }> {
+    const [active, admitted] = (await this.scripts["run-admit"]([this.keys.activeRuns], [runId, limit])) as [
+      number,
+      number,
+    ];
+    return { admitted: admitted === 1, active };
+  }
+
   /** Removes a run that could not be enqueued, so that no half-created run is left behind. */
   async discard(runId: string): Promise<void> {
     await this.remove(runId, "any");

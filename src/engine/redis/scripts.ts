@@ -18,6 +18,7 @@ const scriptNames = [
   "node-progress",
   "runs-index",
   "run-remove",
+  "run-admit",
 ] as const;
 export type ScriptName = (typeof scriptNames)[number];
 
