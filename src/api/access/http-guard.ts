@@ -31,7 +31,8 @@ export function factsOf(c: Context): RequestFacts {
   };
 }
 
-const statusOfRefusal = {
+/** The HTTP status of each refusal, for HTTP answers and refused WebSocket upgrades alike. */
+export const statusOfRefusal = {
   UNAUTHORIZED: 401,
   FORBIDDEN: 403,
   ORIGIN_FORBIDDEN: 403,

@@ -11,7 +11,7 @@ import type { AccessSettings } from "./settings.js";
 import { SignInThrottle } from "./sign-in-throttle.js";
 
 export { AccessGate, sessionCookie, type Principal, type Refusal } from "./gate.js";
-export { AuditTrail, guard, refusalResponse, type AccessEnv } from "./http-guard.js";
+export { AuditTrail, guard, refusalResponse, statusOfRefusal, type AccessEnv } from "./http-guard.js";
 export { defaultAccessSettings, tokensConfigured, type AccessSettings } from "./settings.js";
 
 /** Access for one API process: its gate and its audit trail, on the engine's Redis. */

@@ -5,7 +5,7 @@ import { parse as parseCookies } from "hono/utils/cookie";
 import WebSocket, { WebSocketServer } from "ws";
 import type { Engine, RunEvent } from "../../engine/index.js";
 import { errorBody } from "../http-error.js";
-import { sessionCookie, type Access, type Principal } from "../access/index.js";
+import { sessionCookie, statusOfRefusal, type Access, type Principal } from "../access/index.js";
 import type { RequestFacts } from "../access/request-checks.js";
 import type { StreamQuota } from "../live/stream-quota.js";
 import { ClientSession, type SessionLimits } from "./client-session.js";
@@ -124,8 +124,13 @@ export class EventHub {
     if (!admission.ok) {
       const { refusal } = admission;
       await trail.refused(facts, refusal);
-      const status = refusal.code === "UNAUTHORIZED" ? 401 : refusal.code === "RATE_LIMITED" ? 429 : 403;
-      return reject(socket, status, refusal.code, refusal.message, refusal.retryAfterS);
+      return reject(
+        socket,
+        statusOfRefusal[refusal.code],
+        refusal.code,
+        refusal.message,
+        refusal.retryAfterS,
+      );
     }
     if (socket.destroyed || this.closing) return void socket.destroy();
     const { principal } = admission;
