@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Logger } from "pino";
-import { isRigflowError, type Engine } from "../engine/index.js";
+import { isRedisFull, isRigflowError, type Engine } from "../engine/index.js";
 import { errorBody, sendError } from "./http-error.js";
 import { SseStreams } from "./live/sse-streams.js";
 import { StreamQuota } from "./live/stream-quota.js";
@@ -120,19 +120,6 @@ export function createApp(options: AppOptions & { accessHandle?: Access }) {
     );
   });
   return app;
-}
-
-/**
- * Whether Redis refused a write for lack of memory: an OOM reply, or a transaction it discarded
- * because a queued command got one (EXECABORT, with the OOM among ioredis' previousErrors).
- */
-function isRedisFull(error: Error): boolean {
-  const previous = (error as { previousErrors?: unknown }).previousErrors;
-  const messages = [
-    error.message,
-    ...(Array.isArray(previous) ? previous.map((e) => String((e as Error)?.message)) : []),
-  ];
-  return messages.some((message) => /^OOM |\bOOM command not allowed\b/.test(message));
 }
 
 function isRedisDown(error: Error): boolean {

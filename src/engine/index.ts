@@ -3,6 +3,7 @@ export { createCatalog, type DeviceCatalog, type DeviceEntry, type FunctionContr
 export { Engine, type EventPage, type RunRequest, type SubmittedRun } from "./engine.js";
 export { errorCodes, neverRetriedCodes, type ErrorCode, type ErrorKind } from "./errors/codes.js";
 export { isRigflowError, RigflowError } from "./errors/rigflow-error.js";
+export { isRedisFull } from "./errors/redis-full.js";
 export { idSchema, runTimeoutSchema } from "./pipeline/document.js";
 export { defaultLimits, type Limits } from "./pipeline/plan.js";
 export { retryDelayMs, retryPolicyProblem, type RetryPolicy } from "./pipeline/retry.js";

@@ -19,6 +19,12 @@ interface Registered {
  */
 export class CommandRegistry {
   private readonly byRun = new Map<string, Set<Registered>>();
+  private readonly stopping = new AbortController();
+  /**
+   * Aborted once abortAll() has been called: the worker is stopping past its grace period, and
+   * whatever still waits (for Redis to take a finished command's outcome) gives up now.
+   */
+  readonly allAborted: AbortSignal = this.stopping.signal;
 
   register(runId: string, deviceId: string, pausable: boolean): RunningCommand & { entry: Registered } {
     const entry = { controller: new AbortController(), deviceId, pausable };
@@ -45,6 +51,7 @@ export class CommandRegistry {
 
   /** Aborts every command in this process with `reason` (a worker stopping past its grace period). */
   abortAll(reason: DeviceError): number {
+    this.stopping.abort(reason);
     return this.abortWhere(() => true, reason);
   }
 

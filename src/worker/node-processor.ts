@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type { Job } from "bullmq";
 import type { Logger } from "pino";
 import { DeviceError } from "../drivers/device-error.js";
@@ -15,6 +16,7 @@ import type { CommandRegistry } from "./command-registry.js";
 import type { DeviceHold } from "./device-leases.js";
 import type { InFlightNodes } from "./in-flight-nodes.js";
 import { NodeDeadline } from "./node-deadline.js";
+import { untilRecorded, type HeldOutcome } from "./record-outcome.js";
 import { leaseLostStop, workerStops } from "./stop-reasons.js";
 
 const progressIntervalMs = 100;
@@ -117,18 +119,35 @@ export function createNodeProcessor(deps: {
         if (!command.signal.aborted && !hold.held()) command.abort(leaseLostStop);
         const failure = describe(error, command.signal, data);
         onOutcome(failure);
+        // Held until the ledger has it, whatever Redis does meanwhile (see untilRecorded).
+        const executionTime = seconds();
+        const holding = { log, stopping: commands.allAborted, outcome: about(attempt, { failure }) };
         // Stopped because this worker is shutting down past its grace period, or lost the device:
         // an idempotent command simply runs again (on whichever worker holds the device); a
         // non-idempotent one stopped part-way needs a person (NODE_INTERRUPTED).
         if (workerStops.has(command.signal.reason) && data.idempotent)
-          return await runtime.lifecycle.requeue(attempt, failure);
-        return await runtime.lifecycle.fail(attempt, failure, seconds());
+          return await untilRecorded(() => runtime.lifecycle.requeue(attempt, failure), holding);
+        return await untilRecorded(() => runtime.lifecycle.fail(attempt, failure, executionTime), holding);
       }
       onOutcome(null);
-      if (!(await runtime.lifecycle.complete(attempt, outputs, seconds()))) {
+      // Held until the ledger has it, whatever Redis does meanwhile (see untilRecorded); the
+      // completion's id makes a write made again answer as the first, and its started_at lets it
+      // in after a lease lapsed meanwhile, as long as nobody has begun the node since.
+      const executionTime = seconds();
+      const completion = {
+        startedAt: start.startedAt,
+        finishedAt: new Date().toISOString(),
+        id: randomUUID(),
+      };
+      const outcome = about(attempt, { outputs });
+      const recorded = await untilRecorded(
+        () => runtime.lifecycle.complete(attempt, outputs, executionTime, completion),
+        { log, stopping: commands.allAborted, outcome },
+      );
+      if (!recorded) {
         log.warn(
-          { jobId: job.id },
-          "the device's lease passed to another worker before the outputs were recorded",
+          outcome,
+          "the device's lease passed to another worker, which began the node again, before these outputs were recorded: they are not",
         );
         return await handBack(attempt, fencedRetryMs);
       }
@@ -137,6 +156,12 @@ export function createNodeProcessor(deps: {
       commands.unregister(data.runId, command);
     }
   }
+}
+
+/** A command's outcome as the logs name it while the worker holds it. */
+function about({ job }: NodeAttempt, ended: { outputs: unknown } | { failure: NodeError }): HeldOutcome {
+  const { runId, nodeId, deviceId, functionId } = job.data;
+  return { jobId: job.id, runId, nodeId, deviceId, functionId, ...ended };
 }
 
 function checkInputs(

@@ -47,7 +47,12 @@ describe("a node-begin sent again after its reply was lost", () => {
       vi.setSystemTime(new Date());
       const first = await runtime.lifecycle.begin({ job, token: undefined, fence: "" });
       const again = await runtime.lifecycle.begin({ job, token: undefined, fence: "" });
-      expect(first).toEqual({ kind: "run", inputs: c.params, attempt: 1 });
+      expect(first).toEqual({
+        kind: "run",
+        inputs: c.params,
+        attempt: 1,
+        startedAt: new Date().toISOString(),
+      });
       expect(again).toEqual(first);
       expect(await executing()).toBe(1);
 

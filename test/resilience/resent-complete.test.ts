@@ -80,6 +80,7 @@ describe("a node-complete sent again after its reply was lost", () => {
       10_000,
       "",
       "completion-1",
+      "", // the attempt's started_at: not known here
       "c",
       "d",
     ];
@@ -90,9 +91,9 @@ describe("a node-complete sent again after its reply was lost", () => {
     await begin("d");
     expect(await scripts["node-complete"](nodeKeys, args)).toEqual([["c"], []]);
     // Another completion of a (a second execution, not a resend) releases nothing.
-    expect(await scripts["node-complete"](nodeKeys, [...args.slice(0, 10), "completion-2", "c", "d"])).toBe(
-      -1,
-    );
+    expect(
+      await scripts["node-complete"](nodeKeys, [...args.slice(0, 10), "completion-2", "", "c", "d"]),
+    ).toBe(-1);
 
     const events = await api.engine.runEvents(runId);
     expect(events.filter((e) => e.type === "node_completed" && e.node_id === "a")).toHaveLength(1);

@@ -7,10 +7,11 @@ import { NodeRetryError } from "./node-backoff.js";
 import type { NodeError } from "../run/types.js";
 import type { PlanCache } from "./plan-cache.js";
 import { nodeJobData, type NodeJobData, type QueueSet } from "./queues.js";
-import type { FencedNodeRef, RunLedger } from "./run-ledger.js";
+import type { FencedNodeRef, HeldCompletion, RunLedger } from "./run-ledger.js";
 
 export type NodeStart =
-  | { kind: "run"; inputs: Record<string, unknown>; attempt: number }
+  /** `startedAt` names this attempt in the ledger: complete() takes it back (HeldCompletion). */
+  | { kind: "run"; inputs: Record<string, unknown>; attempt: number; startedAt: string }
   | { kind: "skip" }
   /** Another run has reserved a device this node needs: set the job aside until it ends. */
   | { kind: "wait"; deviceId: string; holder: string }
@@ -83,18 +84,31 @@ export class NodeLifecycle {
     for (const { input, sourceNode, sourceOutput } of data.inputs) {
       inputs[input] = outputsOf.get(sourceNode)?.[sourceOutput];
     }
-    return { kind: "run", inputs, attempt: number };
+    return { kind: "run", inputs, attempt: number, startedAt: result.startedAt };
   }
 
   /**
    * Records the outputs, then enqueues the successors that this completion released, and only
    * those: adding a job whose id exists and has failed would re-link it to the run job (BullMQ's
    * updateExistingJobsParent), which would then wait for it for ever. Returns false if the worker
-   * no longer holds the device (nothing was recorded).
+   * no longer holds the device, unless `held` shows the node still running from this attempt
+   * (nothing was recorded). With `held`, a call that Redis refused part-way can be made again: it
+   * answers as the first write of the completion did, so its successors are enqueued all the same.
    */
-  async complete(attempt: NodeAttempt, outputs: Record<string, unknown>, executionTime: number) {
+  async complete(
+    attempt: NodeAttempt,
+    outputs: Record<string, unknown>,
+    executionTime: number,
+    held?: HeldCompletion,
+  ) {
     const data = attempt.job.data;
-    const completion = await this.ledger.completeNode(ref(attempt), outputs, executionTime, data.successors);
+    const completion = await this.ledger.completeNode(
+      ref(attempt),
+      outputs,
+      executionTime,
+      data.successors,
+      held,
+    );
     if (completion === "fenced") return false;
     await Promise.all([
       this.enqueue(data.runId, data.pipelineId, data.epoch, completion?.released ?? []),
