@@ -42,8 +42,18 @@ export interface RunJobData {
 
 const week = 7 * 24 * 3600;
 
-/** Node jobs are kept a week after they end, so Bull-board can show a run's tree. */
-export const nodeJobRetention = { removeOnComplete: { age: week }, removeOnFail: { age: 4 * week } };
+/**
+ * How many ended jobs each queue keeps, for Bull-board and the queue API: the newest, a bounded
+ * number per queue, not one per node ever run. A run's own record (node states, outputs, events)
+ * is what keeps its history; a completed node job held a second copy of it (1.5 KB a node). Failed
+ * ones are kept longer, for inspection; the retention sweeper removes a run's jobs with the run.
+ */
+export const keptJobs = { completed: 100, failed: 1000 };
+
+export const nodeJobRetention = {
+  removeOnComplete: { age: week, count: keptJobs.completed },
+  removeOnFail: { age: 4 * week, count: keptJobs.failed },
+};
 
 const queuedStates = new Set(["waiting", "delayed", "prioritized"]);
 
@@ -168,7 +178,7 @@ export class QueueSet {
       .catch(() => undefined);
   }
 
-  /** The run job: retried on transient errors (a Redis blip), kept a week once done. */
+  /** The run job: retried on transient errors (a Redis blip); the newest completed ones are kept. */
   addRunJob(runId: string, pipelineId: string): Promise<unknown> {
     return this.runs().add(
       "run",
@@ -177,7 +187,7 @@ export class QueueSet {
         jobId: runId,
         attempts: 20,
         backoff: { type: "exponential", delay: 500 },
-        removeOnComplete: { age: week },
+        removeOnComplete: { age: week, count: keptJobs.completed },
       },
     );
   }

@@ -42,6 +42,8 @@ export async function sweepActiveRuns(redis: Redis, keys: RedisKeys, queues: Que
   for (const runId of await redis.smembers(keys.activeRuns)) {
     const [status, pipelineId] = await redis.hmget(keys.run(runId), "status", "pipeline_id");
     if (!status || !pipelineId || endedRunStatuses.has(status as RunStatus)) {
+      // A run admitted a moment ago (run-admit.lua) has no record yet: its creation adds it again.
+      // (One created a moment ago may have no run job yet: adding it here first is harmless.)
       await redis.srem(keys.activeRuns, runId);
       continue;
     }
