@@ -2,9 +2,13 @@
  * `npm run bench`: Rigflow against raw BullMQ on one private redis-server, zero-duration nodes on 4
  * mock-servo devices of capacity 1, then Rigflow's lock hand-over on probe devices, then its recovery
  * from a worker process killed mid-command, then live events to WebSocket clients, then what
- * `appendfsync always` costs per node against `everysec`. A report, not a test: a missed target
- * still exits 0, a failed or hung run exits non-zero. `npm run bench -- ws` runs only the live-events
- * section, `npm run bench -- fsync` only the durability one.
+ * `appendfsync always` costs per node against `everysec`, then how long a halt takes to reach a
+ * running command, then the Redis bytes a finished run keeps per node against a raw BullMQ flow. A
+ * report, not a test: a missed target still exits 0, a failed or hung run exits non-zero.
+ * Sections can be run alone by name: `npm run bench -- ws` (live events), `fsync` (durability),
+ * `halt`, `storage` (bytes per node). `npm run bench -- soak` runs the soak, which only runs when
+ * named: 100,000 one-node runs (BENCH_SOAK_RUNS) under a short retention, printing Redis memory as
+ * it goes, to show it flat once the retention has passed.
  */
 import { fileURLToPath } from "node:url";
 import { startRedisServer } from "../src/infra/redis-server.js";
@@ -19,6 +23,10 @@ import { repeat, withTimeout } from "./stats.js";
 import { measureFsyncCost } from "./fsync.js";
 import { printFsyncCost } from "./fsync-report.js";
 import { chain, fanOutIn, independent, type Workload } from "./workloads.js";
+import { measureSoak } from "./soak.js";
+import { printSoakHeader, printSoakVerdict, soakPointPrinter } from "./soak-report.js";
+import { measureStorage } from "./storage.js";
+import { printStorage } from "./storage-report.js";
 import { measureLiveEvents } from "./ws-latency.js";
 import { printLiveEvents } from "./ws-report.js";
 
@@ -58,7 +66,28 @@ const durability = {
   throughputRepetitions,
   fdatasyncSamples: 200,
 };
-const knownSections = ["ws", "fsync", "halt"];
+/** 1-node and 100-node runs, as many as take a few seconds each; bytes are near exact, so no repetitions. */
+const storage = {
+  prefix: "bench-storage",
+  deviceIds,
+  shapes: [
+    { workload: { ...independent(1, deviceIds), name: "1-node" }, runs: 200, concurrency: 20 },
+    { workload: chain(100, deviceIds), runs: 5, concurrency: 5 },
+  ],
+};
+const storageTargets = { maxBytesPerNode: 2048 };
+/** A retention of 20 s passes a few times in a soak of some minutes; one sweep a second keeps up with it. */
+const soak = {
+  runs: Number(process.env.BENCH_SOAK_RUNS ?? 100_000),
+  inFlight: Number(process.env.BENCH_SOAK_IN_FLIGHT ?? 200),
+  pointEvery: Number(process.env.BENCH_SOAK_POINT_EVERY ?? 5_000),
+  retention: { runRetentionS: Number(process.env.BENCH_SOAK_RETENTION_S ?? 20), sweepIntervalMs: 1_000 },
+  deviceIds,
+};
+/** Flat: used_memory at most 10 % above the first point past one retention window. */
+const soakTargets = { maxGrowth: 0.1 };
+/** "soak" runs only when named: it takes minutes. */
+const knownSections = ["ws", "fsync", "halt", "storage", "soak"];
 /** Cancels per path (pub/sub delivered, message lost): each costs about a second. */
 const haltSamples = Number(process.env.BENCH_HALT_SAMPLES ?? 10);
 
@@ -108,6 +137,8 @@ async function main(): Promise<void> {
       if (sections.includes("ws")) await liveEventsSection(redis.url);
       if (sections.includes("fsync")) await durabilitySection();
       if (sections.includes("halt")) await haltSection(redis.url);
+      if (sections.includes("storage")) await storageSection(redis.url);
+      if (sections.includes("soak")) await soakSection();
       return;
     }
     const rigflow = await measure("rigflow", await startRigflow(redis.url, "bench-rigflow", deviceIds));
@@ -139,6 +170,7 @@ async function main(): Promise<void> {
     await liveEventsSection(redis.url);
     await durabilitySection();
     await haltSection(redis.url);
+    await storageSection(redis.url);
   } finally {
     await redis.stop();
   }
@@ -158,6 +190,22 @@ async function durabilitySection(): Promise<void> {
 
 async function haltSection(redisUrl: string): Promise<void> {
   printHaltReach(await measureHaltReach(redisUrl, "bench-halt", haltSamples), haltRecheckMs);
+}
+
+async function storageSection(redisUrl: string): Promise<void> {
+  const verdicts = printStorage(await measureStorage(redisUrl, storage), storageTargets.maxBytesPerNode);
+  console.log("\nVerdicts (storage):");
+  for (const verdict of verdicts) console.log(`  ${verdict}`);
+}
+
+/** On a redis-server of its own (soak.ts): the shared one's memory holds the other sections' keys. */
+async function soakSection(): Promise<void> {
+  const result = await measureSoak(soak, {
+    onReady: () => printSoakHeader(soak),
+    onPoint: soakPointPrinter(),
+  });
+  console.log("\nVerdicts (soak):");
+  for (const verdict of printSoakVerdict(result, soakTargets.maxGrowth)) console.log(`  ${verdict}`);
 }
 
 /** If anything still holds the event loop open after main, say so and leave anyway. */
