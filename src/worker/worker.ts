@@ -144,7 +144,12 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
       workers.push(runWorker);
       const sweep = () =>
         runtime.sweep().then(
-          (woken) => woken > 0 && log.warn({ woken }, "woke run jobs of runs that had lost them"),
+          (woken) =>
+            woken > 0 &&
+            log.info(
+              { woken },
+              "gave run jobs to runs that had none (lost, or not yet added by a submission under way)",
+            ),
           (error: unknown) => log.warn({ err: error }, "run sweep failed"),
         );
       await sweep();
