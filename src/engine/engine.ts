@@ -79,7 +79,9 @@ export class Engine {
     this.ledger = new RunLedger(redis, this.keys, retention);
     this.queues = new QueueSet(redis, prefix);
     this.watcher = new RunWatcher(redis, this.keys);
-    this.queueInspector = new QueueInspector(this.queues, catalog);
+    this.queueInspector = new QueueInspector(this.queues, catalog, (nodes) =>
+      this.runs.recordedOutputs(nodes),
+    );
     this.queueActions = new QueueActions(this.queueInspector, new JobGuard(this.runs), (runId) =>
       this.resumeRun(runId),
     );
@@ -127,13 +129,31 @@ export class Engine {
           },
         );
       }
-      const status = (await this.runs.loadRun(earlierRunId))?.status ?? "queued";
-      return { runId: earlierRunId, pipelineId: plan.pipelineId, status, replayed: true };
+      const earlier = await this.runs.loadRun(earlierRunId);
+      // No run yet: the first request is still making it (a moment ago), or, within the key's day,
+      // the run was removed (RUN_RETENTION_S under a day): say so, rather than answer a run that is
+      // not there or run the pipeline again.
+      const keyAgeS = idempotencyTtlSeconds - (await this.redis.ttl(key));
+      if (!earlier && keyAgeS < 60) {
+        return { runId: earlierRunId, pipelineId: plan.pipelineId, status: "queued", replayed: true };
+      }
+      if (!earlier) {
+        throw new RigflowError(
+          "RUN_NOT_FOUND",
+          `this Idempotency-Key made run ${earlierRunId}, which has been removed (RUN_RETENTION_S); use a new key to run it again`,
+          { run_id: earlierRunId, idempotency_key: idempotencyKey },
+        );
+      }
+      return { runId: earlierRunId, pipelineId: plan.pipelineId, status: earlier.status, replayed: true };
     }
     try {
       return await this.enqueueRun(plan, version, runId);
     } catch (error) {
-      await this.redis.del(key);
+      // The key is given up only if no run was left behind (one whose discard failed would run):
+      // a retry with it then replays that run rather than making a second.
+      if ((await this.redis.exists(this.keys.run(runId)).catch(() => 1)) === 0) {
+        await this.redis.del(key).catch(() => undefined);
+      }
       throw error;
     }
   }
@@ -200,11 +220,13 @@ export class Engine {
   async resumeRun(runId: string): Promise<RunStatus> {
     const run = await this.runs.loadRun(runId);
     if (!run) throw runNotFound(runId);
-    const { before, after } = await this.ledger.resumeRun(
-      runId,
-      run.pipelineId,
-      run.plan.nodes.map((node) => node.id),
-    );
+    const { before, after } = await this.ledger
+      .resumeRun(
+        runId,
+        run.pipelineId,
+        run.plan.nodes.map((node) => node.id),
+      )
+      .catch(rethrowNotFound(runId)); // removed meanwhile (its retention passed)
     if (before !== "failed" && before !== "cancelled") {
       throw new RigflowError(
         "RUN_NOT_RETRYABLE",

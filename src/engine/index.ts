@@ -14,7 +14,13 @@ export { connectRedis } from "./redis/connection.js";
 export { defaultEventRetention, type EventRetention } from "./redis/event-retention.js";
 export { defaultRunRetention, type RetentionStep, type RunRetention } from "./redis/run-retention.js";
 export { EventTail } from "./redis/event-tail.js";
-export { jobStates, type JobOwner, type JobRecord, type JobState } from "./redis/job-record.js";
+export {
+  jobStates,
+  outputsRecorded,
+  type JobOwner,
+  type JobRecord,
+  type JobState,
+} from "./redis/job-record.js";
 export { cleanableStates, type CleanableState, type RetryOutcome } from "./redis/queue-actions.js";
 export type { JobDetail, QueueOverview } from "./redis/queue-inspector.js";
 export { runStatuses, type RunStatusCounts } from "./redis/run-status-counts.js";

@@ -6,6 +6,7 @@ import type { Driver, FunctionSpec } from "../drivers/types.js";
 import {
   fencedRetryMs,
   handBack,
+  outputsRecorded,
   shapeError,
   type NodeAttempt,
   type NodeError,
@@ -151,7 +152,8 @@ export function createNodeProcessor(deps: {
         );
         return await handBack(attempt, fencedRetryMs);
       }
-      return outputs;
+      // The outputs are in the run's record now: BullMQ keeps no second and third copy of them.
+      return outputsRecorded;
     } finally {
       commands.unregister(data.runId, command);
     }

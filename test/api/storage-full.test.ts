@@ -42,4 +42,31 @@ describe("a full Redis", () => {
     await api.redis.config("SET", "maxmemory", "0");
     expect((await api.post("/api/runs", { pipeline_id: "p" })).status).toBe(202);
   });
+
+  it("lets a signed-in person read while it is full (a session is read without a MULTI)", async () => {
+    server = await startRedisServer();
+    const token = "operator-token-long-enough";
+    api = createTestApi([servo("servo-1")], { redisUrl: server.url, apiToken: token });
+    const login = await api.app.request("/login", {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", origin: "http://localhost" },
+      body: new URLSearchParams({ token, next: "/" }).toString(),
+    });
+    expect(login.status).toBe(303);
+    const cookie = /rigflow_session=[^;]+/.exec(login.headers.get("set-cookie") ?? "")?.[0] ?? "";
+    expect(cookie).not.toBe("");
+    await api.redis.config("SET", "maxmemory", "1");
+    try {
+      const read = await api.get("/api/runs", { cookie });
+      expect(read.status).toBe(200);
+      const change = await api.post(
+        "/api/runs",
+        { pipeline: doc("p", [home("h", "servo-1")]) },
+        { cookie, origin: "http://localhost" },
+      );
+      expect(change.status).toBe(503);
+    } finally {
+      await api.redis.config("SET", "maxmemory", "0");
+    }
+  });
 });

@@ -3,6 +3,8 @@
 import type { Redis } from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
 import { RunRetentionSweeper } from "../../src/engine/redis/run-retention.js";
+import { PlanStore } from "../../src/engine/redis/plan-store.js";
+import { startRedisServer } from "../../src/infra/redis-server.js";
 import type { Engine } from "../../src/engine/index.js";
 import type { WorkerHandle } from "../../src/worker/worker.js";
 import { createTestApi, servo, startTestWorker } from "../support/context.js";
@@ -13,16 +15,23 @@ afterEach(async () => {
   for (const close of opened.splice(0).reverse()) await close();
 });
 
-async function rig(workerRetention = { runRetentionS: 0, sweepIntervalMs: 60_000 }) {
+async function rig(
+  workerRetention = { runRetentionS: 0, sweepIntervalMs: 60_000 },
+  /** A Redis of the test's own (one it fills up); the shared one by default. */
+  ownRedisUrl?: string,
+) {
   // servo-2 fails its first move: a run that fails, then completes when resumed.
   const devices = [
     servo("servo-1"),
     servo("servo-2", { fail_first: { move: 1 } }),
     servo("servo-3", { speed: 1 }), // a move of 100 takes 100 s
   ];
-  const api = createTestApi(devices);
+  const api = createTestApi(devices, ownRedisUrl === undefined ? {} : { redisUrl: ownRedisUrl });
   opened.push(() => api.close());
-  const worker: WorkerHandle = await startTestWorker(api.prefix, devices, { runRetention: workerRetention });
+  const worker: WorkerHandle = await startTestWorker(api.prefix, devices, {
+    runRetention: workerRetention,
+    ...(ownRedisUrl === undefined ? {} : { redisUrl: ownRedisUrl }),
+  });
   opened.push(() => worker.close());
   return api;
 }
@@ -161,6 +170,66 @@ describe("run retention", () => {
     const sweeper = sweeperFor(api, 1);
     expect(await sweepUntilRemoved(sweeper, 3)).toBe(3);
     expect(await api.redis.exists(planKey)).toBe(0);
+  });
+
+  it("frees a Redis that refuses writes for memory: the removal deletes before it writes", async () => {
+    const server = await startRedisServer();
+    opened.push(() => server.stop());
+    const api = await rig(undefined, server.url);
+    const runIds: string[] = [];
+    for (const position of [10, 20, 30, 40, 50, 60]) {
+      const run = await runToEnd(api.engine, doc(`full-${position}`, [move("m", "servo-1", position)]));
+      runIds.push(run.runId);
+    }
+    const last = Number(await api.redis.zscore(api.engine.keys.endedRuns, runIds.at(-1) ?? ""));
+    await waitForRedisClock(api.redis, last + 1100);
+    // The scripts a step sends, loaded first (Redis keeps each script it is sent, which takes room).
+    await sweeperFor(api, 3600).step();
+    await api.engine.runs.remove("run_none", "any");
+    await api.engine.queues.runs().remove("none");
+    // Just full (noeviction): every write that needs memory is refused...
+    const used = Number((await api.redis.info("memory")).match(/used_memory:(\d+)/)?.[1]);
+    await api.redis.config("SET", "maxmemory", String(used - 1000));
+    await expect(api.redis.set("probe", "x".repeat(100))).rejects.toThrow(/OOM/);
+    try {
+      expect(await sweeperFor(api, 1).step()).toEqual({ removed: 6, more: false });
+      // ...until the retention has made room, under the same limit.
+      expect(await api.redis.set("probe", "x".repeat(100))).toBe("OK");
+    } finally {
+      await api.redis.config("SET", "maxmemory", "0");
+    }
+    for (const runId of runIds) expect(await tracesOf(api.redis, api.prefix, runId)).toEqual([]);
+  });
+
+  it("answers a replayed Idempotency-Key whose run was removed 404 RUN_NOT_FOUND, and runs nothing again", async () => {
+    const api = await rig();
+    const body = { pipeline: doc("once", [home("h", "servo-1")]) };
+    const first = await api.post("/api/runs", body, { "idempotency-key": "k-1" });
+    const { run_id: runId } = (await first.json()) as { run_id: string };
+    await api.engine.waitForRun(runId, 20_000);
+    expect(await api.engine.runs.remove(runId, "any")).toBe(true);
+    // The key was claimed a while ago (not by a request still making its run).
+    await api.redis.expire(api.engine.keys.idempotency("k-1"), 24 * 3600 - 120);
+    const replay = await api.post("/api/runs", body, { "idempotency-key": "k-1" });
+    expect(replay.status).toBe(404);
+    const { error } = (await replay.json()) as { error: { code: string; message: string } };
+    expect(error.code).toBe("RUN_NOT_FOUND");
+    expect(error.message).toMatch(/removed/);
+    expect(await api.redis.zcard(api.engine.keys.runs)).toBe(0);
+  });
+
+  it("counts a plan reference once however often its script is sent, and a resent admission answers as the first", async () => {
+    const api = await rig();
+    const plans = new PlanStore(api.redis, api.engine.keys);
+    const plan = { pipelineId: "p", pipelineName: "p", nodes: [] } as unknown as Parameters<
+      PlanStore["reference"]
+    >[1];
+    const planId = await plans.reference("run_resent", plan);
+    expect(await plans.reference("run_resent", plan)).toBe(planId);
+    expect(await api.redis.hget(api.engine.keys.plan(planId), "refs")).toBe("1");
+    expect(await api.engine.runs.admit("run_admitted", 1)).toEqual({ admitted: true, active: 0 });
+    expect(await api.engine.runs.admit("run_admitted", 1)).toEqual({ admitted: true, active: 0 });
+    expect(await api.engine.runs.admit("run_other", 1)).toEqual({ admitted: false, active: 1 });
   });
 
   it("takes bounded steps: at most 100 runs each, saying when more are due", async () => {

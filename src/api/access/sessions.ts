@@ -64,8 +64,11 @@ export class SessionStore {
   async use(id: string): Promise<StoredSession | null> {
     if (!/^[A-Za-z0-9_-]{43}$/.test(id)) return null;
     const key = this.keyOf(sha256Hex(id));
+    // A pipeline, not a MULTI: Redis out of memory refuses every command queued in a MULTI, and a
+    // signed-in operator must still be able to read (and see why changes are refused).
     const [stored] =
-      (await this.redis.multi().hgetall(key).expire(key, this.limits.idleS, "XX").exec()) ?? [];
+      (await this.redis.pipeline().hgetall(key).expire(key, this.limits.idleS, "XX").exec()) ?? [];
+    if (stored?.[0]) throw stored[0];
     const fields = (stored?.[1] ?? {}) as Record<string, string>;
     const createdAtMs = Number(fields.created);
     if (!fields.credential || !Number.isFinite(createdAtMs)) return null;

@@ -19,6 +19,18 @@ export const jobStates = [
 
 export type JobState = (typeof jobStates)[number];
 
+/**
+ * What a completed node job returns to BullMQ: its outputs are in the run's record (and its
+ * node_completed event), so BullMQ keeps no copy in the job and none in its run job's list of
+ * children's values. The inspection API shows the recorded outputs in its place (QueueInspector).
+ */
+export const outputsRecorded = { outputs: "recorded in the run" } as const;
+
+export const isOutputsRecorded = (value: unknown): boolean =>
+  typeof value === "object" &&
+  value !== null &&
+  (value as { outputs?: unknown }).outputs === outputsRecorded.outputs;
+
 /** Whose job it is, read from its queue and data: what the ledger's rules need to know of it. */
 export type JobOwner =
   | { kind: "run"; runId: string }

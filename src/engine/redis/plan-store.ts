@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
-import type { ChainableCommander, Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import type { Plan } from "../pipeline/plan.js";
 import type { RedisKeys } from "./keys.js";
+import { loadScripts } from "./scripts.js";
 
 /** Plans kept parsed in this process: a plan id names its content, so an entry is never stale. */
 const cachedPlans = 500;
@@ -10,22 +11,26 @@ const cachedPlans = 500;
  * Run plans, stored once by content: the runs of one pipeline version with the same per-run options
  * (the usual case: a lab runs the same pipeline again and again) share one copy. A plan hash holds
  * the JSON and how many runs refer to it; the run's record names it (`plan_id`). A run's creation
- * takes a reference in the same transaction (`reference`); removing the run gives it back in the
- * same script (includes/release-plan.lua), which deletes the plan with its last reference.
+ * takes a reference first (`reference`, plan-reference.lua, once however often it is sent); removing
+ * the run gives it back in the same script (includes/release-plan.lua), which deletes the plan with
+ * its last reference.
  */
 export class PlanStore {
   private readonly parsed = new Map<string, Plan>();
+  private readonly scripts;
 
   constructor(
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
-  ) {}
+  ) {
+    this.scripts = loadScripts(redis);
+  }
 
-  /** Adds to `transaction` the taking of a reference to the plan; returns the plan's id. */
-  reference(transaction: ChainableCommander, plan: Plan): string {
+  /** Names the plan in the run's record and takes a reference to it; returns the plan's id. */
+  async reference(runId: string, plan: Plan): Promise<string> {
     const json = JSON.stringify(plan);
     const planId = createHash("sha256").update(json).digest("hex").slice(0, 32);
-    transaction.hsetnx(this.keys.plan(planId), "json", json).hincrby(this.keys.plan(planId), "refs", 1);
+    await this.scripts["plan-reference"]([this.keys.run(runId), this.keys.plan(planId)], [planId, json]);
     this.remember(planId, plan);
     return planId;
   }

@@ -1,7 +1,7 @@
 import type { Job, Queue } from "bullmq";
 import type { DeviceCatalog } from "../catalog.js";
 import { RigflowError } from "../errors/rigflow-error.js";
-import { describeJob, jobStates, type JobRecord, type JobState } from "./job-record.js";
+import { describeJob, isOutputsRecorded, jobStates, type JobRecord, type JobState } from "./job-record.js";
 import { deviceQueueName, runsQueueName, type QueueSet } from "./queues.js";
 
 export interface QueueOverview {
@@ -56,6 +56,10 @@ export class QueueInspector {
     /** Every queue, for the actions that follow an inspection (QueueActions). */
     readonly queues: QueueSet,
     private readonly catalog: DeviceCatalog,
+    /** A completed node's outputs as its run recorded them (null once the run is gone). */
+    private readonly recordedOutputs: (
+      nodes: readonly { runId: string; nodeId: string }[],
+    ) => Promise<unknown[]>,
   ) {}
 
   names(): string[] {
@@ -115,7 +119,10 @@ export class QueueInspector {
       queue.getJobCountByTypes(source),
       queue.getJobs([source], start, end, false),
     ]);
-    return { total, jobs: jobs.map((job) => describeJob(this.where(name), job, state)) };
+    return {
+      total,
+      jobs: await this.withOutputs(jobs.map((job) => describeJob(this.where(name), job, state))),
+    };
   }
 
   /** The job, or JOB_NOT_FOUND (QUEUE_NOT_FOUND first for a queue that is not one of names()). */
@@ -136,7 +143,23 @@ export class QueueInspector {
   async job(name: string, jobId: string): Promise<JobDetail> {
     const { queue, job, state } = await this.find(name, jobId);
     const { logs, count } = await queue.getJobLogs(jobId, -maxLogLines, -1, true);
-    return { ...describeJob(this.where(name), job, state), logs, logCount: count };
+    const [record] = await this.withOutputs([describeJob(this.where(name), job, state)]);
+    return { ...(record as JobRecord), logs, logCount: count };
+  }
+
+  /** Completed node jobs show the outputs their runs recorded (see outputsRecorded). */
+  private async withOutputs(records: JobRecord[]): Promise<JobRecord[]> {
+    const nodeJobs = records.filter(
+      (record) => record.owner.kind === "node" && isOutputsRecorded(record.returnValue),
+    );
+    if (nodeJobs.length === 0) return records;
+    const outputs = await this.recordedOutputs(
+      nodeJobs.map(({ owner }) => (owner.kind === "node" ? owner : { runId: "", nodeId: "" })),
+    );
+    nodeJobs.forEach((record, index) => {
+      record.returnValue = outputs[index] ?? null;
+    });
+    return records;
   }
 
   private where(name: string) {

@@ -36,9 +36,20 @@ export class RunIndexes {
 
   private async indexOldRuns(): Promise<void> {
     if ((await this.redis.get(this.keys.runIndexesVersion)) === indexesVersion) return;
-    for (let start = 0; ; start += batch) {
-      const ids = await this.redis.zrange(this.keys.runs, start, start + batch - 1);
-      if (ids.length === 0) break;
+    // Paged by sequence, not by rank: runs removed meanwhile would shift ranks and skip some.
+    for (let after = "-inf"; ;) {
+      const page = await this.redis.zrangebyscore(
+        this.keys.runs,
+        after,
+        "+inf",
+        "WITHSCORES",
+        "LIMIT",
+        0,
+        batch,
+      );
+      if (page.length === 0) break;
+      const ids = page.filter((_, i) => i % 2 === 0);
+      after = `(${page[page.length - 1]}`;
       const read = this.redis.pipeline();
       for (const id of ids) read.hmget(this.keys.run(id), "status", "finished_at", "created_at");
       const rows = (await read.exec()) ?? [];

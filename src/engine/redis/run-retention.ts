@@ -1,7 +1,11 @@
+import type { Queue } from "bullmq";
 import type { Redis } from "ioredis";
+import type { PlanNode } from "../pipeline/plan.js";
 import type { RedisKeys } from "./keys.js";
 import { nodeJobId, type QueueSet } from "./queues.js";
 import type { RunStore } from "./run-store.js";
+import { loadScripts } from "./scripts.js";
+import { isRedisFull } from "../errors/redis-full.js";
 
 /** How long ended runs are kept, and how often workers look for those past it. */
 export interface RunRetention {
@@ -32,14 +36,22 @@ export interface RetentionStep {
 }
 
 /**
- * Removes ended runs once their retention has passed: their BullMQ jobs (node jobs of every epoch,
- * the run job, timeout jobs), then, in one script, their record, node states, outputs, events and
- * index entries (RunStore.remove, one script). Jobs go first: a run whose removal is cut short keeps its record
- * and entry in the ended runs, so the next step finishes it. Each step does bounded work and only
- * one worker steps at a time (a lease in Redis); a run resumed meanwhile is left alone by the script,
- * and the reconciler gives it a run job again if this took it.
+ * Removes ended runs once their retention has passed: their BullMQ jobs (node and timeout jobs of
+ * every epoch up to the one that ended, then the run job), then, in one script, their record, node
+ * states, outputs, events and index entries (RunStore.remove). Jobs go first: a run whose removal is
+ * cut short (a job still locked, Redis away) keeps its record and its entry in the ended runs, so a
+ * later step finishes it. A run resumed meanwhile is left alone: each run is checked due (and its
+ * epoch read) in one step before its jobs go, again before its run job goes, and by the script.
+ * Each step does bounded work; one worker steps at a time (a lease), though two at once only
+ * repeat each other's work.
+ *
+ * While Redis refuses writes for memory, this is what gives it room again: the removal script
+ * deletes before it writes (a script Redis lets start may go on writing), and a step goes ahead
+ * without its lease, and without the jobs (each queue's kept jobs are bounded anyway).
  */
 export class RunRetentionSweeper {
+  private readonly scripts;
+
   constructor(
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
@@ -47,83 +59,147 @@ export class RunRetentionSweeper {
     private readonly store: RunStore,
     private readonly retention: RunRetention,
     private readonly sweeperId: string,
-  ) {}
+  ) {
+    this.scripts = loadScripts(redis);
+  }
 
   async step(): Promise<RetentionStep> {
     if (this.retention.runRetentionS <= 0) return { removed: 0, more: false };
-    const leased = await this.redis.set(this.keys.retentionSweep, this.sweeperId, "PX", stepLeaseMs, "NX");
+    const leased = await this.redis
+      .set(this.keys.retentionSweep, this.sweeperId, "PX", stepLeaseMs, "NX")
+      .catch((error: unknown) => {
+        if (isRedisFull(error)) return "OK"; // no room even for the lease: go ahead without it
+        throw error;
+      });
     if (leased === null) return { removed: 0, more: false }; // another worker is stepping
     try {
-      await this.store.indexes.ready();
-      const [seconds, micros] = await this.redis.time();
-      const cutoff =
-        Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) - this.retention.runRetentionS * 1000;
-      const due = await this.redis.zrangebyscore(
-        this.keys.endedRuns,
-        "-inf",
-        cutoff,
-        "LIMIT",
-        0,
-        runsPerStep,
-      );
-      let removed = 0;
-      let jobs = 0;
-      let failure: Error | null = null;
-      // Runs side by side, so that their round trips share the connection's pipeline: one at a
-      // time, a busy Redis made the sweeper slower than runs end.
-      for (let from = 0; from < due.length; from += runsAtOnce) {
-        const outcomes = await Promise.allSettled(
-          due.slice(from, from + runsAtOnce).map(async (runId) => {
-            const asked = await this.removeJobs(runId);
-            return { asked, removed: await this.store.remove(runId, cutoff) };
-          }),
-        );
-        for (const outcome of outcomes) {
-          if (outcome.status === "fulfilled") {
-            jobs += outcome.value.asked;
-            removed += outcome.value.removed ? 1 : 0;
-          } else {
-            // A job still locked by a worker (it ends soon), or Redis away: the run waits for a later step.
-            const error: unknown = outcome.reason;
-            failure ??= error instanceof Error ? error : new Error(String(error));
-          }
-        }
-        if (jobs >= jobsPerStep) return { removed, more: true };
-      }
-      if (removed === 0 && failure !== null) throw failure;
-      // The all-runs event stream, for live views: nothing in it older than the retention is wanted.
-      await this.redis.xtrim(this.keys.events, "MINID", "~", cutoff);
-      return { removed, more: due.length === runsPerStep };
+      return await this.removeDue();
     } finally {
-      await this.releaseLease();
+      await this.scripts["retention-lease-release"]([this.keys.retentionSweep], [this.sweeperId]);
     }
   }
 
-  /** Removes every job the run may have left; returns how many removals it asked for. */
-  private async removeJobs(runId: string): Promise<number> {
-    const run = await this.store.loadRun(runId);
-    if (!run) return 0;
-    const { plan } = run;
-    const epochs = (await this.store.epoch(runId)) + 1;
-    const removals: (() => Promise<unknown>)[] = [];
-    for (let epoch = 0; epoch < epochs; epoch += 1) {
-      for (const node of plan.nodes) {
-        removals.push(() => this.queues.device(node.deviceId).remove(nodeJobId(runId, node.id, epoch)));
+  private async removeDue(): Promise<RetentionStep> {
+    await this.store.indexes.ready().catch((error: unknown) => {
+      // Out of memory, indexing older runs waits for room; the runs already indexed can go now.
+      if (!isRedisFull(error)) throw error;
+    });
+    const [seconds, micros] = await this.redis.time();
+    const cutoff =
+      Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) - this.retention.runRetentionS * 1000;
+    const due = await this.redis.zrangebyscore(this.keys.endedRuns, "-inf", cutoff, "LIMIT", 0, runsPerStep);
+    let removed = 0;
+    let jobs = 0;
+    let failure: Error | null = null;
+    // Runs side by side, so that their round trips share the connection's pipeline (one at a time,
+    // a busy Redis made the sweeper slower than runs end), as many as keep the step's job removals
+    // about jobsPerStep (at least one run: a run's removal is not split).
+    let from = 0;
+    while (from < due.length && jobs < jobsPerStep) {
+      const batch: { runId: string; epoch: number; nodes: readonly PlanNode[] }[] = [];
+      let planned = 0;
+      while (from < due.length && batch.length < runsAtOnce) {
+        const runId = due[from] as string;
+        const run = await this.stillDue(runId, cutoff);
+        from += 1;
+        if (!run) continue;
+        const removals = (run.epoch + 1) * (run.nodes.length + 1) + 1;
+        if (batch.length > 0 && jobs + planned + removals > jobsPerStep) {
+          from -= 1; // the next step's
+          break;
+        }
+        batch.push({ runId, ...run });
+        planned += removals;
       }
-      removals.push(() => this.queues.runs().remove(`${runId}__timeout__${epoch}`));
+      if (batch.length === 0) break;
+      const outcomes = await Promise.allSettled(batch.map((run) => this.removeRun(run, cutoff)));
+      jobs += planned;
+      for (const outcome of outcomes) {
+        if (outcome.status === "fulfilled") removed += outcome.value ? 1 : 0;
+        else {
+          const error: unknown = outcome.reason;
+          failure ??= error instanceof Error ? error : new Error(String(error));
+        }
+      }
     }
-    // The run job last: its children are gone by then, so removing it is one short script.
-    for (let from = 0; from < removals.length; from += removalsAtOnce) {
-      await Promise.all(removals.slice(from, from + removalsAtOnce).map((remove) => remove()));
-    }
-    await this.queues.runs().remove(runId);
-    return removals.length + 1;
+    if (removed === 0 && failure !== null) throw failure;
+    // The all-runs event stream, for live views: nothing in it older than the retention is wanted.
+    await this.redis.xtrim(this.keys.events, "MINID", "~", cutoff);
+    return { removed, more: from < due.length || due.length === runsPerStep };
   }
 
-  /** Lets the lease go only if it is still this sweeper's (it may have expired and passed on). */
-  private async releaseLease(): Promise<void> {
-    if ((await this.redis.get(this.keys.retentionSweep)) === this.sweeperId) {
-      await this.redis.del(this.keys.retentionSweep);
+  /**
+   * The run's epoch and nodes if it is still due (ended by the cutoff), read in one step: a resume
+   * after this starts a new epoch, whose jobs the removal then leaves alone.
+   */
+  private async stillDue(
+    runId: string,
+    cutoff: number,
+  ): Promise<{ epoch: number; nodes: readonly PlanNode[] } | null> {
+    const [endedAt, epoch] = await this.dueAndEpoch(runId);
+    if (endedAt === null || endedAt > cutoff) return null;
+    const run = await this.store.loadRun(runId);
+    return { epoch, nodes: run?.plan.nodes ?? [] };
+  }
+
+  /**
+   * When the run ended (null if it has not) and its epoch. The epoch is read first: a resume in
+   * between takes the run out of the ended runs, or ends it again later than any cutoff, so the
+   * epoch is never a resumed one's when the run reads as due. (Not a MULTI: Redis out of memory
+   * refuses every command queued in one, and this must work then.)
+   */
+  private async dueAndEpoch(runId: string): Promise<[number | null, number]> {
+    const epoch = await this.redis.hget(this.keys.run(runId), "epoch");
+    const score = await this.redis.zscore(this.keys.endedRuns, runId);
+    return [score === null ? null : Number(score), Number(epoch ?? 0)];
+  }
+
+  /** Its jobs, then its record; returns whether the record went (a run resumed meanwhile stays). */
+  private async removeRun(
+    run: { runId: string; epoch: number; nodes: readonly PlanNode[] },
+    cutoff: number,
+  ): Promise<boolean> {
+    try {
+      await this.removeJobs(run, cutoff);
+    } catch (error) {
+      // Out of memory, the record goes anyway: it is what frees room; the jobs are bounded by
+      // each queue's kept jobs. Otherwise (a job still locked, Redis away) the run waits.
+      if (!isRedisFull(error)) throw error;
     }
+    return this.store.remove(run.runId, cutoff);
+  }
+
+  private async removeJobs(
+    { runId, epoch, nodes }: { runId: string; epoch: number; nodes: readonly PlanNode[] },
+    cutoff: number,
+  ): Promise<void> {
+    const removals: [Queue, string][] = [];
+    for (let each = 0; each <= epoch; each += 1) {
+      for (const node of nodes)
+        removals.push([this.queues.device(node.deviceId), nodeJobId(runId, node.id, each)]);
+      removals.push([this.queues.runs(), `${runId}__timeout__${each}`]);
+    }
+    for (let from = 0; from < removals.length; from += removalsAtOnce) {
+      await Promise.all(
+        removals
+          .slice(from, from + removalsAtOnce)
+          .map(([queue, jobId]) => removeJob(this.redis, queue, jobId)),
+      );
+    }
+    // The run job last, its children gone, and only if no resume came meanwhile (it would be the
+    // resumed run's; the reconciler would give it one again, but a moment late).
+    const [endedAt] = await this.dueAndEpoch(runId);
+    if (endedAt !== null && endedAt <= cutoff) await removeJob(this.redis, this.queues.runs(), runId);
+  }
+}
+
+/**
+ * Removes a job if it is there. BullMQ answers 0 both when there is no such job and when a worker
+ * holds its lock; the second is an error here, so that the run keeps its record for a later step.
+ */
+async function removeJob(redis: Redis, queue: Queue, jobId: string): Promise<void> {
+  if ((await queue.remove(jobId)) === 1) return;
+  if ((await redis.exists(queue.toKey(jobId))) === 1) {
+    throw new Error(`job ${jobId} in ${queue.name} is locked by a worker; its run is removed later`);
   }
 }

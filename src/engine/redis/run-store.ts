@@ -64,9 +64,9 @@ export class RunStore {
       nodeFields[`${node.id}:remaining`] = node.predecessors.length;
       nodeFields[`${node.id}:attempts`] = 0;
     }
-    const transaction = this.redis.multi();
-    const planId = this.plans.reference(transaction, plan);
-    await transaction
+    await this.plans.reference(runId, plan);
+    await this.redis
+      .multi()
       .hset(this.keys.run(runId), {
         run_id: runId,
         pipeline_id: plan.pipelineId,
@@ -78,7 +78,6 @@ export class RunStore {
         epoch: 0,
         created_at: new Date().toISOString(),
         sequence,
-        plan_id: planId,
       })
       .hset(this.keys.runNodes(runId), nodeFields)
       .zadd(this.keys.runs, sequence, runId)
@@ -123,6 +122,7 @@ export class RunStore {
         this.keys.runsByStatusPrefix,
         this.keys.pipelineRunsPrefix,
         this.keys.planPrefix,
+        this.keys.deviceReservations,
       ],
       [runId, endedBy],
     );
@@ -182,11 +182,15 @@ export class RunStore {
   /** The run with every node's state. Three reads sent together; `plan` saves parsing it again. */
   async state(runId: string, knownPlan?: Plan): Promise<RunState | null> {
     const fields = knownPlan ? runFields : [...runFields, "plan_id", "plan"];
+    // Not a MULTI: Redis out of memory refuses every command queued in one, and reads must go on.
     const [values, nodes, outputs] = await Promise.all([
       this.redis.hmget(this.keys.run(runId), ...fields),
       this.redis.hgetall(this.keys.runNodes(runId)),
       this.redis.hgetall(this.keys.runOutputs(runId)),
     ]);
+    // Every run has node states: none means it was removed between the reads (its retention
+    // passed), and it reads as gone, not as an ended run whose nodes are all pending.
+    if (Object.keys(nodes).length === 0) return null;
     const run = Object.fromEntries(
       fields.map((name, index) => [name, values[index] ?? undefined]),
     ) as Partial<Record<string, string>>;
@@ -292,6 +296,17 @@ export class RunStore {
       if (page.length < batch * 2) return { runs, nextCursor: null };
       max = `(${scores[scores.length - 1]}`;
     }
+  }
+
+  /** Each node's recorded outputs, parsed (null where the node or its run has none). */
+  async recordedOutputs(nodes: readonly { runId: string; nodeId: string }[]): Promise<unknown[]> {
+    const reads = this.redis.pipeline();
+    for (const { runId, nodeId } of nodes) reads.hget(this.keys.runOutputs(runId), nodeId);
+    const replies = (await reads.exec()) ?? [];
+    return replies.map(([error, value]) => {
+      if (error) throw error;
+      return typeof value === "string" ? (JSON.parse(value) as unknown) : null;
+    });
   }
 
   /** The run's events, oldest first, after the given event id (exclusive). */

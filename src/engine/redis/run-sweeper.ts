@@ -2,6 +2,7 @@ import type { Redis } from "ioredis";
 import { endedRunStatuses, type RunStatus } from "../run/types.js";
 import type { RedisKeys } from "./keys.js";
 import type { QueueSet } from "./queues.js";
+import { loadScripts } from "./scripts.js";
 
 /** How long a resume waits for a run job that is just now ending (active) to be retryable. */
 const settleMs = 2000;
@@ -39,12 +40,13 @@ export async function wakeRunJob(queues: QueueSet, runId: string, pipelineId: st
  */
 export async function sweepActiveRuns(redis: Redis, keys: RedisKeys, queues: QueueSet): Promise<number> {
   let woken = 0;
+  const scripts = loadScripts(redis);
   for (const runId of await redis.smembers(keys.activeRuns)) {
     const [status, pipelineId] = await redis.hmget(keys.run(runId), "status", "pipeline_id");
     if (!status || !pipelineId || endedRunStatuses.has(status as RunStatus)) {
-      // A run admitted a moment ago (run-admit.lua) has no record yet: its creation adds it again.
-      // (One created a moment ago may have no run job yet: adding it here first is harmless.)
-      await redis.srem(keys.activeRuns, runId);
+      // Decided again in the script: a run admitted a moment ago (run-admit.lua) may have its
+      // record by now. (One created a moment ago may have no run job yet: adding it here is harmless.)
+      await scripts["active-run-drop"]([keys.run(runId), keys.activeRuns], [runId]);
       continue;
     }
     if (await wakeRunJob(queues, runId, pipelineId)) woken += 1;

@@ -19,6 +19,9 @@ const scriptNames = [
   "runs-index",
   "run-remove",
   "run-admit",
+  "retention-lease-release",
+  "plan-reference",
+  "active-run-drop",
 ] as const;
 export type ScriptName = (typeof scriptNames)[number];
 
