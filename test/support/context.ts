@@ -68,7 +68,10 @@ export function startTestWorker(
   prefix: string,
   devices: DeviceConfig[],
   options: Partial<
-    Pick<WorkerOptions, "workerId" | "log" | "shutdownGraceMs" | "redisUrl" | "runConcurrency" | "runRetention">
+    Pick<
+      WorkerOptions,
+      "workerId" | "log" | "shutdownGraceMs" | "redisUrl" | "runConcurrency" | "runRetention"
+    >
   > = {},
 ): Promise<WorkerHandle> {
   return startWorker({ redisUrl: redisUrl(), prefix, devices, drivers, log: quietLog, ...options });

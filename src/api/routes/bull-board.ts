@@ -2,7 +2,9 @@ import { createBullBoard } from "@bull-board/api";
 import { BullMQAdapter } from "@bull-board/api/bullMQAdapter";
 import { HonoAdapter } from "@bull-board/hono";
 import { serveStatic } from "@hono/node-server/serve-static";
+import { Hono } from "hono";
 import { deviceQueueName, runsQueueName, type Engine } from "../../engine/index.js";
+import { errorBody } from "../http-error.js";
 import { runPagePath } from "../run-page.js";
 
 export const bullBoardPath = "/admin/queues";
@@ -56,5 +58,31 @@ export function bullBoardRoutes(engine: Engine) {
       },
     },
   });
-  return serverAdapter.registerPlugin();
+  // Bull-board URI-decodes some query values a second time (activeQueue, queueName), and answers
+  // the URIError of one that does not decode (`?activeQueue=%25zz`) with a 500: refused here first.
+  return new Hono()
+    .use("/api/*", async (c, next) => {
+      for (const [name, values] of Object.entries(c.req.queries())) {
+        for (const value of values) {
+          if (decodes(value)) continue;
+          return c.json(
+            errorBody("QUERY_INVALID", `query parameter '${name}' is not valid percent-encoding`, {
+              parameter: name,
+            }),
+            400,
+          );
+        }
+      }
+      await next();
+    })
+    .route("/", serverAdapter.registerPlugin());
+}
+
+function decodes(text: string): boolean {
+  try {
+    decodeURIComponent(text);
+    return true;
+  } catch {
+    return false;
+  }
 }
