@@ -18,6 +18,9 @@ export interface StoredSession {
  * (checked on each use against the stored creation time), or at once on sign-out.
  */
 export class SessionStore {
+  /** The last place given to a session (ms), so that this process's sign-ins never tie. */
+  private lastPlace = 0;
+
   constructor(
     private readonly redis: Redis,
     private readonly keys: {
@@ -41,12 +44,16 @@ export class SessionStore {
     const key = this.keyOf(idHash);
     const index = this.keys.credentialSessions(credentialId);
     const now = Date.now();
+    // Its place among the credential's sessions: sign-in order, even for two in one millisecond
+    // (ties would be ended in no particular order once over the cap).
+    const place = Math.max(now, this.lastPlace + 1);
+    this.lastPlace = place;
     const [, , , , , count] =
       (await this.redis
         .multi()
         .hset(key, { credential: credentialId, created: now })
         .expire(key, Math.min(this.limits.idleS, this.limits.maxS))
-        .zadd(index, now, idHash)
+        .zadd(index, place, idHash)
         .zremrangebyscore(index, "-inf", now - this.limits.maxS * 1000)
         .expire(index, this.limits.maxS)
         .zcard(index)
