@@ -44,8 +44,8 @@ import { doc, home, move } from "../support/pipelines.js";
 import { writeDevicesFile } from "../support/worker-process.js";
 
 const seed = fuzzSeed("test/api/fuzz-routes.test.ts");
-/** Cases per property: with the processes' start, about 12 s on two idle cores. */
-const casesPerProperty = fuzzRuns(120);
+/** Cases per property: with the processes' start, about 10 s on two idle cores. */
+const casesPerProperty = fuzzRuns(80);
 /** A property's time limit: its cases take about 0.1 s each; far more only if something hangs. */
 const propertyTimeoutMs = Math.max(120_000, casesPerProperty * 1000);
 

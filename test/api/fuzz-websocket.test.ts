@@ -26,7 +26,7 @@ import { writeDevicesFile } from "../support/worker-process.js";
 
 const seed = fuzzSeed("test/api/fuzz-websocket.test.ts");
 /** Cases per property: with the process's start, about 7 s on two idle cores. */
-const casesPerProperty = fuzzRuns(200);
+const casesPerProperty = fuzzRuns(120);
 /** A property's time limit: its cases take about 0.1 s each; far more only if something hangs. */
 const propertyTimeoutMs = Math.max(120_000, casesPerProperty * 1000);
 
