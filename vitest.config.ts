@@ -9,5 +9,9 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: "forks",
+    // Two files at once (the default is one fewer than the cores: one, on the 2-core machines CI
+    // runs on): the suite's wall time is mostly waiting on leases, locks and devices, not CPU.
+    // Two full runs this way were green, in 5.3 and 6.2 minutes, against 10.3 with one.
+    maxWorkers: 2,
   },
 });
