@@ -111,6 +111,7 @@ async function handMadeDelayedJob(runId: string, pipelineId: string, nodeId: str
     successors: [],
     timeoutMs: 30_000,
     idempotent: true,
+    retry: { attempts: 1, backoffMs: 0 },
   };
   await api.engine.queues
     .device("servo-1")

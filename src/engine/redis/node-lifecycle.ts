@@ -2,7 +2,7 @@ import { DelayedError, UnrecoverableError, type Job } from "bullmq";
 import { neverRetriedCodes } from "../errors/codes.js";
 import type { PlanNode } from "../pipeline/plan.js";
 import { addReleasedNodeJobs, endNodesNotBegun, haltedNodeError } from "./run-halt.js";
-import { retryDelayMs, type RetryPolicy } from "../pipeline/retry.js";
+import { retryDelayMs } from "../pipeline/retry.js";
 import { NodeRetryError } from "./node-backoff.js";
 import type { NodeError } from "../run/types.js";
 import type { PlanCache } from "./plan-cache.js";
@@ -154,7 +154,7 @@ export class NodeLifecycle {
       throw new UnrecoverableError(error.message);
     }
     // Decided once, here: node_retrying tells the delay BullMQ then applies (node-backoff.ts).
-    const delayMs = retryDelayMs(data.retry ?? legacyRetry(job), number);
+    const delayMs = retryDelayMs(data.retry, number);
     if (!(await this.ledger.retryNode(ref(attempt), recorded, number + 1, delayMs))) {
       return handBack(attempt, fencedRetryMs);
     }
@@ -206,9 +206,3 @@ const ref = ({ job, fence }: NodeAttempt): FencedNodeRef => ({
   fence,
 });
 
-/** A job added before jobs carried their retry policy: its fixed backoff, as BullMQ applies it. */
-function legacyRetry(job: Job<NodeJobData>): RetryPolicy {
-  const backoff = job.opts.backoff;
-  const backoffMs = typeof backoff === "number" ? backoff : (backoff?.delay ?? 0);
-  return { attempts: job.opts.attempts ?? 1, backoffMs };
-}

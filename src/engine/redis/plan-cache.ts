@@ -8,13 +8,17 @@ interface CachedPlan {
   reservation: ReservationSpec | null;
 }
 
-/** A run's plan never changes, so a worker reads it once per run, not once per node. */
+/**
+ * A run's plan never changes, so a worker reads it once per run, not once per node. Bounded by the
+ * nodes it holds, not by runs: 200 runs of 10,000 nodes would be 2 million nodes in memory.
+ */
 export class PlanCache {
   private readonly plans = new Map<string, CachedPlan>();
+  private nodesHeld = 0;
 
   constructor(
     private readonly store: RunStore,
-    private readonly capacity = 200,
+    private readonly capacityNodes = 50_000,
   ) {}
 
   async nodes(runId: string): Promise<Map<string, PlanNode>> {
@@ -31,8 +35,14 @@ export class PlanCache {
     const run = await this.store.loadRun(runId);
     if (!run) throw new Error(`run ${runId} has no ledger`);
     const plan = index(run.plan);
-    if (this.plans.size >= this.capacity) this.plans.delete(this.plans.keys().next().value as string);
+    // The oldest go first; a plan larger than the whole capacity is still kept, alone.
+    for (const [oldest, cached] of this.plans) {
+      if (this.nodesHeld + plan.nodes.size <= this.capacityNodes) break;
+      this.plans.delete(oldest);
+      this.nodesHeld -= cached.nodes.size;
+    }
     this.plans.set(runId, plan);
+    this.nodesHeld += plan.nodes.size;
     return plan;
   }
 }

@@ -29,8 +29,8 @@ export interface NodeJobData {
   successors: string[];
   timeoutMs: number;
   idempotent: boolean;
-  /** How long to wait before each retry; absent on jobs added before it was (a fixed backoff). */
-  retry?: RetryPolicy;
+  /** How many attempts, and how long to wait before each retry. */
+  retry: RetryPolicy;
 }
 
 export interface RunJobData {

@@ -9,11 +9,16 @@ const settleMs = 2000;
 
 /**
  * Makes sure a run that has not ended has a run job that can wake: re-adds a missing one (removed
- * by hand), retries one that has ended. A job still active is about to end (it fails a run that
- * just ended failed): wait a little for it. Returns whether it had to act.
+ * by hand), retries one that has ended. After a resume, a job still active is about to end (it
+ * fails a run that just ended failed): wait up to `waitMs` for it. Returns whether it had to act.
  */
-export async function wakeRunJob(queues: QueueSet, runId: string, pipelineId: string): Promise<boolean> {
-  const deadline = Date.now() + settleMs;
+export async function wakeRunJob(
+  queues: QueueSet,
+  runId: string,
+  pipelineId: string,
+  waitMs = settleMs,
+): Promise<boolean> {
+  const deadline = Date.now() + waitMs;
   for (;;) {
     const job = await queues.runs().getJob(runId);
     if (!job) {
@@ -28,7 +33,7 @@ export async function wakeRunJob(queues: QueueSet, runId: string, pipelineId: st
         () => false,
       );
     }
-    if (state !== "active" || Date.now() > deadline) return false;
+    if (state !== "active" || Date.now() >= deadline) return false;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
@@ -49,7 +54,9 @@ export async function sweepActiveRuns(redis: Redis, keys: RedisKeys, queues: Que
       await scripts["active-run-drop"]([keys.run(runId), keys.activeRuns], [runId]);
       continue;
     }
-    if (await wakeRunJob(queues, runId, pipelineId)) woken += 1;
+    // An active run job is alive: the periodic sweep does not wait on it (it would wait 2 s on each
+    // run being processed, one after the other); the next sweep looks again.
+    if (await wakeRunJob(queues, runId, pipelineId, 0)) woken += 1;
     else if ((await releaseEndedChildren(queues, runId)) > 0) woken += 1;
   }
   return woken;
