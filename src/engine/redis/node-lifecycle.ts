@@ -205,4 +205,3 @@ const ref = ({ job, fence }: NodeAttempt): FencedNodeRef => ({
   deviceId: job.data.deviceId,
   fence,
 });
-
