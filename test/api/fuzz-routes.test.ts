@@ -16,8 +16,7 @@ import {
   controlBodyValue,
   documentValue,
   executeBodyValue,
-  fuzzRuns,
-  fuzzSeed,
+  fuzzBudget,
   bullBoardJobPath,
   nodeSegment,
   pathOf,
@@ -43,11 +42,8 @@ import {
 import { doc, home, move } from "../support/pipelines.js";
 import { writeDevicesFile } from "../support/worker-process.js";
 
-const seed = fuzzSeed("test/api/fuzz-routes.test.ts");
-/** Cases per property: with the processes' start, about 10 s on two idle cores. */
-const casesPerProperty = fuzzRuns(80);
-/** A property's time limit: its cases take about 0.1 s each; far more only if something hangs. */
-const propertyTimeoutMs = Math.max(120_000, casesPerProperty * 1000);
+/** 80 cases per property: with the processes' start, 13 s in a CI run. */
+const { seed, casesPerProperty, propertyTimeoutMs } = fuzzBudget("test/api/fuzz-routes.test.ts", 80);
 
 const devices = [servo("servo-1"), servo("servo-2")];
 const operatorToken = "fuzz-operator-token-0123456789";

@@ -11,8 +11,7 @@ import { startApiProcess, type ApiProcess } from "../support/api-process.js";
 import { newPrefix, redisUrl, servo, startTestWorker } from "../support/context.js";
 import {
   encodeBody,
-  fuzzRuns,
-  fuzzSeed,
+  fuzzBudget,
   resolveJsonValue,
   resolveRef,
   wsFrame,
@@ -24,11 +23,8 @@ import { errorShapeProblem, fuzzAgent, sendFuzz } from "../support/fuzz-http.js"
 import { doc, home, move } from "../support/pipelines.js";
 import { writeDevicesFile } from "../support/worker-process.js";
 
-const seed = fuzzSeed("test/api/fuzz-websocket.test.ts");
-/** Cases per property: with the process's start, about 7 s on two idle cores. */
-const casesPerProperty = fuzzRuns(120);
-/** A property's time limit: its cases take about 0.1 s each; far more only if something hangs. */
-const propertyTimeoutMs = Math.max(120_000, casesPerProperty * 1000);
+/** 120 cases per property: with the process's start, 5 s in a CI run. */
+const { seed, casesPerProperty, propertyTimeoutMs } = fuzzBudget("test/api/fuzz-websocket.test.ts", 120);
 
 const devices = [servo("servo-1"), servo("servo-2")];
 const started: ApiProcess[] = [];

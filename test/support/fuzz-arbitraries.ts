@@ -18,6 +18,19 @@ export function fuzzSeed(file: string): number {
 }
 
 /**
+ * A fuzz file's seed (printed), its cases per property (`budget`, or FUZZ_RUNS), and a property's
+ * time limit: cases take about 0.1 s each, so far more only if something hangs.
+ */
+export function fuzzBudget(file: string, budget: number) {
+  const casesPerProperty = fuzzRuns(budget);
+  return {
+    seed: fuzzSeed(file),
+    casesPerProperty,
+    propertyTimeoutMs: Math.max(120_000, casesPerProperty * 1000),
+  };
+}
+
+/**
  * Cases per property: the file's fixed budget, which the suite runs. FUZZ_RUNS overrides it for a
  * longer hunt by hand (`FUZZ_RUNS=2000 npx vitest run test/api/fuzz-routes.test.ts`).
  */

@@ -11,6 +11,7 @@
 -- Returns {the run's status after the call, waiting jobs to wake...}.
 --- @include "append-event"
 --- @include "set-run-status"
+--- @include "release-reservations"
 
 local status = redis.call('HGET', KEYS[1], 'status')
 -- A run removed (its retention passed, or discarded) is not brought back as a husk.
@@ -24,12 +25,7 @@ local runId = redis.call('HGET', KEYS[1], 'run_id')
 redis.call('SREM', KEYS[4], runId)
 redis.call('PUBLISH', ARGV[7], runId)
 local result = {ARGV[1]}
-local reserved = redis.call('HKEYS', KEYS[6])
-if #reserved > 0 then
-  for _, device in ipairs(reserved) do
-    if redis.call('HGET', KEYS[5], device) == runId then redis.call('HDEL', KEYS[5], device) end
-  end
-  redis.call('DEL', KEYS[6])
+if releaseReservations(KEYS[5], KEYS[6], runId) then
   for _, waiter in ipairs(redis.call('SMEMBERS', KEYS[7])) do result[#result + 1] = waiter end
   redis.call('DEL', KEYS[7])
 end

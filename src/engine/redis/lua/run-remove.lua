@@ -12,6 +12,7 @@
 -- ARGV[1] run id, ARGV[2] the latest end time (ms) that may be removed, or 'any'
 -- Returns 1 if the run was removed, 0 if it was left.
 --- @include "release-plan"
+--- @include "release-reservations"
 
 if ARGV[2] ~= 'any' then
   local endedAt = redis.call('ZSCORE', KEYS[7], ARGV[1])
@@ -19,11 +20,8 @@ if ARGV[2] ~= 'any' then
 end
 -- A run whose record is missing still loses its index entries, so none is left to trip over.
 local run = redis.call('HMGET', KEYS[1], 'status', 'pipeline_id', 'plan_id')
-local reserved = redis.call('HKEYS', KEYS[5])
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
-for _, device in ipairs(reserved) do
-  if redis.call('HGET', KEYS[12], device) == ARGV[1] then redis.call('HDEL', KEYS[12], device) end
-end
+releaseReservations(KEYS[12], KEYS[5], ARGV[1])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
 if run[1] then redis.call('ZREM', KEYS[9] .. run[1], ARGV[1]) end
 if run[2] then redis.call('ZREM', KEYS[10] .. run[2], ARGV[1]) end
 redis.call('ZREM', KEYS[6], ARGV[1])
