@@ -1,8 +1,15 @@
 /** Rigflow as the benchmark drives it: one Engine and one in-process worker on a private prefix. */
-import { pino } from "pino";
+import { pino, type Logger } from "pino";
 import { drivers } from "../src/drivers/registry.js";
 import type { DeviceConfig, DriverDefinition } from "../src/drivers/types.js";
-import { connectRedis, createCatalog, defaultLimits, Engine } from "../src/engine/index.js";
+import {
+  connectRedis,
+  createCatalog,
+  defaultLimits,
+  Engine,
+  type RunRequest,
+  type RunRetention,
+} from "../src/engine/index.js";
 import { startWorker } from "../src/worker/worker.js";
 import { timings } from "./stats.js";
 import { toDocument, type Workload } from "./workloads.js";
@@ -19,10 +26,19 @@ export interface InProcessRigflow {
   engine: Engine;
   /** Submits the document as a run and resolves once it has completed; any other end throws. */
   run(document: Record<string, unknown>): Promise<void>;
+  /** Submits the request as a run and resolves with its id once it has completed; any other end throws. */
+  runRequest(request: RunRequest): Promise<string>;
   close(): Promise<void>;
 }
 
-const runTimeoutMs = 60_000;
+export interface RigflowOptions {
+  /** The worker's run retention; its default if absent. */
+  runRetention?: RunRetention;
+  /** The worker's; silent if absent. */
+  log?: Logger;
+  /** A run not ended after this long is a hang: the bench fails. */
+  runTimeoutMs?: number;
+}
 
 export const mockServos = (ids: readonly string[]): DeviceConfig[] =>
   ids.map((id) => ({ id, driver: "mock-servo", capacity: 1, options: {} }));
@@ -32,7 +48,9 @@ export async function openRigflow(
   prefix: string,
   devices: readonly DeviceConfig[],
   definitions: ReadonlyMap<string, DriverDefinition>,
+  options: RigflowOptions = {},
 ): Promise<InProcessRigflow> {
+  const runTimeoutMs = options.runTimeoutMs ?? 60_000;
   const redis = connectRedis(redisUrl, { blocking: false, name: "bench-engine" });
   const engine = new Engine(redis, prefix, createCatalog(devices, definitions.values()), defaultLimits);
   const worker = await startWorker({
@@ -40,20 +58,27 @@ export async function openRigflow(
     prefix,
     devices,
     drivers: definitions,
-    log: pino({ level: "silent" }),
+    log: options.log ?? pino({ level: "silent" }),
+    ...(options.runRetention ? { runRetention: options.runRetention } : {}),
   });
+  const runRequest = async (request: RunRequest): Promise<string> => {
+    const { runId } = await engine.submitRun(request);
+    const state = await engine.waitForRun(runId, runTimeoutMs);
+    if (state.status !== "completed") {
+      const stuck = state.nodes.filter((node) => node.status !== "completed").slice(0, 5);
+      const of = request.pipelineId ?? String((request.document as { id?: unknown } | undefined)?.id);
+      throw new Error(
+        `Rigflow run ${runId} (${of}) ended ${state.status} (waited up to ${runTimeoutMs} ms); ` +
+          `error: ${JSON.stringify(state.error)}; first unfinished nodes: ${JSON.stringify(stuck)}`,
+      );
+    }
+    return runId;
+  };
   return {
     engine,
+    runRequest,
     async run(document) {
-      const { runId } = await engine.submitRun({ document });
-      const state = await engine.waitForRun(runId, runTimeoutMs);
-      if (state.status !== "completed") {
-        const stuck = state.nodes.filter((node) => node.status !== "completed").slice(0, 5);
-        throw new Error(
-          `Rigflow run ${runId} (${String(document.id)}) ended ${state.status} (waited up to ${runTimeoutMs} ms); ` +
-            `error: ${JSON.stringify(state.error)}; first unfinished nodes: ${JSON.stringify(stuck)}`,
-        );
-      }
+      await runRequest({ document });
     },
     async close() {
       await worker.close();
