@@ -130,14 +130,14 @@ export class Engine {
         );
       }
       const earlier = await this.runs.loadRun(earlierRunId);
-      // No run yet: the first request is still making it (a moment ago), or, within the key's day,
-      // the run was removed (RUN_RETENTION_S under a day): say so, rather than answer a run that is
-      // not there or run the pipeline again.
-      const keyAgeS = idempotencyTtlSeconds - (await this.redis.ttl(key));
-      if (!earlier && keyAgeS < 60) {
-        return { runId: earlierRunId, pipelineId: plan.pipelineId, status: "queued", replayed: true };
-      }
       if (!earlier) {
+        // No run yet: the first request is still making it (a moment ago), or, within the key's
+        // day, the run was removed (RUN_RETENTION_S under a day): say so, rather than answer a run
+        // that is not there or run the pipeline again.
+        const keyAgeS = idempotencyTtlSeconds - (await this.redis.ttl(key));
+        if (keyAgeS < 60) {
+          return { runId: earlierRunId, pipelineId: plan.pipelineId, status: "queued", replayed: true };
+        }
         throw new RigflowError(
           "RUN_NOT_FOUND",
           `this Idempotency-Key made run ${earlierRunId}, which has been removed (RUN_RETENTION_S); use a new key to run it again`,
