@@ -143,9 +143,14 @@ describe("a garbled byte on its way back", () => {
   });
 
   it("takes a garbled busy line as a sign of life during a long G28", async () => {
-    rig = await marlinRig({ ...simOptions, homingMs: 600 }, driverOptions);
+    // Busy lines 200 ms apart and a prompt after 900 ms of silence: four lines come as one (800 ms),
+    // short of a prompt, while a garbled line not taken as life would leave 1,000 ms, past it. The
+    // margins (100 ms each way) are wide enough for a loaded machine; 20 ms ones were not.
+    rig = await marlinRig(
+      { ...simOptions, homingMs: 2000, busyIntervalMs: 200 },
+      { ...driverOptions, prompt_ms: 900, silence_timeout_ms: 3600 },
+    );
     const { driver, sim } = rig;
-    // Four busy lines come as one: a longer silence, still short of a prompt.
     for (let i = 0; i < 3; i += 1) sim.garbleToHost({ match: /busy/, at: byte.newline, mask: 0x40 });
     expect(await run(driver, "home").done).toEqual({ homed: true, x: 0, y: 0, z: 0 });
     expect(sim.toHost.log).toHaveLength(3);
