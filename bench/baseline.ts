@@ -11,8 +11,6 @@ import { Redis } from "ioredis";
 import { timings, withTimeout } from "./stats.js";
 import type { Workload } from "./workloads.js";
 
-const runTimeoutMs = 60_000;
-
 export interface BaselineHarness {
   timeRun(workload: Workload): Promise<number>;
   timeConcurrentRuns(workload: Workload, count: number): Promise<number>;
@@ -38,6 +36,7 @@ export async function startBaseline(
   redisUrl: string,
   prefix: string,
   deviceIds: readonly string[],
+  runTimeoutMs = 60_000,
 ): Promise<BaselineHarness> {
   const connection = new Redis(redisUrl, { maxRetriesPerRequest: null, connectionName: "bench-baseline" });
   const queues = new Map(

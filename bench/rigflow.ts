@@ -7,6 +7,7 @@ import {
   createCatalog,
   defaultLimits,
   Engine,
+  type Limits,
   type RunRequest,
   type RunRetention,
 } from "../src/engine/index.js";
@@ -38,6 +39,8 @@ export interface RigflowOptions {
   log?: Logger;
   /** A run not ended after this long is a hang: the bench fails. */
   runTimeoutMs?: number;
+  /** The Engine's document limits; the defaults if absent. */
+  limits?: Limits;
 }
 
 export const mockServos = (ids: readonly string[]): DeviceConfig[] =>
@@ -52,7 +55,12 @@ export async function openRigflow(
 ): Promise<InProcessRigflow> {
   const runTimeoutMs = options.runTimeoutMs ?? 60_000;
   const redis = connectRedis(redisUrl, { blocking: false, name: "bench-engine" });
-  const engine = new Engine(redis, prefix, createCatalog(devices, definitions.values()), defaultLimits);
+  const engine = new Engine(
+    redis,
+    prefix,
+    createCatalog(devices, definitions.values()),
+    options.limits ?? defaultLimits,
+  );
   const worker = await startWorker({
     redisUrl,
     prefix,

@@ -6,7 +6,7 @@
  * running command, then the Redis bytes a finished run keeps per node against a raw BullMQ flow. A
  * report, not a test: a missed target still exits 0, a failed or hung run exits non-zero.
  * Sections can be run alone by name: `npm run bench -- ws` (live events), `fsync` (durability),
- * `halt`, `storage` (bytes per node). `npm run bench -- soak` runs the soak, which only runs when
+ * `halt`, `storage` (bytes per node), `scale` (chains and fans up to 10,000 nodes, BENCH_SCALE_SIZES). `npm run bench -- soak` runs the soak, which only runs when
  * named: 100,000 one-node runs (BENCH_SOAK_RUNS) under a short retention, printing Redis memory as
  * it goes, to show it flat once the retention has passed.
  */
@@ -25,6 +25,8 @@ import { printFsyncCost } from "./fsync-report.js";
 import { chain, fanOutIn, independent, type Workload } from "./workloads.js";
 import { measureSoak } from "./soak.js";
 import { printSoakHeader, printSoakVerdict, soakPointPrinter } from "./soak-report.js";
+import { measureScale } from "./scale.js";
+import { printScale } from "./scale-report.js";
 import { measureStorage } from "./storage.js";
 import { printStorage } from "./storage-report.js";
 import { measureLiveEvents } from "./ws-latency.js";
@@ -76,6 +78,22 @@ const storage = {
   ],
 };
 const storageTargets = { maxBytesPerNode: 2048 };
+/** Chains and 1-n-1 fans up to 10,000 nodes; the largest are run fewer times (each takes many seconds). */
+const scaleSizes = (process.env.BENCH_SCALE_SIZES ?? "100,1000,10000").split(",").map(Number);
+const scale = {
+  prefix: "bench-scale",
+  deviceIds,
+  reads: 11,
+  shapes: [
+    ...scaleSizes.map((size) => chain(size, deviceIds)),
+    ...scaleSizes.map((size) => fanOutIn(size - 2, deviceIds)),
+    ...(scaleSizes.includes(10_000) ? [fanOutIn(4_998, deviceIds)] : []),
+  ].map((workload) => {
+    const nodes = workload.nodes.length;
+    return { workload, warmups: nodes >= 5_000 ? 1 : 2, repetitions: nodes >= 5_000 ? 3 : 5 };
+  }),
+};
+const scaleTargets = { maxRatio: 1.5, maxGrowth: 1.2, maxCommandMs: 10, maxReadRunMs: 100 };
 /** A retention of 20 s passes a few times in a soak of some minutes; one sweep a second keeps up with it. */
 const soak = {
   runs: Number(process.env.BENCH_SOAK_RUNS ?? 100_000),
@@ -87,7 +105,7 @@ const soak = {
 /** Flat: used_memory at most 10 % above the first point past one retention window. */
 const soakTargets = { maxGrowth: 0.1 };
 /** "soak" runs only when named: it takes minutes. */
-const knownSections = ["ws", "fsync", "halt", "storage", "soak"];
+const knownSections = ["ws", "fsync", "halt", "storage", "scale", "soak"];
 /** Cancels per path (pub/sub delivered, message lost): each costs about a second. */
 const haltSamples = Number(process.env.BENCH_HALT_SAMPLES ?? 10);
 
@@ -138,6 +156,7 @@ async function main(): Promise<void> {
       if (sections.includes("fsync")) await durabilitySection();
       if (sections.includes("halt")) await haltSection(redis.url);
       if (sections.includes("storage")) await storageSection(redis.url);
+      if (sections.includes("scale")) await scaleSection(redis.url);
       if (sections.includes("soak")) await soakSection();
       return;
     }
@@ -171,6 +190,7 @@ async function main(): Promise<void> {
     await durabilitySection();
     await haltSection(redis.url);
     await storageSection(redis.url);
+    await scaleSection(redis.url);
   } finally {
     await redis.stop();
   }
@@ -195,6 +215,12 @@ async function haltSection(redisUrl: string): Promise<void> {
 async function storageSection(redisUrl: string): Promise<void> {
   const verdicts = printStorage(await measureStorage(redisUrl, storage), storageTargets.maxBytesPerNode);
   console.log("\nVerdicts (storage):");
+  for (const verdict of verdicts) console.log(`  ${verdict}`);
+}
+
+async function scaleSection(redisUrl: string): Promise<void> {
+  const verdicts = printScale(await measureScale(redisUrl, scale), scaleTargets);
+  console.log("\nVerdicts (scale):");
   for (const verdict of verdicts) console.log(`  ${verdict}`);
 }
 

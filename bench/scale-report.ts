@@ -1,0 +1,100 @@
+/** Prints the scale section: per-node cost by size, ratios to raw BullMQ, slowest command, run reads. */
+import { fixed, table } from "./report.js";
+import { median } from "./stats.js";
+import type { ShapeScale } from "./scale.js";
+
+export interface ScaleTargets {
+  /** Rigflow per node / raw BullMQ per node, each shape. */
+  maxRatio: number;
+  /** Per node of the largest of a kind / per node of the 100-node one. */
+  maxGrowth: number;
+  maxCommandMs: number;
+  maxReadRunMs: number;
+}
+
+/** Prints the table and returns the verdicts. */
+export function printScale(results: readonly ShapeScale[], targets: ScaleTargets): string[] {
+  const perNode = (values: readonly number[], nodes: number) => median(values) / nodes;
+  console.log("\nScale: one run at a time, submit -> run completed (median); raw BullMQ on the same Redis\n");
+  console.log(
+    table(
+      [
+        "workload",
+        "nodes",
+        "runs",
+        "rigflow ms/node",
+        "baseline ms/node",
+        "ratio",
+        "slowest command ms",
+        "read run ms (p50)",
+      ],
+      results.map((result) => {
+        const nodes = result.shape.workload.nodes.length;
+        const rigflow = perNode(result.rigflowMs, nodes);
+        const baseline = perNode(result.baselineMs, nodes);
+        return [
+          result.shape.workload.name,
+          String(nodes),
+          String(result.rigflowMs.length),
+          fixed(rigflow, 3),
+          fixed(baseline, 3),
+          fixed(rigflow / baseline),
+          result.slowest ? fixed(result.slowest.micros / 1000) : "< 1",
+          fixed(result.readRunMs, 1),
+        ];
+      }),
+    ),
+  );
+  console.log("\nSlowest command per workload (SLOWLOG, over 1 ms):");
+  for (const result of results) {
+    const slowest = result.slowest;
+    console.log(
+      `  ${result.shape.workload.name.padEnd(16)} ${slowest ? `${fixed(slowest.micros / 1000)} ms: ${slowest.command}` : "none over 1 ms"}`,
+    );
+  }
+  const verdicts: string[] = [];
+  const verdict = (what: string, value: number, limit: number, unit = "") => {
+    const met = value <= limit;
+    verdicts.push(
+      `${what}: ${fixed(value)}${unit} ${met ? "<=" : ">"} ${limit}${unit}: ${met ? "met" : "NOT met"}`,
+    );
+  };
+  for (const result of results) {
+    const nodes = result.shape.workload.nodes.length;
+    const name = result.shape.workload.name;
+    verdict(
+      `${name} ratio to raw BullMQ`,
+      perNode(result.rigflowMs, nodes) / perNode(result.baselineMs, nodes),
+      targets.maxRatio,
+    );
+    verdict(
+      `${name} slowest Redis command`,
+      (result.slowest?.micros ?? 0) / 1000,
+      targets.maxCommandMs,
+      " ms",
+    );
+    if (nodes >= 10_000) verdict(`${name} read run p50`, result.readRunMs, targets.maxReadRunMs, " ms");
+  }
+  // Growth: each kind's largest against its 100-node shape (the kind is the name before the size).
+  const kinds = new Map<string, ShapeScale[]>();
+  for (const result of results) {
+    const kind = result.shape.workload.name.split("-")[0] ?? "";
+    kinds.set(kind, [...(kinds.get(kind) ?? []), result]);
+  }
+  for (const [kind, shapes] of kinds) {
+    const sorted = [...shapes].sort((a, b) => a.shape.workload.nodes.length - b.shape.workload.nodes.length);
+    const smallest = sorted[0];
+    if (!smallest) continue;
+    for (const larger of sorted.slice(1)) {
+      const growth =
+        perNode(larger.rigflowMs, larger.shape.workload.nodes.length) /
+        perNode(smallest.rigflowMs, smallest.shape.workload.nodes.length);
+      verdict(
+        `${kind}: per node at ${larger.shape.workload.nodes.length} / at ${smallest.shape.workload.nodes.length}`,
+        growth,
+        targets.maxGrowth,
+      );
+    }
+  }
+  return verdicts;
+}

@@ -1,0 +1,127 @@
+/**
+ * Scale: chains and 1-n-1 fans from 100 to 10,000 nodes, Rigflow against raw BullMQ on the same
+ * redis-server, one run at a time. Per shape: the median ms per node of each system, their ratio,
+ * the slowest single Redis command while Rigflow ran it (SLOWLOG, everything over 1 ms is logged),
+ * and for the largest run of each kind the time `GET /api/runs/{id}` takes to answer through the
+ * Engine (read and mapped, p50 of several reads).
+ */
+import { performance } from "node:perf_hooks";
+import type { Redis } from "ioredis";
+import { drivers } from "../src/drivers/registry.js";
+import { connectRedis, defaultLimits } from "../src/engine/index.js";
+import { startBaseline } from "./baseline.js";
+import { mockServos, openRigflow } from "./rigflow.js";
+import { percentile, repeat, withTimeout } from "./stats.js";
+import { toDocument, type Workload } from "./workloads.js";
+
+export interface ScaleShape {
+  workload: Workload;
+  /** Timed runs (after `warmups`). */
+  repetitions: number;
+  warmups: number;
+}
+
+export interface SlowCommand {
+  micros: number;
+  command: string;
+}
+
+export interface ShapeScale {
+  shape: ScaleShape;
+  rigflowMs: number[];
+  baselineMs: number[];
+  /** The slowest command Redis logged while Rigflow ran this shape; null if none took over 1 ms. */
+  slowest: SlowCommand | null;
+  /** p50 of reading the last run of this shape back (the API's `GET /api/runs/{id}`), ms. */
+  readRunMs: number;
+}
+
+export interface ScaleOptions {
+  prefix: string;
+  deviceIds: readonly string[];
+  shapes: ScaleShape[];
+  /** Reads of the finished run, for its p50. */
+  reads: number;
+}
+
+/** The largest runs take tens of seconds; beyond this one hangs. */
+const runTimeoutMs = 600_000;
+
+export async function measureScale(redisUrl: string, options: ScaleOptions): Promise<ShapeScale[]> {
+  const admin = connectRedis(redisUrl, { blocking: false, name: "bench-scale" });
+  const maxNodes = Math.max(...options.shapes.map((shape) => shape.workload.nodes.length));
+  const rigflow = await openRigflow(
+    redisUrl,
+    `${options.prefix}-rigflow`,
+    mockServos(options.deviceIds),
+    drivers,
+    { runTimeoutMs, limits: { ...defaultLimits, maxNodes } },
+  );
+  const results: Omit<ShapeScale, "baselineMs">[] = [];
+  try {
+    await admin.config("SET", "slowlog-log-slower-than", "1000");
+    await admin.config("SET", "slowlog-max-len", "1024");
+    let sequence = 0;
+    for (const shape of options.shapes) {
+      process.stderr.write(`scale: rigflow ${shape.workload.name} x ${shape.repetitions}\n`);
+      let lastRunId = "";
+      const once = async () => {
+        sequence += 1;
+        const document = toDocument(`scale-${shape.workload.name}-${sequence}`, shape.workload);
+        const start = performance.now();
+        lastRunId = await rigflow.runRequest({ document });
+        return performance.now() - start;
+      };
+      for (let i = 0; i < shape.warmups; i += 1) await once();
+      await admin.slowlog("RESET");
+      const rigflowMs = await repeat(0, shape.repetitions, once);
+      const slowest = await slowestCommand(admin);
+      const readMs: number[] = [];
+      for (let i = 0; i < options.reads; i += 1) {
+        const start = performance.now();
+        JSON.stringify(await rigflow.engine.getRun(lastRunId));
+        readMs.push(performance.now() - start);
+      }
+      results.push({ shape, rigflowMs, slowest, readRunMs: percentile(readMs, 50) });
+    }
+  } finally {
+    await withTimeout(rigflow.close(), 30_000, "scale: closing rigflow");
+  }
+  const baseline = await startBaseline(
+    redisUrl,
+    `${options.prefix}-baseline`,
+    options.deviceIds,
+    runTimeoutMs,
+  );
+  try {
+    return await mapInOrder(results, async (result) => {
+      process.stderr.write(`scale: baseline ${result.shape.workload.name} x ${result.shape.repetitions}\n`);
+      const { workload, warmups, repetitions } = result.shape;
+      const baselineMs = await repeat(warmups, repetitions, () => baseline.timeRun(workload));
+      return { ...result, baselineMs };
+    });
+  } finally {
+    await withTimeout(baseline.close(), 30_000, "scale: closing baseline");
+    await admin.config("SET", "slowlog-log-slower-than", "10000");
+    await admin.quit();
+  }
+}
+
+async function mapInOrder<T, U>(items: readonly T[], map: (item: T) => Promise<U>): Promise<U[]> {
+  const mapped: U[] = [];
+  for (const item of items) mapped.push(await map(item));
+  return mapped;
+}
+
+/** SLOWLOG GET entries are [id, time, micros, [command, ...args], ...]. */
+async function slowestCommand(redis: Redis): Promise<SlowCommand | null> {
+  const entries = (await redis.slowlog("GET", 1024)) as [number, number, number, string[]][];
+  let slowest: SlowCommand | null = null;
+  for (const [, , micros, args] of entries) {
+    if (slowest && slowest.micros >= micros) continue;
+    // EVALSHA's first argument is a digest; its name says nothing, the key after it does.
+    const words = args.slice(0, 4).map((word) => (word.length > 60 ? `${word.slice(0, 57)}...` : word));
+    slowest = { micros, command: words.join(" ") };
+  }
+  return slowest;
+}
