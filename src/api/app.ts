@@ -26,6 +26,7 @@ import { healthRoutes } from "./routes/health.js";
 import { metricsRoutes } from "./routes/metrics.js";
 import { pipelineRoutes } from "./routes/pipelines.js";
 import { queueRoutes } from "./routes/queues.js";
+import { createQueueAdmin, type QueueAdmin } from "../queues/index.js";
 import { runRoutes } from "./routes/runs.js";
 
 export interface AppOptions {
@@ -42,6 +43,8 @@ export interface AppOptions {
   streamQuota?: StreamQuota;
   /** GET /metrics, fed by the EventTail (server.ts); without it only the scrape-time figures move. */
   metrics?: ApiMetrics;
+  /** The queue routes' and the metrics' view of BullMQ's queues; one of its own if absent. */
+  queueAdmin?: QueueAdmin;
 }
 
 /** The access settings an app is built with: the defaults, the options, and the `apiToken` shorthand. */
@@ -63,10 +66,11 @@ export function createApp(options: AppOptions & { accessHandle?: Access }) {
   const { engine, log } = options;
   const access =
     options.accessHandle ?? createAccess(engine.redis, engine.keys, accessSettingsOf(options), log);
+  const queueAdmin = options.queueAdmin ?? createQueueAdmin(engine);
   const app = new Hono<AccessEnv>();
   app.route("/", healthRoutes(engine));
   app.use("/metrics", placeGuard(access.gate, access.trail));
-  app.route("/", metricsRoutes(options.metrics ?? new ApiMetrics(engine)));
+  app.route("/", metricsRoutes(options.metrics ?? new ApiMetrics(engine, queueAdmin.inspector)));
   app.use("/api/*", guard(access.gate, access.trail));
   app.use(
     "/api/*",
@@ -92,7 +96,7 @@ export function createApp(options: AppOptions & { accessHandle?: Access }) {
     }),
   );
   app.route("/api", deviceRoutes(engine));
-  app.route("/api/queues", queueRoutes(engine));
+  app.route("/api/queues", queueRoutes(queueAdmin));
   app.route("/api", accessRoutes(access.gate));
   // The dashboard's pages and assets, sign-in and sign-out, and Bull-board at /admin/queues.
   app.route("/", dashboardRoutes({ engine, access }));

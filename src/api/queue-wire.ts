@@ -1,4 +1,4 @@
-import type { JobDetail, JobRecord, QueueOverview } from "../engine/index.js";
+import type { JobDetail, JobRecord, QueueOverview } from "../queues/index.js";
 import { runPagePath } from "./run-page.js";
 
 // The queue inspection API's half of wire.ts: the engine's camelCase becomes the wire's snake_case.

@@ -17,6 +17,7 @@ import { accessSettingsOf, createApp, defaultMaxStreamsPerClient } from "./app.j
 import { StreamQuota } from "./live/stream-quota.js";
 import { LiveEvents } from "./live/live-events.js";
 import { resyncFollowers } from "./live/run-follower.js";
+import { createQueueAdmin } from "../queues/index.js";
 import { ApiMetrics } from "./metrics/api-metrics.js";
 import { defaultSseTuning, type SseTuning } from "./live/sse-session.js";
 import { SseStreams } from "./live/sse-streams.js";
@@ -69,7 +70,8 @@ export async function startApi(options: ApiOptions): Promise<ApiHandle> {
   // out to the WebSocket hub and the SSE streams.
   const live = new LiveEvents((error) => log.warn({ err: error }, "delivering a live event failed"));
   const sse = new SseStreams(engine, live, { ...defaultSseTuning, ...options.sse });
-  const metrics = new ApiMetrics(engine, (error) =>
+  const queueAdmin = createQueueAdmin(engine);
+  const metrics = new ApiMetrics(engine, queueAdmin.inspector, (error) =>
     log.warn({ err: error }, "a metric could not be recorded"),
   );
   live.subscribe((event) => metrics.observe(event));
@@ -84,6 +86,7 @@ export async function startApi(options: ApiOptions): Promise<ApiHandle> {
     maxBodyBytes: options.maxBodyBytes,
     sse,
     metrics,
+    queueAdmin,
   });
   const hub = new EventHub(engine, {
     access,

@@ -9,9 +9,6 @@ import { redisKeys, type RedisKeys } from "./redis/keys.js";
 import { RedisPipelineRepository } from "./redis/pipeline-repository.js";
 import { QueueSet } from "./redis/queues.js";
 import { haltRun } from "./redis/run-halt.js";
-import { JobGuard } from "./redis/job-guard.js";
-import { QueueActions } from "./redis/queue-actions.js";
-import { QueueInspector } from "./redis/queue-inspector.js";
 import { RunLedger } from "./redis/run-ledger.js";
 import { RunStatusCounts } from "./redis/run-status-counts.js";
 import { newRunId, RunStore } from "./redis/run-store.js";
@@ -59,9 +56,6 @@ export class Engine {
   readonly pipelines: PipelineRepository;
   readonly runs: RunStore;
   readonly queues: QueueSet;
-  /** The inspection API's view of the queues, and its actions on them, checked against the ledger. */
-  readonly queueInspector: QueueInspector;
-  readonly queueActions: QueueActions;
   private readonly ledger: RunLedger;
   private readonly watcher: RunWatcher;
 
@@ -79,12 +73,6 @@ export class Engine {
     this.ledger = new RunLedger(redis, this.keys, retention);
     this.queues = new QueueSet(redis, prefix);
     this.watcher = new RunWatcher(redis, this.keys);
-    this.queueInspector = new QueueInspector(this.queues, catalog, (nodes) =>
-      this.runs.recordedOutputs(nodes),
-    );
-    this.queueActions = new QueueActions(this.queueInspector, new JobGuard(this.runs), (runId) =>
-      this.resumeRun(runId),
-    );
   }
 
   /** Validates fully (graph, devices, functions, params) before storing. */
@@ -248,6 +236,14 @@ export class Engine {
   async waitForRun(runId: string, timeoutMs: number): Promise<RunState> {
     await this.watcher.waitForEnd(runId, timeoutMs);
     return this.getRun(runId);
+  }
+
+  /**
+   * Wakes the run's orchestrator job (adds it again if it is missing or has ended), as the sweeper
+   * would within its interval: for an action from outside that took the run job away meanwhile.
+   */
+  async wakeRunJob(runId: string, pipelineId: string): Promise<void> {
+    await wakeRunJob(this.queues, runId, pipelineId);
   }
 
   devices(): Promise<DeviceStatus[]> {

@@ -14,20 +14,21 @@ export { connectRedis } from "./redis/connection.js";
 export { defaultEventRetention, type EventRetention } from "./redis/event-retention.js";
 export { defaultRunRetention, type RetentionStep, type RunRetention } from "./redis/run-retention.js";
 export { EventTail } from "./redis/event-tail.js";
-export {
-  jobStates,
-  outputsRecorded,
-  type JobOwner,
-  type JobRecord,
-  type JobState,
-} from "./redis/job-record.js";
-export { cleanableStates, type CleanableState, type RetryOutcome } from "./redis/queue-actions.js";
-export type { JobDetail, QueueOverview } from "./redis/queue-inspector.js";
 export { runStatuses, type RunStatusCounts } from "./redis/run-status-counts.js";
 export { nodeBackoffStrategy } from "./redis/node-backoff.js";
 export { fencedRetryMs, handBack, type NodeAttempt } from "./redis/node-lifecycle.js";
 export { redisKeys, type RedisKeys } from "./redis/keys.js";
-export { deviceQueueName, runsQueueName, type NodeJobData, type RunJobData } from "./redis/queues.js";
+export {
+  deviceQueueName,
+  isOutputsRecorded,
+  nodeJobId,
+  outputsRecorded,
+  runsQueueName,
+  type NodeJobData,
+  type QueueSet,
+  type RunJobData,
+} from "./redis/queues.js";
+export type { RunStore, StoredRun } from "./redis/run-store.js";
 export { createWorkerRuntime, type WorkerRuntime } from "./redis/worker-runtime.js";
 export { compareEventIds, isEventId, type RunEvent } from "./run/events.js";
 export {

@@ -1,9 +1,6 @@
-import { RigflowError } from "../errors/rigflow-error.js";
-import { endedRunStatuses } from "../run/types.js";
+import { endedRunStatuses, nodeJobId, RigflowError, type RunStore, type StoredRun } from "../engine/index.js";
 import { jobOwner, type JobOwner } from "./job-record.js";
 import type { FoundJob } from "./queue-inspector.js";
-import { nodeJobId } from "./queues.js";
-import type { RunStore, StoredRun } from "./run-store.js";
 
 /** What retrying a failed job does: retry the job itself, or resume its run. */
 export type RetryPlan = { kind: "job" } | { kind: "resume"; runId: string };
@@ -65,14 +62,7 @@ export class JobGuard {
   }
 
   async checkPromote(found: FoundJob): Promise<void> {
-    const { job, state } = found;
-    if (state !== "delayed") {
-      throw new RigflowError(
-        "JOB_STATE_CONFLICT",
-        `only a delayed job can be promoted; job '${job.id}' is ${state}`,
-        { ...where(found), state },
-      );
-    }
+    requireState(found, "delayed", "promoted");
     const { owner, run } = await this.ownerRun(found);
     if (owner.kind !== "node" || !run) return;
     const refuse = (reason: string, details: Record<string, unknown> = {}) =>
@@ -114,17 +104,7 @@ export class JobGuard {
    * of no run) are retried as jobs: each rechecks the ledger when it runs.
    */
   async planRetry(found: FoundJob): Promise<RetryPlan> {
-    const { job, state } = found;
-    if (state !== "failed") {
-      throw new RigflowError(
-        "JOB_STATE_CONFLICT",
-        `only a failed job can be retried; job '${job.id}' is ${state}`,
-        {
-          ...where(found),
-          state,
-        },
-      );
-    }
+    requireState(found, "failed", "retried");
     const { owner, run } = await this.ownerRun(found);
     if (!run || owner.kind === "other" || owner.kind === "timeout") return { kind: "job" };
     const ended = run.status === "failed" || run.status === "cancelled";
@@ -135,7 +115,7 @@ export class JobGuard {
     if (run.status === "completed") {
       throw new RigflowError(
         "RUN_NOT_RETRYABLE",
-        `job '${job.id}' belongs to run ${run.runId}, which has completed; there is nothing to retry`,
+        `job '${found.job.id}' belongs to run ${run.runId}, which has completed; there is nothing to retry`,
         { ...where(found), run_id: run.runId, run_status: run.status },
       );
     }
@@ -163,5 +143,15 @@ function superseded(found: FoundJob, runId: string, nodeId: string, epoch: numbe
     `job '${found.job.id}' is from before run ${runId} was resumed (epoch ${epoch}; now ${current}): ` +
       `node '${nodeId}' has a newer job, '${nodeJobId(runId, nodeId, current)}'`,
     { ...where(found), run_id: runId, node_id: nodeId, newer_job_id: nodeJobId(runId, nodeId, current) },
+  );
+}
+
+/** An action only a job in one state can take (promote a delayed job, retry a failed one). */
+function requireState(found: FoundJob, state: "delayed" | "failed", done: string): void {
+  if (found.state === state) return;
+  throw new RigflowError(
+    "JOB_STATE_CONFLICT",
+    `only a ${state} job can be ${done}; job '${found.job.id}' is ${found.state}`,
+    { ...where(found), state: found.state },
   );
 }

@@ -1,5 +1,5 @@
 import type { Job } from "bullmq";
-import { runsQueueName } from "./queues.js";
+import { runsQueueName } from "../engine/index.js";
 
 /**
  * The states a job is listed and counted by. BullMQ 6 keeps the jobs of a paused queue in its wait
@@ -18,18 +18,6 @@ export const jobStates = [
 ] as const;
 
 export type JobState = (typeof jobStates)[number];
-
-/**
- * What a completed node job returns to BullMQ: its outputs are in the run's record (and its
- * node_completed event), so BullMQ keeps no copy in the job and none in its run job's list of
- * children's values. The inspection API shows the recorded outputs in its place (QueueInspector).
- */
-export const outputsRecorded = { outputs: "recorded in the run" } as const;
-
-export const isOutputsRecorded = (value: unknown): boolean =>
-  typeof value === "object" &&
-  value !== null &&
-  (value as { outputs?: unknown }).outputs === outputsRecorded.outputs;
 
 /** Whose job it is, read from its queue and data: what the ledger's rules need to know of it. */
 export type JobOwner =

@@ -1,9 +1,7 @@
-import { RigflowError } from "../errors/rigflow-error.js";
-import type { RunStatus } from "../run/types.js";
+import { RigflowError, type RunStatus } from "../engine/index.js";
 import type { JobState } from "./job-record.js";
 import type { JobGuard } from "./job-guard.js";
 import type { FoundJob, QueueInspector, QueueOverview } from "./queue-inspector.js";
-import { wakeRunJob } from "./run-sweeper.js";
 
 /** The states a queue may be cleaned of: finished jobs, which no run's ledger depends on. */
 export const cleanableStates = ["completed", "failed"] as const;
@@ -26,6 +24,7 @@ export class QueueActions {
     private readonly inspector: QueueInspector,
     private readonly guard: JobGuard,
     private readonly resumeRun: (runId: string) => Promise<RunStatus>,
+    private readonly wakeRunJob: (runId: string, pipelineId: string) => Promise<void>,
   ) {}
 
   async retry(queueName: string, jobId: string): Promise<RetryOutcome> {
@@ -47,7 +46,7 @@ export class QueueActions {
     // woke (the same id) is gone, with any node jobs it had added: wake it again, which re-adds it,
     // and it re-adds its queued nodes' jobs. Not waiting for the sweeper (30 s) to find it stalled.
     const run = await this.guard.runToWake(found);
-    if (run) await wakeRunJob(this.inspector.queues, run.runId, run.pipelineId);
+    if (run) await this.wakeRunJob(run.runId, run.pipelineId);
   }
 
   async promote(queueName: string, jobId: string): Promise<JobState | "unknown"> {

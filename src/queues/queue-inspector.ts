@@ -1,8 +1,13 @@
 import type { Job, Queue } from "bullmq";
-import type { DeviceCatalog } from "../catalog.js";
-import { RigflowError } from "../errors/rigflow-error.js";
-import { describeJob, isOutputsRecorded, jobStates, type JobRecord, type JobState } from "./job-record.js";
-import { deviceQueueName, runsQueueName, type QueueSet } from "./queues.js";
+import {
+  deviceQueueName,
+  isOutputsRecorded,
+  RigflowError,
+  runsQueueName,
+  type DeviceCatalog,
+  type QueueSet,
+} from "../engine/index.js";
+import { describeJob, jobStates, type JobRecord, type JobState } from "./job-record.js";
 
 export interface QueueOverview {
   name: string;

@@ -441,7 +441,7 @@ describe("queue inspection", () => {
     expect((await json<JobBody>(await getJob("runs", timeoutJob), 200)).state).toBe("delayed");
 
     // Read the job again only once it has run (timed the run out) and been removed.
-    const inspector = api.engine.queueInspector;
+    const inspector = api.queueAdmin.inspector;
     const find = inspector.find.bind(inspector);
     let reads = 0;
     const spy = vi.spyOn(inspector, "find").mockImplementation(async (name, jobId) => {
@@ -476,7 +476,7 @@ describe("queue inspection", () => {
     expect((await api.engine.waitForRun(runId, 10_000)).status).toBe("failed");
     // The runs queue paused, so the run job the resume wakes waits instead of starting.
     await json(await api.post("/api/queues/runs/pause", {}), 200);
-    const inspector = api.engine.queueInspector;
+    const inspector = api.queueAdmin.inspector;
     const find = inspector.find.bind(inspector);
     // The guard sees the run failed; the resume comes in between its check and BullMQ's remove.
     const spy = vi.spyOn(inspector, "find").mockImplementationOnce(async (name, jobId) => {

@@ -7,6 +7,7 @@ import type { DeviceConfig } from "../../src/drivers/types.js";
 import { connectRedis, createCatalog, defaultLimits, Engine } from "../../src/engine/index.js";
 import type { AccessSettings } from "../../src/api/access/index.js";
 import { createApp } from "../../src/api/app.js";
+import { createQueueAdmin } from "../../src/queues/index.js";
 import type { SseTuning } from "../../src/api/live/sse-session.js";
 import type { HubTuning } from "../../src/api/ws/hub.js";
 import { startWorker, type WorkerHandle, type WorkerOptions } from "../../src/worker/worker.js";
@@ -38,8 +39,10 @@ export function createTestApi(
   const prefix = newPrefix();
   const redis = connectRedis(options.redisUrl ?? redisUrl(), { blocking: false, name: "test-api" });
   const engine = new Engine(redis, prefix, createCatalog(devices, drivers.values()), defaultLimits);
+  const queueAdmin = createQueueAdmin(engine);
   const app = createApp({
     engine,
+    queueAdmin,
     log: quietLog,
     apiToken: options.apiToken,
     ...(options.access ? { access: options.access } : {}),
@@ -48,6 +51,7 @@ export function createTestApi(
   return {
     prefix,
     engine,
+    queueAdmin,
     redis,
     app,
     post: (path: string, body: unknown, headers: Record<string, string> = {}) =>

@@ -1,5 +1,6 @@
 import { Registry } from "prom-client";
 import type { Engine, RunEvent, RunStatusCounts } from "../../engine/index.js";
+import type { QueueInspector } from "../../queues/index.js";
 import { EventMetrics } from "./event-metrics.js";
 import { ScrapeMetrics } from "./scrape-metrics.js";
 
@@ -15,10 +16,10 @@ export class ApiMetrics {
   private readonly runCounts: RunStatusCounts;
   private rendering: Promise<string> | undefined;
 
-  constructor(engine: Engine, onError: (error: unknown) => void = () => undefined) {
+  constructor(engine: Engine, queues: QueueInspector, onError: (error: unknown) => void = () => undefined) {
     this.contentType = this.registry.contentType;
     this.runCounts = engine.createRunStatusCounts();
-    this.scraped = new ScrapeMetrics(this.registry, engine, this.runCounts);
+    this.scraped = new ScrapeMetrics(this.registry, engine, queues, this.runCounts);
     this.counted = new EventMetrics(this.registry, engine, onError);
   }
 

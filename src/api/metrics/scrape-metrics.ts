@@ -1,5 +1,6 @@
 import { Gauge, type Registry } from "prom-client";
-import { jobStates, type Engine, type RunStatusCounts } from "../../engine/index.js";
+import type { Engine, RunStatusCounts } from "../../engine/index.js";
+import { jobStates, type QueueInspector } from "../../queues/index.js";
 
 const deviceStates = ["idle", "busy", "offline", "error"] as const;
 
@@ -18,6 +19,7 @@ export class ScrapeMetrics {
   constructor(
     registry: Registry,
     private readonly engine: Engine,
+    private readonly queues: QueueInspector,
     private readonly runCounts: RunStatusCounts,
   ) {
     const registers = [registry];
@@ -57,7 +59,7 @@ export class ScrapeMetrics {
   async refresh(): Promise<void> {
     const [runs, queues, devices] = await Promise.all([
       this.runCounts.counts(),
-      this.engine.queueInspector.overview(),
+      this.queues.overview(),
       this.engine.devices(),
     ]);
     for (const [status, count] of Object.entries(runs)) this.runs.set({ status }, count);

@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import { z } from "zod";
-import { cleanableStates, jobStates, type Engine } from "../../engine/index.js";
+import { cleanableStates, jobStates, type QueueAdmin } from "../../queues/index.js";
 import { readJson } from "../middleware/json-body.js";
 import { jobDetailView, jobView, queueView } from "../queue-wire.js";
 import { runPagePath } from "../run-page.js";
@@ -37,11 +37,9 @@ const cleanBodySchema = z
 
 /**
  * Bull-board's inspection API over Rigflow's queues (`runs` and `device-<id>`), with actions that
- * could break a run's ledger refused with 409 and the reason (engine/redis/job-guard.ts).
+ * could break a run's ledger refused with 409 and the reason (queues/job-guard.ts).
  */
-export function queueRoutes(engine: Engine) {
-  const inspector = engine.queueInspector;
-  const actions = engine.queueActions;
+export function queueRoutes({ inspector, actions }: QueueAdmin) {
   // The inspector judges the id (QUEUE_NOT_FOUND first, then JOB_NOT_FOUND for an id that cannot
   // name a job, BullMQ's own keys such as `meta` included).
   const target = (c: { req: { param(name: string): string } }) => ({

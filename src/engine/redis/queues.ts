@@ -17,6 +17,18 @@ export const deviceQueueName = (deviceId: string) => `device-${deviceId}`;
  */
 export const nodeJobId = (runId: string, nodeId: string, epoch: number) => `${runId}__${epoch}__${nodeId}`;
 
+/**
+ * What a completed node job returns to BullMQ: its outputs are in the run's record (and its
+ * node_completed event), so BullMQ keeps no copy in the job and none in its run job's list of
+ * children's values. The queue admin surface shows the recorded outputs in its place.
+ */
+export const outputsRecorded = { outputs: "recorded in the run" } as const;
+
+export const isOutputsRecorded = (value: unknown): boolean =>
+  typeof value === "object" &&
+  value !== null &&
+  (value as { outputs?: unknown }).outputs === outputsRecorded.outputs;
+
 export interface NodeJobData {
   runId: string;
   pipelineId: string;
