@@ -1,6 +1,7 @@
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { tokensConfigured, type AccessSettings } from "./api/access/settings.js";
+import { clusterPrefix } from "./engine/index.js";
 
 const list = (text: string | undefined) =>
   (text ?? "")
@@ -11,6 +12,8 @@ const list = (text: string | undefined) =>
 /** The one module that reads the environment; everything else is handed its config. */
 const envSchema = z.object({
   REDIS_URL: z.string().url().optional(),
+  // REDIS_URL names one node of a Redis Cluster; the deployment's keys share one hash slot.
+  REDIS_CLUSTER: z.enum(["0", "1"]).default("0"),
   // The embedded Redis only: `always` loses nothing acknowledged; `everysec` is faster and can lose
   // about a second of it to a power cut (docs/durability.md).
   REDIS_APPENDFSYNC: z.enum(["always", "everysec"]).default("always"),
@@ -109,6 +112,9 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env) {
   if (e.DEFAULT_RUN_TIMEOUT_MS > e.MAX_RUN_TIMEOUT_MS) {
     throw new Error("bad environment: DEFAULT_RUN_TIMEOUT_MS: must not be over MAX_RUN_TIMEOUT_MS");
   }
+  if (e.REDIS_CLUSTER === "1" && !e.REDIS_URL) {
+    throw new Error("bad environment: REDIS_CLUSTER: set REDIS_URL to a node of the cluster too");
+  }
   if (e.API_TOKEN && e.API_TOKEN === e.API_READ_TOKEN) {
     throw new Error("bad environment: API_READ_TOKEN: must differ from API_TOKEN");
   }
@@ -126,6 +132,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env) {
   };
   return {
     redisUrl: e.REDIS_URL,
+    redisCluster: e.REDIS_CLUSTER === "1",
     redisAppendfsync: e.REDIS_APPENDFSYNC,
     port: e.PORT,
     host: e.HOST ?? (tokensConfigured(access) ? "0.0.0.0" : "127.0.0.1"),
@@ -137,7 +144,8 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env) {
     workerId: e.WORKER_ID,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     logLevel: e.LOG_LEVEL,
-    prefix: e.RIGFLOW_PREFIX,
+    // On a cluster, a hash tag: every key of the deployment in one slot (docs/scale.md).
+    prefix: clusterPrefix(e.RIGFLOW_PREFIX, e.REDIS_CLUSTER === "1"),
     dataDir: e.RIGFLOW_DATA_DIR,
     maxBodyBytes: e.MAX_BODY_BYTES,
     maxStreamsPerClient: e.MAX_STREAMS_PER_CLIENT,

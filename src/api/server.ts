@@ -25,6 +25,8 @@ import { defaultHubTuning, EventHub, type HubTuning } from "./ws/hub.js";
 
 export interface ApiOptions {
   redisUrl: string;
+  /** `redisUrl` names a node of a Redis Cluster (REDIS_CLUSTER=1). */
+  redisCluster?: boolean;
   prefix: string;
   port: number;
   /** The listen address; loopback by default. */
@@ -57,7 +59,11 @@ export interface ApiHandle {
 /** Starts the HTTP API. It never opens a device: drivers are known here only by their specs. */
 export async function startApi(options: ApiOptions): Promise<ApiHandle> {
   const { log } = options;
-  const redis = connectRedis(options.redisUrl, { blocking: false, name: "rigflow-api" });
+  const redis = connectRedis(options.redisUrl, {
+    blocking: false,
+    name: "rigflow-api",
+    cluster: options.redisCluster ?? false,
+  });
   redis.on("error", (error) => log.warn({ err: error }, "redis connection error"));
   const engine = new Engine(
     redis,
@@ -95,7 +101,11 @@ export async function startApi(options: ApiOptions): Promise<ApiHandle> {
     tuning: { ...defaultHubTuning, ...options.ws },
   });
   live.subscribe((event) => hub.deliver(event));
-  const tailRedis = connectRedis(options.redisUrl, { blocking: true, name: "rigflow-api-events" });
+  const tailRedis = connectRedis(options.redisUrl, {
+    blocking: true,
+    name: "rigflow-api-events",
+    cluster: options.redisCluster ?? false,
+  });
   tailRedis.on("error", (error) => log.warn({ err: error }, "redis connection error (event tail)"));
   const tail = new EventTail(
     tailRedis,

@@ -31,6 +31,7 @@ export function requireRedisUrl(url: string | undefined): string {
 export function runApi({ config, log, devices }: Setup, redisUrl: string): Promise<ApiHandle> {
   return startApi({
     redisUrl,
+    redisCluster: config.redisCluster,
     prefix: config.prefix,
     port: config.port,
     host: config.host,
@@ -49,6 +50,7 @@ export function runApi({ config, log, devices }: Setup, redisUrl: string): Promi
 export function runWorker({ config, log, devices }: Setup, redisUrl: string): Promise<WorkerHandle> {
   return startWorker({
     redisUrl,
+    redisCluster: config.redisCluster,
     prefix: config.prefix,
     devices: selectDevices(devices, config.workerDevices),
     drivers,

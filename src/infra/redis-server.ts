@@ -19,6 +19,8 @@ export interface RedisServerOptions {
   appendfsync?: AppendFsync;
   /** Install redis-server from Debian's packages when it is missing (the start command does). */
   install?: boolean;
+  /** More redis-server arguments, after Rigflow's own (a test's cluster node: `--cluster-enabled yes`). */
+  args?: string[];
 }
 
 export interface RedisServerHandle {
@@ -53,6 +55,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   } else {
     args.push("--appendonly", "no");
   }
+  args.push(...(options.args ?? []));
   const releaseLock = options.dataDir ? lockDataDir(options.dataDir) : () => undefined;
   const child = spawn("redis-server", args, { stdio: ["ignore", "pipe", "pipe"] });
   // However this process ends, its Redis ends with it (short of SIGKILL, which nothing can catch).

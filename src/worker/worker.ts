@@ -5,6 +5,7 @@ import type { Logger } from "pino";
 import type { DeviceConfig, DriverDefinition } from "../drivers/types.js";
 import {
   connectRedis,
+  duplicateConnection,
   createWorkerRuntime,
   defaultRunRetention,
   runsQueueName,
@@ -23,6 +24,8 @@ import { shutdownStop } from "./stop-reasons.js";
 
 export interface WorkerOptions {
   redisUrl: string;
+  /** `redisUrl` names a node of a Redis Cluster (REDIS_CLUSTER=1). */
+  redisCluster?: boolean;
   prefix: string;
   devices: readonly DeviceConfig[];
   drivers: ReadonlyMap<string, DriverDefinition>;
@@ -63,9 +66,13 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   const { log } = options;
   // Unique even for two workers in one process: a lease names its holder.
   const workerId = options.workerId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
-  const redis = connectRedis(options.redisUrl, { blocking: true, name: `rigflow-worker-${workerId}` });
+  const redis = connectRedis(options.redisUrl, {
+    blocking: true,
+    name: `rigflow-worker-${workerId}`,
+    cluster: options.redisCluster ?? false,
+  });
   redis.on("error", (error) => log.warn({ err: error }, "redis connection error"));
-  const subscriber = redis.duplicate();
+  const subscriber = duplicateConnection(redis);
   subscriber.on("error", (error) => log.warn({ err: error }, "redis subscriber error"));
   const runtime = createWorkerRuntime(
     redis,

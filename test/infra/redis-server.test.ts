@@ -75,3 +75,18 @@ describe("REDIS_APPENDFSYNC", () => {
     expect(() => readConfig({ REDIS_APPENDFSYNC: "no" })).toThrow(/REDIS_APPENDFSYNC/);
   });
 });
+
+describe("REDIS_CLUSTER", () => {
+  it("makes the prefix a hash tag, needs REDIS_URL, and takes only 0 or 1", () => {
+    expect(readConfig({}).prefix).toBe("rigflow");
+    expect(readConfig({}).redisCluster).toBe(false);
+    const onCluster = readConfig({
+      REDIS_CLUSTER: "1",
+      REDIS_URL: "redis://h:7000",
+      RIGFLOW_PREFIX: "lab-a",
+    });
+    expect(onCluster).toMatchObject({ prefix: "{lab-a}", redisCluster: true });
+    expect(() => readConfig({ REDIS_CLUSTER: "1" })).toThrow(/REDIS_CLUSTER: set REDIS_URL/);
+    expect(() => readConfig({ REDIS_CLUSTER: "yes" })).toThrow(/REDIS_CLUSTER/);
+  });
+});

@@ -1,15 +1,56 @@
-import { Redis } from "ioredis";
+import { Cluster, Redis, type RedisOptions } from "ioredis";
+
+export interface ConnectOptions {
+  /** BullMQ workers and stream readers retry for ever, as BullMQ requires; the API's connection fails fast. */
+  blocking: boolean;
+  name: string;
+  /**
+   * `url` names one node of a Redis Cluster (REDIS_CLUSTER=1). Every key of a deployment is then
+   * in one hash slot (see `clusterPrefix`), so scripts and BullMQ flows stay legal.
+   */
+  cluster?: boolean;
+}
 
 /**
- * Opens a Redis connection. `blocking` connections (BullMQ workers, stream readers) retry forever,
- * as BullMQ requires; request-serving connections fail fast so the API can answer 503.
+ * Opens a Redis connection: to one server, or to a Redis Cluster. The cluster client is typed as
+ * `Redis` on purpose: ioredis gives both the same command interface (commands, pipelines,
+ * `defineCommand`, pub/sub), every key of a deployment lives in one slot so every command and
+ * script goes to the one master that holds it, and BullMQ takes either. The one call whose
+ * signature differs, `duplicate`, goes through `duplicateConnection`.
  */
-export function connectRedis(url: string, options: { blocking: boolean; name: string }): Redis {
-  const redis = new Redis(url, {
+export function connectRedis(url: string, options: ConnectOptions): Redis {
+  const redisOptions: RedisOptions = {
     connectionName: options.name,
     maxRetriesPerRequest: options.blocking ? null : 1,
     enableOfflineQueue: true,
     retryStrategy: (times) => Math.min(times * 200, 2000),
+  };
+  if (!options.cluster) return new Redis(url, redisOptions);
+  const { hostname, port, username, password } = new URL(url);
+  const cluster = new Cluster([{ host: hostname, port: Number(port || 6379) }], {
+    redisOptions: {
+      ...redisOptions,
+      ...(username && { username: decodeURIComponent(username) }),
+      ...(password && { password: decodeURIComponent(password) }),
+    },
+    enableOfflineQueue: true,
+    clusterRetryStrategy: (times) => Math.min(times * 200, 2000),
   });
-  return redis;
+  return cluster as unknown as Redis;
 }
+
+/** A second connection like `redis` (for SUBSCRIBE, which takes a connection over), with overrides. */
+export function duplicateConnection(redis: Redis, overrides: RedisOptions = {}): Redis {
+  const client = redis as unknown as Redis | Cluster;
+  if (client instanceof Cluster) {
+    const copy = client.duplicate([], { redisOptions: { ...client.options.redisOptions, ...overrides } });
+    return copy as unknown as Redis;
+  }
+  return client.duplicate(overrides);
+}
+
+/**
+ * The key prefix of a deployment: on a cluster, wrapped in a hash tag (`{rigflow}`), so that
+ * BullMQ's keys (`{rigflow}:device-x:wait`) and Rigflow's (`{rigflow}:rf:run:...`) hash to one slot.
+ */
+export const clusterPrefix = (prefix: string, cluster: boolean) => (cluster ? `{${prefix}}` : prefix);

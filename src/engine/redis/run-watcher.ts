@@ -1,5 +1,6 @@
 import type { Redis } from "ioredis";
 import { endedRunStatuses, type RunStatus } from "../run/types.js";
+import { duplicateConnection } from "./connection.js";
 import type { RedisKeys } from "./keys.js";
 
 /** Waiters look at the status this often too, in case a notice was lost with a reconnect. */
@@ -71,7 +72,7 @@ export class RunWatcher {
 
   private subscribe(): Promise<unknown> {
     if (!this.subscribed) {
-      const subscriber = this.redis.duplicate({ maxRetriesPerRequest: null });
+      const subscriber = duplicateConnection(this.redis, { maxRetriesPerRequest: null });
       subscriber.on("error", () => undefined);
       subscriber.on("message", (_channel: string, runId: string) => {
         for (const wake of this.waiters.get(runId) ?? []) wake();
