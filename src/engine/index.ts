@@ -33,8 +33,12 @@ export { createWorkerRuntime, type WorkerRuntime } from "./redis/worker-runtime.
 export { compareEventIds, isEventId, type RunEvent } from "./run/events.js";
 export {
   endedRunStatuses,
+  nodeStatuses,
+  type NodeCounts,
   type NodeError,
   type NodeState,
+  type NodeStatus,
+  type RunOverview,
   type RunState,
   type RunStatus,
   type RunSummary,

@@ -6,6 +6,7 @@ import { clusterPrefix, defaultLimits } from "../../src/engine/index.js";
 import { startWorker, type WorkerHandle } from "../../src/worker/worker.js";
 import { newPrefix, quietLog, servo } from "../support/context.js";
 import { doc, move, servoDiamond } from "../support/pipelines.js";
+import { untilFirstNodeRuns } from "../support/runs.js";
 import { startRedisCluster, type RedisClusterHandle } from "../support/redis-cluster.js";
 
 // REDIS_CLUSTER=1 on a local 3-master cluster: the API and a worker on the cluster client, every key
@@ -88,9 +89,7 @@ describe("on a Redis Cluster (REDIS_CLUSTER=1)", () => {
         [{ source: "long", target: "after" }],
       ),
     );
-    await expect
-      .poll(async () => (await api.engine.getRun(runId)).nodes[0]?.status, { timeout: 10_000, interval: 20 })
-      .toBe("running");
+    await untilFirstNodeRuns(api.engine, runId);
     expect((await call("POST", `/api/runs/${runId}/cancel`)).status).toBe(202);
     const run = await api.engine.waitForRun(runId, 10_000);
     expect(run.status).toBe("cancelled");

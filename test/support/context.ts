@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { pino, type Logger } from "pino";
-import { inject } from "vitest";
+import { afterAll, beforeAll, inject } from "vitest";
 import { startApi, type ApiHandle } from "../../src/api/server.js";
 import { drivers } from "../../src/drivers/registry.js";
 import type { DeviceConfig } from "../../src/drivers/types.js";
@@ -129,4 +129,18 @@ export async function withRig(
     await worker.close();
     await api.close();
   }
+}
+
+/** An API and an in-process worker for a whole test file: started before its tests, stopped after them. */
+export function rigForFile(devices: DeviceConfig[]): { api: ReturnType<typeof createTestApi> } {
+  const rig = {} as { api: ReturnType<typeof createTestApi>; worker?: WorkerHandle };
+  beforeAll(async () => {
+    rig.api = createTestApi(devices);
+    rig.worker = await startTestWorker(rig.api.prefix, devices);
+  });
+  afterAll(async () => {
+    await rig.worker?.close();
+    await rig.api?.close();
+  });
+  return rig;
 }

@@ -29,3 +29,10 @@ export async function expectRanInOrder(
   }
   return events;
 }
+
+/** Resolves once the run's first node is running (a command under way). */
+export async function untilFirstNodeRuns(engine: Engine, runId: string): Promise<void> {
+  await expect
+    .poll(async () => (await engine.getRun(runId)).nodes[0]?.status, { timeout: 10_000, interval: 20 })
+    .toBe("running");
+}

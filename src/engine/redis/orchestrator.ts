@@ -3,7 +3,7 @@ import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { PlanNode } from "../pipeline/plan.js";
 import type { RunEventBody } from "../run/events.js";
-import type { NodeState } from "../run/types.js";
+import type { NodeCounts, NodeState } from "../run/types.js";
 import { nodeJobData, nodeJobId, type QueueSet, type RunJobData } from "./queues.js";
 import type { RedisKeys } from "./keys.js";
 import { addReleasedNodeJobs, haltedNodeError, haltRun } from "./run-halt.js";
@@ -41,26 +41,43 @@ export function createRunProcessor(deps: {
       node_count: nodes.size,
     });
     for (let round = 0; round < maxRounds; round += 1) {
-      const { epoch, released } = await ledger.releaseReady(runId, [...nodes.keys()]);
+      const { epoch, released } = await releaseReady(run);
       await addJobs(
         run,
         epoch,
         released.map((id) => nodes.get(id) as PlanNode),
       );
       if (await job.moveToWaitingChildren(token ?? "")) throw new WaitingChildrenError();
-      // No child is pending: a node still queued or running has no live job.
-      const state = await store.state(runId, run.plan);
-      if (!state) throw new UnrecoverableError(`run ${runId} disappeared`);
-      const stranded = state.nodes.filter((node) => node.status === "queued" || node.status === "running");
-      if (stranded.length > 0) {
-        await repairStranded(run, epoch, stranded, nodes);
-        continue;
+      // No child is pending: a node still queued or running has no live job. The counts say whether
+      // there is one, so a run that went as planned is never read node by node.
+      const counts = await store.nodeCounts(runId, run.plan);
+      if (counts.queued + counts.running > 0) {
+        const state = await store.state(runId, run.plan);
+        if (!state) throw new UnrecoverableError(`run ${runId} disappeared`);
+        const stranded = state.nodes.filter((node) => node.status === "queued" || node.status === "running");
+        if (stranded.length > 0) {
+          await repairStranded(run, epoch, stranded, nodes);
+          continue;
+        }
       }
-      const ended = await finishIfDone(run, state.nodes);
+      const ended = await finishIfDone(run, counts);
       if (ended) return ended;
     }
     throw new Error(`run ${runId} did not settle in ${maxRounds} rounds; will try again`);
   };
+
+  /**
+   * Marks queued the pending nodes whose predecessors are all complete. Only a run with pending
+   * nodes is looked through (at its start, after a resume, while it goes on); at its end it has none.
+   */
+  async function releaseReady(run: StoredRun): Promise<{ epoch: number; released: string[] }> {
+    const { pending } = await store.nodeCounts(run.runId, run.plan);
+    if (pending === 0) return { epoch: await store.epoch(run.runId), released: [] };
+    return ledger.releaseReady(
+      run.runId,
+      run.plan.nodes.map((node) => node.id),
+    );
+  }
 
   /** A run's time is up: stop it, unless it has ended or been resumed (a new epoch, a new limit). */
   async function timeOut(run: StoredRun, epoch: number): Promise<{ status: string }> {
@@ -129,22 +146,18 @@ export function createRunProcessor(deps: {
   }
 
   /** Ends the run when every node has settled; returns undefined while some can still move. */
-  async function finishIfDone(
-    run: StoredRun,
-    states: readonly NodeState[],
-  ): Promise<{ status: string } | undefined> {
+  async function finishIfDone(run: StoredRun, counts: NodeCounts): Promise<{ status: string } | undefined> {
     const control = await store.control(run.runId);
     const { status } = control;
     if (status === "completed") return { status };
     if (status === "failed" || status === "cancelled") throw new UnrecoverableError(`run ended ${status}`);
-    const completed = states.filter((node) => node.status === "completed");
     const started = control.startedAt;
-    if (completed.length === states.length) {
+    if (counts.completed === run.plan.nodes.length) {
       await finish(run, "completed", null, started, {
         type: "pipeline_completed",
         success: true,
         execution_time: elapsed(started),
-        nodes_executed: completed.length,
+        nodes_executed: counts.completed,
       });
       return { status: "completed" };
     }
@@ -169,13 +182,14 @@ export function createRunProcessor(deps: {
         error_type: "RUN_TIMEOUT",
       });
     } else {
-      const haltNode = states.find((node) => node.nodeId === control.haltNode);
-      const error = haltNode?.error ?? { code: "INTERNAL_ERROR", message: "a node failed" };
-      const message = `node '${haltNode?.nodeId ?? "?"}' failed: ${error.message}`;
-      await finish(run, "failed", { code: error.code, message, node_id: haltNode?.nodeId ?? null }, started, {
+      const haltNode = control.haltNode || null;
+      const recorded = haltNode === null ? null : await store.nodeError(run.runId, haltNode);
+      const error = recorded ?? { code: "INTERNAL_ERROR", message: "a node failed" };
+      const message = `node '${haltNode ?? "?"}' failed: ${error.message}`;
+      await finish(run, "failed", { code: error.code, message, node_id: haltNode }, started, {
         type: "pipeline_error",
         error_message: message,
-        node_id: haltNode?.nodeId ?? null,
+        node_id: haltNode,
         error_type: error.code,
       });
     }

@@ -59,6 +59,8 @@ export interface Completion {
 
 /** How many entries the all-runs event stream keeps (approximately; XADD MAXLEN ~). */
 export const globalEventStreamLength = 10_000;
+/** Nodes one nodes-release script looks at: about a millisecond of Redis's time. */
+const releaseBatch = 1000;
 
 /**
  * The run ledger: per-run state in Redis advanced only by atomic, idempotent Lua scripts, each of
@@ -242,16 +244,34 @@ export class RunLedger {
     return failOutcomes[String(result)] ?? "ignored";
   }
 
-  /** The run's current epoch, and the nodes released (or still queued) among those given. */
+  /**
+   * The run's current epoch, and the nodes released among those given. A large run is looked
+   * through in batches of `releaseBatch` nodes, one script each (so none holds Redis for long),
+   * sent together. A resume between two batches (a new epoch) is an error: the orchestrator's job
+   * is tried again, and looks again in the new epoch.
+   */
   async releaseReady(
     runId: string,
     nodeIds: readonly string[],
   ): Promise<{ epoch: number; released: string[] }> {
-    const [epoch, ...released] = (await this.scripts["nodes-release"](
-      [this.keys.run(runId), this.keys.runNodes(runId)],
-      nodeIds as string[],
-    )) as string[];
-    return { epoch: Number(epoch), released };
+    // At least one batch, even of no nodes: it answers the epoch.
+    const batches: string[][] = [[]];
+    for (let i = 0; i < nodeIds.length; i += releaseBatch) {
+      if (i === 0) batches[0] = nodeIds.slice(0, releaseBatch);
+      else batches.push(nodeIds.slice(i, i + releaseBatch));
+    }
+    const results = await Promise.all(
+      batches.map(
+        (batch) =>
+          this.scripts["nodes-release"]([this.keys.run(runId), this.keys.runNodes(runId)], batch) as Promise<
+            string[]
+          >,
+      ),
+    );
+    const epochs = new Set(results.map(([epoch]) => epoch));
+    if (epochs.size > 1)
+      throw new Error(`run ${runId} was resumed while its nodes were released; looking again`);
+    return { epoch: Number(results[0]?.[0] ?? 0), released: results.flatMap(([, ...released]) => released) };
   }
 
   async finishRun(

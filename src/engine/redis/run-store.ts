@@ -1,9 +1,19 @@
 import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import { RigflowError } from "../errors/rigflow-error.js";
-import type { Plan } from "../pipeline/plan.js";
+import type { Plan, PlanNode } from "../pipeline/plan.js";
 import { isEventId, lastPossibleEventId, type RunEvent } from "../run/events.js";
-import type { NodeError, NodeState, NodeStatus, RunState, RunStatus, RunSummary } from "../run/types.js";
+import {
+  nodeStatuses,
+  type NodeCounts,
+  type NodeError,
+  type NodeState,
+  type NodeStatus,
+  type RunOverview,
+  type RunState,
+  type RunStatus,
+  type RunSummary,
+} from "../run/types.js";
 import type { RedisKeys } from "./keys.js";
 import { PlanStore } from "./plan-store.js";
 import { RunIndexes } from "./run-indexes.js";
@@ -58,7 +68,8 @@ export class RunStore {
    */
   async create(runId: string, plan: Plan, pipelineVersion: number | null): Promise<void> {
     const sequence = await this.redis.incr(this.keys.runSequence);
-    const nodeFields: Record<string, string | number> = {};
+    // Every node pending, and counted so (set-node-status.lua keeps the counts from here on).
+    const nodeFields: Record<string, string | number> = { "#counted": 1, "#pending": plan.nodes.length };
     for (const node of plan.nodes) {
       nodeFields[`${node.id}:status`] = "pending";
       nodeFields[`${node.id}:remaining`] = node.predecessors.length;
@@ -175,6 +186,29 @@ export class RunStore {
     };
   }
 
+  /**
+   * The run's node counts by status, kept by the scripts (set-node-status.lua): one read, whatever
+   * the run's size. A run recorded before the counts existed is counted once, in Redis.
+   */
+  async nodeCounts(runId: string, plan: Plan): Promise<NodeCounts> {
+    const key = this.keys.runNodes(runId);
+    const [counted, ...values] = await this.redis.hmget(key, "#counted", ...nodeStatuses.map((s) => `#${s}`));
+    const counts =
+      counted === null
+        ? ((await this.scripts["node-counts"](
+            [key],
+            plan.nodes.map((node) => node.id),
+          )) as number[])
+        : values.map(Number);
+    return Object.fromEntries(nodeStatuses.map((status, i) => [status, counts[i] ?? 0])) as NodeCounts;
+  }
+
+  /** A node's recorded error, if it has one. */
+  async nodeError(runId: string, nodeId: string): Promise<NodeError | null> {
+    const error = await this.redis.hget(this.keys.runNodes(runId), `${nodeId}:error`);
+    return error ? (JSON.parse(error) as NodeError) : null;
+  }
+
   async epoch(runId: string): Promise<number> {
     return Number((await this.redis.hget(this.keys.run(runId), "epoch")) ?? 0);
   }
@@ -191,49 +225,109 @@ export class RunStore {
     // Every run has node states: none means it was removed between the reads (its retention
     // passed), and it reads as gone, not as an ended run whose nodes are all pending.
     if (Object.keys(nodes).length === 0) return null;
+    const header = await this.headerOf(runId, fields, values, knownPlan);
+    if (!header) return null;
+    const nodeStates = header.plan.nodes.map((node) =>
+      // Own fields only: a node may be called "constructor".
+      nodeStateOf(
+        node,
+        (name) => nodes[`${node.id}:${name}`] || null,
+        Object.hasOwn(outputs, node.id) ? outputs[node.id] : undefined,
+      ),
+    );
+    return { ...header.run, nodes: nodeStates };
+  }
+
+  /**
+   * The run as `GET /api/runs/{id}` shows it: with its node counts, and with every node's state
+   * only up to `inlineMax` nodes (the reads of a larger run's nodes go by pages, `nodePage`), so
+   * that reading a run never walks ten thousand nodes in one command.
+   */
+  async overview(runId: string, inlineMax: number): Promise<RunOverview | null> {
+    const fields = [...runFields, "plan_id", "plan"];
+    const values = await this.redis.hmget(this.keys.run(runId), ...fields);
+    const header = await this.headerOf(runId, fields, values);
+    if (!header) return null;
+    const { plan } = header;
+    const nodeCounts = await this.nodeCounts(runId, plan);
+    if (plan.nodes.length > inlineMax) {
+      return { ...header.run, nodeCount: plan.nodes.length, nodeCounts, nodes: null };
+    }
+    const state = await this.state(runId, plan);
+    return state && { ...state, nodeCount: plan.nodes.length, nodeCounts: countsOf(state.nodes) };
+  }
+
+  /**
+   * A page of the run's nodes in plan order (predecessors first), from the node after position
+   * `after`, at most `limit`, only those in `status` if given. At most `scanMax` nodes are looked
+   * at per call, so a filter that matches few nodes of a large run answers a short page with a
+   * cursor to go on from, never a walk of the whole run.
+   */
+  async nodePage(
+    runId: string,
+    page: { after: number; limit: number; status?: NodeStatus; scanMax: number },
+  ): Promise<{ nodes: NodeState[]; nextCursor: number | null } | null> {
+    const fields = ["status", "plan_id", "plan"];
+    const values = await this.redis.hmget(this.keys.run(runId), ...fields);
+    const header = await this.headerOf(runId, fields, values);
+    if (!header) return null;
+    const planNodes = header.plan.nodes;
+    const found: NodeState[] = [];
+    let position = page.after;
+    const end = Math.min(planNodes.length, page.after + page.scanMax);
+    while (position < end && found.length < page.limit) {
+      const slice = planNodes.slice(position, Math.min(end, position + (page.limit - found.length)));
+      const nodeFields = slice.flatMap((node) => nodeStateFields.map((name) => `${node.id}:${name}`));
+      const [values, outputs] = await Promise.all([
+        this.redis.hmget(this.keys.runNodes(runId), ...nodeFields),
+        this.redis.hmget(this.keys.runOutputs(runId), ...slice.map((node) => node.id)),
+      ]);
+      slice.forEach((node, i) => {
+        const get = (name: string) =>
+          values[
+            i * nodeStateFields.length + nodeStateFields.indexOf(name as (typeof nodeStateFields)[number])
+          ] || null;
+        const state = nodeStateOf(node, get, outputs[i] ?? undefined);
+        if (page.status === undefined || state.status === page.status) found.push(state);
+      });
+      position += slice.length;
+    }
+    return { nodes: found, nextCursor: position < planNodes.length ? position : null };
+  }
+
+  /** The run's own fields, read by HMGET of `fields` (with plan_id and plan unless `knownPlan`). */
+  private async headerOf(
+    runId: string,
+    fields: readonly string[],
+    values: readonly (string | null)[],
+    knownPlan?: Plan,
+  ): Promise<{ run: Omit<RunState, "nodes">; plan: Plan } | null> {
     const run = Object.fromEntries(
       fields.map((name, index) => [name, values[index] ?? undefined]),
     ) as Partial<Record<string, string>>;
     if (!run.status) return null;
     const plan = knownPlan ?? (await this.plans.get(run.plan_id ?? null, run.plan ?? null));
     if (!plan) return null;
-    const field = (nodeId: string, name: string) => nodes?.[`${nodeId}:${name}`] || null;
-    const nodeStates: NodeState[] = plan.nodes.map((node) => {
-      // Own fields only: a node may be called "constructor".
-      const output = Object.hasOwn(outputs, node.id) ? outputs[node.id] : undefined;
-      const time = field(node.id, "execution_time");
-      const error = field(node.id, "error");
-      return {
-        nodeId: node.id,
-        deviceId: node.deviceId,
-        functionId: node.functionId,
-        status: (field(node.id, "status") ?? "pending") as NodeStatus,
-        attempts: Number(field(node.id, "attempts") ?? 0),
-        outputs: output ? (JSON.parse(output) as Record<string, unknown>) : null,
-        error: error ? (JSON.parse(error) as NodeError) : null,
-        startedAt: field(node.id, "started_at"),
-        finishedAt: field(node.id, "finished_at"),
-        executionTime: time === null ? null : Number(time),
-      };
-    });
     const runError = run.error ? (JSON.parse(run.error) as NodeError & { node_id: string | null }) : null;
     return {
-      runId: run.run_id ?? runId,
-      pipelineId: run.pipeline_id ?? plan.pipelineId,
-      pipelineVersion: run.pipeline_version ? Number(run.pipeline_version) : null,
-      pipelineName: run.pipeline_name ?? "",
-      status: run.status as RunStatus,
-      createdAt: run.created_at ?? "",
-      startedAt: run.started_at || null,
-      finishedAt: run.finished_at || null,
-      executionTime: run.execution_time ? Number(run.execution_time) : null,
-      error: runError && {
-        code: runError.code,
-        message: runError.message,
-        nodeId: runError.node_id,
-        ...(runError.details && { details: runError.details }),
+      plan,
+      run: {
+        runId: run.run_id ?? runId,
+        pipelineId: run.pipeline_id ?? plan.pipelineId,
+        pipelineVersion: run.pipeline_version ? Number(run.pipeline_version) : null,
+        pipelineName: run.pipeline_name ?? "",
+        status: run.status as RunStatus,
+        createdAt: run.created_at ?? "",
+        startedAt: run.started_at || null,
+        finishedAt: run.finished_at || null,
+        executionTime: run.execution_time ? Number(run.execution_time) : null,
+        error: runError && {
+          code: runError.code,
+          message: runError.message,
+          nodeId: runError.node_id,
+          ...(runError.details && { details: runError.details }),
+        },
       },
-      nodes: nodeStates,
     };
   }
 
@@ -337,4 +431,41 @@ export class RunStore {
 
 export function parseEvent(id: string, fields: string[]): RunEvent {
   return { event_id: id, ...(JSON.parse(fields[1] ?? "{}") as Omit<RunEvent, "event_id">) } as RunEvent;
+}
+
+/** The fields of a node's state in the nodes hash (`<node id>:<field>`). */
+const nodeStateFields = [
+  "status",
+  "attempts",
+  "error",
+  "started_at",
+  "finished_at",
+  "execution_time",
+] as const;
+
+function nodeStateOf(
+  node: PlanNode,
+  field: (name: string) => string | null,
+  output: string | undefined,
+): NodeState {
+  const time = field("execution_time");
+  const error = field("error");
+  return {
+    nodeId: node.id,
+    deviceId: node.deviceId,
+    functionId: node.functionId,
+    status: (field("status") ?? "pending") as NodeStatus,
+    attempts: Number(field("attempts") ?? 0),
+    outputs: output ? (JSON.parse(output) as Record<string, unknown>) : null,
+    error: error ? (JSON.parse(error) as NodeError) : null,
+    startedAt: field("started_at"),
+    finishedAt: field("finished_at"),
+    executionTime: time === null ? null : Number(time),
+  };
+}
+
+function countsOf(nodes: readonly NodeState[]): NodeCounts {
+  const counts = Object.fromEntries(nodeStatuses.map((status) => [status, 0])) as NodeCounts;
+  for (const node of nodes) counts[node.status] += 1;
+  return counts;
 }

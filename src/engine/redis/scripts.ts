@@ -22,6 +22,7 @@ const scriptNames = [
   "retention-lease-release",
   "plan-reference",
   "active-run-drop",
+  "node-counts",
 ] as const;
 export type ScriptName = (typeof scriptNames)[number];
 

@@ -1,5 +1,9 @@
 export type RunStatus = "queued" | "running" | "completed" | "failed" | "cancelled";
-export type NodeStatus = "pending" | "queued" | "running" | "completed" | "failed" | "cancelled";
+export const nodeStatuses = ["pending", "queued", "running", "completed", "failed", "cancelled"] as const;
+export type NodeStatus = (typeof nodeStatuses)[number];
+
+/** How many of a run's nodes are in each status. */
+export type NodeCounts = Record<NodeStatus, number>;
 
 export const endedRunStatuses: ReadonlySet<RunStatus> = new Set(["completed", "failed", "cancelled"]);
 
@@ -34,6 +38,16 @@ export interface RunState {
   executionTime: number | null;
   error: (NodeError & { nodeId: string | null }) | null;
   nodes: NodeState[];
+}
+
+/**
+ * A run as `GET /api/runs/{id}` shows it: its node counts always, and its nodes' states when it
+ * has few enough (`nodes` null for a larger one: they are read by pages).
+ */
+export interface RunOverview extends Omit<RunState, "nodes"> {
+  nodeCount: number;
+  nodeCounts: NodeCounts;
+  nodes: NodeState[] | null;
 }
 
 export interface RunSummary {

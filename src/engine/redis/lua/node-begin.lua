@@ -20,6 +20,7 @@
 -- A job of an older epoch (from before a resume) is stale: it ends without touching the device.
 --- @include "fence-holds"
 --- @include "append-event"
+--- @include "set-node-status"
 
 if not fenceHolds(KEYS[9], ARGV[14]) then return {'fenced'} end
 local node = ARGV[1]
@@ -33,7 +34,7 @@ if halt ~= '' then
   local err = ARGV[8]
   if halt == 'cancelled' then err = ARGV[7] end
   if halt == 'timeout' then err = ARGV[9] end
-  redis.call('HSET', KEYS[2], node .. ':status', 'cancelled', node .. ':error', err, node .. ':finished_at', ARGV[3])
+  setNodeStatus(KEYS[2], node, 'cancelled', node .. ':error', err, node .. ':finished_at', ARGV[3])
   return {'skip'}
 end
 
@@ -77,7 +78,7 @@ if holder and holder ~= runId then
 end
 
 if not resent then
-  redis.call('HSET', KEYS[2], node .. ':status', 'running', node .. ':attempts', ARGV[4],
+  setNodeStatus(KEYS[2], node, 'running', node .. ':attempts', ARGV[4],
     node .. ':started_at', ARGV[3], node .. ':finished_at', '', node .. ':error', '')
   appendEvent(KEYS[4], KEYS[5], ARGV[5], ARGV[13], ARGV[6])
 end

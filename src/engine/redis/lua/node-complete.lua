@@ -16,6 +16,7 @@
 -- worker no longer holds the device and the node is not running from its attempt any more.
 --- @include "fence-holds"
 --- @include "append-event"
+--- @include "set-node-status"
 
 local node = ARGV[1]
 local run = redis.call('HMGET', KEYS[1], 'epoch', 'halt', 'run_id')
@@ -39,7 +40,7 @@ if not fenceHolds(KEYS[9], ARGV[10])
   and (ARGV[12] == '' or redis.call('HGET', KEYS[2], node .. ':started_at') ~= ARGV[12]) then
   return -2
 end
-redis.call('HSET', KEYS[2], node .. ':status', 'completed', node .. ':finished_at', ARGV[4],
+setNodeStatus(KEYS[2], node, 'completed', node .. ':finished_at', ARGV[4],
   node .. ':execution_time', ARGV[5], node .. ':error', '')
 redis.call('HSET', KEYS[3], node, ARGV[3])
 appendEvent(KEYS[4], KEYS[5], ARGV[6], ARGV[9], ARGV[7])
@@ -49,7 +50,7 @@ for i = 13, #ARGV do
   local successor = ARGV[i]
   local remaining = redis.call('HINCRBY', KEYS[2], successor .. ':remaining', -1)
   if remaining == 0 and not halted and redis.call('HGET', KEYS[2], successor .. ':status') == 'pending' then
-    redis.call('HSET', KEYS[2], successor .. ':status', 'queued')
+    setNodeStatus(KEYS[2], successor, 'queued')
     released[#released + 1] = successor
   end
 end

@@ -8,6 +8,7 @@
 -- node's current one or the node has already ended, -2 if the worker no longer holds the device.
 --- @include "fence-holds"
 --- @include "append-event"
+--- @include "set-node-status"
 
 local node = ARGV[1]
 local status = redis.call('HGET', KEYS[2], node .. ':status')
@@ -18,7 +19,7 @@ if run[1] ~= ARGV[2] then return -1 end
 if status == 'failed' and ARGV[3] == 'failed' and run[2] == 'failed' and run[3] == node then return 2 end
 if status ~= 'queued' and status ~= 'running' then return -1 end
 if not fenceHolds(KEYS[5], ARGV[10]) then return -2 end
-redis.call('HSET', KEYS[2], node .. ':status', ARGV[3], node .. ':error', ARGV[4],
+setNodeStatus(KEYS[2], node, ARGV[3], node .. ':error', ARGV[4],
   node .. ':finished_at', ARGV[5], node .. ':execution_time', ARGV[6])
 local halted = 1
 if ARGV[3] == 'failed' and (redis.call('HGET', KEYS[1], 'halt') or '') == '' then

@@ -7,12 +7,13 @@
 -- device.
 --- @include "fence-holds"
 --- @include "append-event"
+--- @include "set-node-status"
 
 local node = ARGV[1]
 if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[2] or redis.call('HGET', KEYS[2], node .. ':status') ~= 'running' then
   return -1
 end
 if not fenceHolds(KEYS[5], ARGV[7]) then return -2 end
-redis.call('HSET', KEYS[2], node .. ':status', 'queued', node .. ':error', ARGV[3])
+setNodeStatus(KEYS[2], node, 'queued', node .. ':error', ARGV[3])
 appendEvent(KEYS[3], KEYS[4], ARGV[4], ARGV[6], ARGV[5])
 return 1

@@ -3,12 +3,14 @@
 -- KEYS[1] run hash, KEYS[2] run nodes hash
 -- ARGV[1] the epoch the jobs belonged to, ARGV[2] error JSON, ARGV[3] now (ISO), ARGV[4..] node ids
 -- Returns how many nodes were ended.
+--- @include "set-node-status"
+
 if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then return 0 end
 local ended = 0
 for i = 4, #ARGV do
   local node = ARGV[i]
   if redis.call('HGET', KEYS[2], node .. ':status') == 'queued' then
-    redis.call('HSET', KEYS[2], node .. ':status', 'cancelled', node .. ':error', ARGV[2], node .. ':finished_at', ARGV[3])
+    setNodeStatus(KEYS[2], node, 'cancelled', node .. ':error', ARGV[2], node .. ':finished_at', ARGV[3])
     ended = ended + 1
   end
 end

@@ -5,6 +5,8 @@
 -- KEYS[1] run hash, KEYS[2] run nodes hash
 -- ARGV[1..] node ids to look at
 -- Returns {epoch, node id, ...}: the run's epoch, then the released nodes.
+--- @include "set-node-status"
+
 local run = redis.call('HMGET', KEYS[1], 'epoch', 'halt')
 local released = {run[1]}
 if (run[2] or '') ~= '' then return released end
@@ -12,7 +14,7 @@ for i = 1, #ARGV do
   local node = ARGV[i]
   local fields = redis.call('HMGET', KEYS[2], node .. ':status', node .. ':remaining')
   if fields[1] == 'pending' and tonumber(fields[2]) == 0 then
-    redis.call('HSET', KEYS[2], node .. ':status', 'queued')
+    setNodeStatus(KEYS[2], node, 'queued')
     released[#released + 1] = node
   end
 end

@@ -10,6 +10,7 @@
 -- cancelled before it started goes back to queued, so that it starts (pipeline_started) as usual.
 --- @include "append-event"
 --- @include "set-run-status"
+--- @include "set-node-status"
 
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return redis.error_reply('RUN_NOT_FOUND') end
@@ -18,7 +19,7 @@ for i = 4, #ARGV do
   local node = ARGV[i]
   local nodeStatus = redis.call('HGET', KEYS[2], node .. ':status')
   if nodeStatus == 'failed' or nodeStatus == 'cancelled' then
-    redis.call('HSET', KEYS[2], node .. ':status', 'pending', node .. ':attempts', 0, node .. ':error', '',
+    setNodeStatus(KEYS[2], node, 'pending', node .. ':attempts', 0, node .. ':error', '',
       node .. ':started_at', '', node .. ':finished_at', '', node .. ':execution_time', '')
   end
 end

@@ -1,0 +1,78 @@
+import { describe, expect, it } from "vitest";
+import { nodeStatuses, type NodeCounts, type RunState } from "../../src/engine/index.js";
+import { rigForFile, servo } from "../support/context.js";
+import { doc, move, servoDiamond } from "../support/pipelines.js";
+import { runToEnd, untilFirstNodeRuns } from "../support/runs.js";
+
+// The run's node counts ('#<status>' fields kept by set-node-status.lua) against its nodes' own
+// statuses, after each kind of end: completed, failed then resumed, cancelled mid-command.
+const devices = [
+  servo("servo-1"),
+  servo("servo-2"),
+  servo("flaky", { fail_first: { move: 1 } }),
+  servo("slow", { speed: 1 }),
+];
+const rig = rigForFile(devices);
+
+function countsOf(run: RunState): NodeCounts {
+  const counts = Object.fromEntries(nodeStatuses.map((status) => [status, 0])) as NodeCounts;
+  for (const node of run.nodes) counts[node.status] += 1;
+  return counts;
+}
+
+async function expectCountsMatch(runId: string): Promise<NodeCounts> {
+  const run = await rig.api.engine.getRun(runId);
+  const stored = await rig.api.engine.runs.loadRun(runId);
+  const counts = await rig.api.engine.runs.nodeCounts(runId, stored!.plan);
+  expect(counts).toEqual(countsOf(run));
+  return counts;
+}
+
+describe("node counts", () => {
+  it("match the nodes after a run completes", async () => {
+    const run = await runToEnd(rig.api.engine, servoDiamond("counts-diamond"));
+    expect(run.status).toBe("completed");
+    expect(await expectCountsMatch(run.runId)).toMatchObject({ completed: 4, pending: 0 });
+  });
+
+  it("match after a failure halts a run, and again after its resume", async () => {
+    const document = doc(
+      "counts-resume",
+      [move("a", "servo-1", 5), move("b", "flaky", 6), move("c", "servo-2", 7)],
+      [
+        { source: "a", target: "b" },
+        { source: "b", target: "c" },
+      ],
+    );
+    const failed = await runToEnd(rig.api.engine, document);
+    expect(failed.status).toBe("failed");
+    expect(await expectCountsMatch(failed.runId)).toMatchObject({ completed: 1, failed: 1, pending: 1 });
+    await rig.api.engine.resumeRun(failed.runId);
+    const resumed = await rig.api.engine.waitForRun(failed.runId, 20_000);
+    expect(resumed.status).toBe("completed");
+    expect(await expectCountsMatch(failed.runId)).toMatchObject({ completed: 3 });
+  });
+
+  it("match after a cancel stops a command under way", async () => {
+    const { runId } = await rig.api.engine.submitRun({
+      document: doc(
+        "counts-cancel",
+        [move("long", "slow", 150), move("next", "servo-1", 1)],
+        [{ source: "long", target: "next" }],
+      ),
+    });
+    await untilFirstNodeRuns(rig.api.engine, runId);
+    await rig.api.engine.cancelRun(runId);
+    expect((await rig.api.engine.waitForRun(runId, 10_000)).status).toBe("cancelled");
+    expect(await expectCountsMatch(runId)).toMatchObject({ cancelled: 1, pending: 1 });
+  });
+
+  it("are made once, in Redis, for a run recorded before counts existed", async () => {
+    const run = await runToEnd(rig.api.engine, servoDiamond("counts-legacy"));
+    const key = rig.api.engine.keys.runNodes(run.runId);
+    await rig.api.redis.hdel(key, "#counted", ...nodeStatuses.map((status) => `#${status}`));
+    expect(await expectCountsMatch(run.runId)).toMatchObject({ completed: 4 });
+    expect(await rig.api.redis.hget(key, "#counted")).toBe("1");
+    expect(await rig.api.redis.hget(key, "#completed")).toBe("4");
+  });
+});
