@@ -71,8 +71,10 @@ export async function openRigflow(
   });
   const runRequest = async (request: RunRequest): Promise<string> => {
     const { runId } = await engine.submitRun(request);
-    const state = await engine.waitForRun(runId, runTimeoutMs);
-    if (state.status !== "completed") {
+    // The overview: reading every node of a 10,000-node run would be the slowest command measured.
+    const overview = await engine.waitForRunOverview(runId, runTimeoutMs);
+    if (overview.status !== "completed") {
+      const state = await engine.getRun(runId);
       const stuck = state.nodes.filter((node) => node.status !== "completed").slice(0, 5);
       const of = request.pipelineId ?? String((request.document as { id?: unknown } | undefined)?.id);
       throw new Error(

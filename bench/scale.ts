@@ -2,11 +2,12 @@
  * Scale: chains and 1-n-1 fans from 100 to 10,000 nodes, Rigflow against raw BullMQ on the same
  * redis-server, one run at a time. Per shape: the median ms per node of each system, their ratio,
  * the slowest single Redis command while Rigflow ran it (SLOWLOG, everything over 1 ms is logged),
- * and for the largest run of each kind the time `GET /api/runs/{id}` takes to answer through the
- * Engine (read and mapped, p50 of several reads).
+ * and the time `GET /api/runs/{id}` takes to answer through the Engine for the last run of each
+ * shape (read, mapped to the wire and serialized; p50 of several reads).
  */
 import { performance } from "node:perf_hooks";
 import type { Redis } from "ioredis";
+import { runView } from "../src/api/wire.js";
 import { drivers } from "../src/drivers/registry.js";
 import { connectRedis, defaultLimits } from "../src/engine/index.js";
 import { startBaseline } from "./baseline.js";
@@ -79,7 +80,7 @@ export async function measureScale(redisUrl: string, options: ScaleOptions): Pro
       const readMs: number[] = [];
       for (let i = 0; i < options.reads; i += 1) {
         const start = performance.now();
-        JSON.stringify(await rigflow.engine.getRun(lastRunId));
+        JSON.stringify(runView(await rigflow.engine.getRunOverview(lastRunId)));
         readMs.push(performance.now() - start);
       }
       results.push({ shape, rigflowMs, slowest, readRunMs: percentile(readMs, 50) });

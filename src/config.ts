@@ -49,12 +49,13 @@ const envSchema = z.object({
     .regex(/^[A-Za-z0-9_-]+$/)
     .default("rigflow"),
   RIGFLOW_DATA_DIR: z.string().default(fileURLToPath(new URL("../.data", import.meta.url))),
+  // A 10,000-node pipeline (MAX_NODES) of plain nodes is 1-1.5 MB of JSON; room for params and ui.
   MAX_BODY_BYTES: z.coerce
     .number()
     .int()
     .min(1024)
-    .default(1024 * 1024),
-  MAX_NODES: z.coerce.number().int().min(1).default(1000),
+    .default(4 * 1024 * 1024),
+  MAX_NODES: z.coerce.number().int().min(1).default(10_000),
   MAX_PARAMS_BYTES: z.coerce
     .number()
     .int()

@@ -1,4 +1,4 @@
-import type { NodeState, RunState, RunSummary } from "../engine/index.js";
+import type { NodeState, RunOverview, RunState, RunSummary } from "../engine/index.js";
 
 // The one place where the engine's camelCase becomes the wire's snake_case.
 
@@ -17,7 +17,11 @@ export function nodeView(node: NodeState) {
   };
 }
 
-export function runView(run: RunState) {
+/**
+ * `GET /api/runs/{id}`: the run, its node counts, and `nodes` keyed by node id, or null for a run
+ * of more than 1,000 nodes, whose nodes are read by pages (`GET /api/runs/{id}/nodes`).
+ */
+export function runView(run: RunOverview) {
   return {
     run_id: run.runId,
     pipeline_id: run.pipelineId,
@@ -33,7 +37,9 @@ export function runView(run: RunState) {
       node_id: run.error.nodeId,
       ...(run.error.details && { details: run.error.details }),
     },
-    nodes: Object.fromEntries(run.nodes.map((node) => [node.nodeId, nodeView(node)])),
+    node_count: run.nodeCount,
+    node_counts: run.nodeCounts,
+    nodes: run.nodes && Object.fromEntries(run.nodes.map((node) => [node.nodeId, nodeView(node)])),
   };
 }
 

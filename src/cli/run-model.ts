@@ -1,4 +1,4 @@
-import type { NodeStatus, RunEvent, RunStatus, RunWire } from "./wire.js";
+import type { FullRunWire, NodeStatus, RunEvent, RunStatus } from "./wire.js";
 
 /** What the watch display shows of one node, kept current by the run's events. */
 export interface NodeModel {
@@ -34,7 +34,7 @@ export interface RunModel {
 const time = (iso: string | null): number | null => (iso === null ? null : Date.parse(iso));
 
 /** The model of a run as GET /api/runs/{id} shows it. */
-export function modelFromRun(run: RunWire, pipelineName: string | null = null): RunModel {
+export function modelFromRun(run: FullRunWire, pipelineName: string | null = null): RunModel {
   const nodes = new Map<string, NodeModel>();
   for (const node of Object.values(run.nodes)) {
     nodes.set(node.node_id, {

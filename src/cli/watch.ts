@@ -4,7 +4,14 @@ import { RunEventSocket } from "./event-socket.js";
 import { exitCodes } from "./exit-codes.js";
 import { count, printable, seconds } from "./format.js";
 import { applyEvent, modelFromRun, type RunModel } from "./run-model.js";
-import { endsRun, hasEnded, type RunWire } from "./wire.js";
+import {
+  endsRun,
+  hasEnded,
+  type FullRunWire,
+  type NodePageWire,
+  type NodeWire,
+  type RunWire,
+} from "./wire.js";
 
 export interface WatchOptions {
   /** Shows the run's events after this event_id; "0-0" (the default) shows its whole history. */
@@ -17,7 +24,7 @@ export interface WatchOptions {
  * cancelled, 130 if Ctrl-C stopped the watch (the run goes on).
  */
 export async function watchRun(ctx: CliContext, runId: string, options: WatchOptions = {}): Promise<number> {
-  const model = modelFromRun(await ctx.api.get<RunWire>(runPath(runId)));
+  const model = modelFromRun(await fetchRun(ctx, runId));
   const display = createDisplay(displayMode(ctx), ctx.io);
   let outcome: "ended" | "interrupted";
   try {
@@ -36,12 +43,29 @@ export async function watchRun(ctx: CliContext, runId: string, options: WatchOpt
   }
   // The run's own record has the last word (nodes skipped after a failure show no event), unless
   // a retry has set it going again since.
-  const final = await ctx.api
-    .get<RunWire>(runPath(runId))
+  const final = await fetchRun(ctx, runId)
     .then((run) => (hasEnded(run.status) ? modelFromRun(run, model.pipelineName) : model))
     .catch(() => model);
   display.end(final);
   return report(ctx, final);
+}
+
+/**
+ * The run with every node: a run of more than 1,000 nodes answers without them, and they are read
+ * by pages of 1,000 (each a bounded read for the server).
+ */
+export async function fetchRun(ctx: CliContext, runId: string): Promise<FullRunWire> {
+  const run = await ctx.api.get<RunWire>(runPath(runId));
+  if (run.nodes !== null) return { ...run, nodes: run.nodes };
+  const nodes: Record<string, NodeWire> = {};
+  let cursor: string | null = "";
+  while (cursor !== null) {
+    const query: string = cursor === "" ? "limit=1000" : `limit=1000&cursor=${cursor}`;
+    const page: NodePageWire = await ctx.api.get<NodePageWire>(`${runPath(runId)}/nodes?${query}`);
+    for (const node of page.nodes) nodes[node.node_id] = node;
+    cursor = page.next_cursor;
+  }
+  return { ...run, nodes };
 }
 
 export function displayMode(ctx: CliContext): DisplayMode {

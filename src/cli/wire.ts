@@ -36,7 +36,19 @@ export interface RunWire {
   finished_at: string | null;
   execution_time: number | null;
   error: (WireError & { node_id: string | null }) | null;
-  nodes: Record<string, NodeWire>;
+  node_count: number;
+  node_counts: Record<NodeStatus, number>;
+  /** Null for a run of more than 1,000 nodes: read them from GET /api/runs/{id}/nodes, by pages. */
+  nodes: Record<string, NodeWire> | null;
+}
+
+/** A run with every node, its pages read in (watch.ts, fetchRun). */
+export type FullRunWire = RunWire & { nodes: Record<string, NodeWire> };
+
+/** GET /api/runs/{run_id}/nodes */
+export interface NodePageWire {
+  nodes: NodeWire[];
+  next_cursor: string | null;
 }
 
 /** One row of GET /api/runs */

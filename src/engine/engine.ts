@@ -17,7 +17,8 @@ import { defaultEventRetention, type EventRetention } from "./redis/event-retent
 import { wakeRunJob } from "./redis/run-sweeper.js";
 import { RunWatcher } from "./redis/run-watcher.js";
 import type { RunEvent } from "./run/events.js";
-import { endedRunStatuses, type RunState, type RunStatus, type RunSummary } from "./run/types.js";
+import { endedRunStatuses } from "./run/types.js";
+import type { NodeState, NodeStatus, RunOverview, RunState, RunStatus, RunSummary } from "./run/types.js";
 
 export interface RunRequest {
   pipelineId?: string;
@@ -152,6 +153,26 @@ export class Engine {
     return state;
   }
 
+  /**
+   * The run as `GET /api/runs/{id}` shows it: with node counts, and its nodes' states up to
+   * `inlineNodesMax` nodes; a larger run's nodes are read by pages (`runNodes`).
+   */
+  async getRunOverview(runId: string): Promise<RunOverview> {
+    const overview = await this.runs.overview(runId, inlineNodesMax);
+    if (!overview) throw runNotFound(runId);
+    return overview;
+  }
+
+  /** A page of the run's nodes in plan order (see RunStore.nodePage); `after` is a position. */
+  async runNodes(
+    runId: string,
+    page: { after: number; limit: number; status?: NodeStatus },
+  ): Promise<{ nodes: NodeState[]; nextCursor: number | null }> {
+    const found = await this.runs.nodePage(runId, { ...page, scanMax: nodePageScanMax });
+    if (!found) throw runNotFound(runId);
+    return found;
+  }
+
   listRuns(
     filter: Parameters<RunStore["list"]>[0],
   ): Promise<{ runs: RunSummary[]; nextCursor: number | null }> {
@@ -232,6 +253,12 @@ export class Engine {
     return after as RunStatus;
   }
 
+  /** As waitForRun, answering the run as GET /api/runs/{id} shows it (a large run without its nodes). */
+  async waitForRunOverview(runId: string, timeoutMs: number): Promise<RunOverview> {
+    await this.watcher.waitForEnd(runId, timeoutMs);
+    return this.getRunOverview(runId);
+  }
+
   /** Resolves with the run's state once it has ended, or once `timeoutMs` has passed. */
   async waitForRun(runId: string, timeoutMs: number): Promise<RunState> {
     await this.watcher.waitForEnd(runId, timeoutMs);
@@ -309,6 +336,10 @@ export class Engine {
 }
 
 /** What a QUEUE_FULL answer suggests waiting: runs take seconds to minutes to end. */
+/** Up to this many nodes, a run is read with every node's state; beyond it, by pages. */
+export const inlineNodesMax = 1000;
+/** Nodes one page read looks at, whatever its filter matches: a bound on one request's work. */
+const nodePageScanMax = 5000;
 const queueFullRetryAfterS = 10;
 
 const runNotFound = (runId: string) =>

@@ -1,6 +1,6 @@
 // The engine's public surface: the API and the worker import from here, never from its files.
 export { createCatalog, type DeviceCatalog, type DeviceEntry, type FunctionContract } from "./catalog.js";
-export { Engine, type EventPage, type RunRequest, type SubmittedRun } from "./engine.js";
+export { Engine, inlineNodesMax, type EventPage, type RunRequest, type SubmittedRun } from "./engine.js";
 export { errorCodes, neverRetriedCodes, type ErrorCode, type ErrorKind } from "./errors/codes.js";
 export { isRigflowError, RigflowError } from "./errors/rigflow-error.js";
 export { isRedisFull } from "./errors/redis-full.js";

@@ -65,8 +65,19 @@ describe("runs over HTTP", () => {
         "execution_time",
         "error",
         "nodes",
+        "node_count",
+        "node_counts",
       ].sort(),
     );
+    expect(run.node_count).toBe(1);
+    expect(run.node_counts).toEqual({
+      pending: 0,
+      queued: 0,
+      running: 0,
+      completed: 1,
+      failed: 0,
+      cancelled: 0,
+    });
     const node = (run.nodes as Record<string, Record<string, unknown>>).only ?? {};
     expect(Object.keys(node).sort()).toEqual(
       [

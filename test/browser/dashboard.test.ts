@@ -194,6 +194,46 @@ describe("the dashboard in Chromium", () => {
     await page.screenshot({ path: join(screenshots, "run-page.png"), fullPage: true });
   }, 60_000);
 
+  it("stays live on a 10,000-node run: counts and a page of nodes move with it, to its end", async () => {
+    const size = 10_000;
+    const ids = Array.from({ length: size }, (_, i) => `n${i}`);
+    const chain = {
+      id: "wide_assay",
+      name: "wide_assay",
+      nodes: ids.map((id, i) => ({
+        id,
+        device_id: i % 2 ? "servo-2" : "servo-1",
+        function_id: "status",
+        params: {},
+      })),
+      edges: ids.slice(1).map((id, i) => ({ source: ids[i] ?? "", target: id })),
+    };
+    // Through the engine: the document is over the test server's 1 MiB body limit.
+    const { runId } = await api.engine.submitRun({ document: chain });
+    await page.goto(`${base}/runs/${runId}`);
+    const counts = page.locator("#node-counts");
+    await expect.poll(() => counts.textContent(), { timeout: 15_000 }).toContain("10,000 nodes");
+    await expect.poll(() => page.locator("#node-rows tr").count()).toBe(50);
+    expect(await page.locator("g.dag-node").count()).toBe(0); // not drawn
+    // Live: the completed count grows while the run goes on, and the first page's rows complete.
+    const completed = async () =>
+      Number(/completed ([\d,]+)/.exec((await counts.textContent()) ?? "")?.[1]?.replace(/,/g, "") ?? 0);
+    const first = await completed();
+    await expect.poll(completed, { timeout: 30_000 }).toBeGreaterThan(first);
+    expect(await page.locator('#run-status[data-status="running"]').count()).toBe(1);
+    await page
+      .locator('#node-rows tr[data-node-id="n49"][data-status="completed"]')
+      .waitFor({ timeout: 30_000 });
+    await page.locator('#run-status[data-status="completed"]').waitFor({ timeout: 120_000 });
+    await expect.poll(completed, { timeout: 10_000 }).toBe(size);
+    // The next page, and a node's details from it.
+    await page.click("#nodes-next");
+    await page.locator('#node-rows tr[data-node-id="n50"]').waitFor();
+    await page.click('#node-rows tr[data-node-id="n57"]');
+    await expect.poll(() => page.locator("#node-details").textContent()).toContain("n57");
+    await page.screenshot({ path: join(screenshots, "large-run-page.png"), fullPage: true });
+  }, 180_000);
+
   it("shows an API error in words, never a blank page", async () => {
     await page.goto(`${base}/runs/run_that_does_not_exist`);
     const error = page.locator(".error[data-error-code]");

@@ -143,6 +143,19 @@ const runIdOf = (text: string) => /\b(run_[A-Za-z0-9_-]+)/.exec(text)?.[1] ?? ""
 const noStack = (text: string) => expect(text).not.toMatch(/\n\s+at .+:\d+:\d+/);
 
 describe("rigflow CLI", () => {
+  it("watch of a run past 1,000 nodes reads its nodes by pages: every one is counted", async () => {
+    const ids = Array.from({ length: 1_100 }, (_, i) => `s${i}`);
+    const wide = doc(
+      "cli_wide",
+      ids.map((id) => ({ id, device_id: "servo-1", function_id: "status", params: {} })),
+    );
+    const { runId } = await api.engine.submitRun({ document: wide });
+    expect((await api.engine.waitForRun(runId, 60_000)).status).toBe("completed");
+    const watched = await runHere(["watch", runId]);
+    expect(watched.code, watched.stderr).toBe(0);
+    expect(watched.stdout).toMatch(new RegExp(`run ${runId} completed in [0-9.]+ ?m?s: 1100 nodes\\n$`));
+  });
+
   it("submit --watch follows a run to the end: one plain line per event, nothing missed, exit 0", async () => {
     const file = pipelineFile(
       "chain",

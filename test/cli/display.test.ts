@@ -3,7 +3,7 @@ import { eventLine } from "../../src/cli/event-line.js";
 import { createStyle, printable } from "../../src/cli/format.js";
 import { applyEvent, modelFromRun } from "../../src/cli/run-model.js";
 import { frameLines, redraw, type FrameOptions } from "../../src/cli/tty-frame.js";
-import type { NodeWire, RunEvent, RunWire } from "../../src/cli/wire.js";
+import type { FullRunWire, NodeWire, RunEvent } from "../../src/cli/wire.js";
 
 // The terminal display as pure functions: what the in-place frame shows, and how it redraws.
 
@@ -24,7 +24,7 @@ const node = (id: string, fields: Partial<NodeWire> = {}): NodeWire => ({
   ...fields,
 });
 
-const run = (nodes: NodeWire[], fields: Partial<RunWire> = {}): RunWire => ({
+const run = (nodes: NodeWire[], fields: Partial<FullRunWire> = {}): FullRunWire => ({
   run_id: "run_x",
   pipeline_id: "demo",
   pipeline_version: null,
@@ -34,6 +34,8 @@ const run = (nodes: NodeWire[], fields: Partial<RunWire> = {}): RunWire => ({
   finished_at: null,
   execution_time: null,
   error: null,
+  node_count: nodes.length,
+  node_counts: { pending: 0, queued: 0, running: 0, completed: 0, failed: 0, cancelled: 0 },
   nodes: Object.fromEntries(nodes.map((n) => [n.node_id, n])),
   ...fields,
 });

@@ -3,7 +3,7 @@ import { z } from "zod";
 import { idSchema, type Engine } from "../../engine/index.js";
 import { readJson } from "../middleware/json-body.js";
 import { parseWith, pathId } from "../validation.js";
-import { runSummaryView, runView } from "../wire.js";
+import { nodeView, runSummaryView, runView } from "../wire.js";
 import { runEventRoutes, type EventStreamOptions } from "./run-events.js";
 import { parseRunBody } from "./run-request.js";
 
@@ -14,6 +14,15 @@ const listQuerySchema = z.object({
   cursor: z
     .string()
     .regex(/^\d{1,15}$/, "must be a next_cursor from an earlier page")
+    .optional(),
+});
+
+const nodesQuerySchema = z.object({
+  status: z.enum(["pending", "queued", "running", "completed", "failed", "cancelled"]).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  cursor: z
+    .string()
+    .regex(/^\d{1,6}$/, "must be a next_cursor from an earlier page")
     .optional(),
 });
 
@@ -46,8 +55,21 @@ export function runRoutes(engine: Engine, streams: EventStreamOptions) {
       });
     })
     .get("/:runId", async (c) =>
-      c.json(runView(await engine.getRun(pathId(c.req.param("runId"), "RUN_NOT_FOUND")))),
+      c.json(runView(await engine.getRunOverview(pathId(c.req.param("runId"), "RUN_NOT_FOUND")))),
     )
+    .get("/:runId/nodes", async (c) => {
+      const runId = pathId(c.req.param("runId"), "RUN_NOT_FOUND");
+      const query = parseWith(nodesQuerySchema, c.req.query(), "query", "QUERY_INVALID");
+      const page = await engine.runNodes(runId, {
+        after: query.cursor === undefined ? 0 : Number(query.cursor),
+        limit: query.limit,
+        ...(query.status && { status: query.status }),
+      });
+      return c.json({
+        nodes: page.nodes.map(nodeView),
+        next_cursor: page.nextCursor === null ? null : String(page.nextCursor),
+      });
+    })
     .post("/:runId/cancel", async (c) => {
       const runId = pathId(c.req.param("runId"), "RUN_NOT_FOUND");
       // The run ends cancelled once its running commands have stopped; until then it keeps its status.

@@ -7,6 +7,7 @@ import { fill, formatSeconds, formatTime, h, link, statusBadge } from "../lib/do
 import { LiveEvents } from "../lib/live.js";
 import { canChange } from "../lib/me.js";
 import { renderNodeDetails } from "./run-details.js";
+import { largeRunPanel } from "./run-nodes.js";
 
 const nodeStatusOf = {
   node_executing: "running",
@@ -53,6 +54,8 @@ export function runPage(main, { params, query, signal, onLeave }) {
     run: null,
     graph: null,
     dag: null,
+    // A run of over 1,000 nodes is not drawn: its counts and a page of its nodes instead (run-nodes.js).
+    large: null,
     selected: query.get("node"),
     nodeEvents: new Map(),
     eventCount: 0,
@@ -95,7 +98,9 @@ export function runPage(main, { params, query, signal, onLeave }) {
     if (cancel) cancel.disabled = !["queued", "running"].includes(status);
   };
   const showDetails = () => {
-    const node = state.selected ? state.run?.nodes[state.selected] : undefined;
+    const node = state.selected
+      ? (state.run?.nodes?.[state.selected] ?? state.large?.node(state.selected))
+      : undefined;
     const spec = state.graph?.nodes.find((n) => n.node_id === state.selected);
     const events = state.nodeEvents.get(state.selected) ?? [];
     renderNodeDetails(details, { node, spec, progress: state.progress[state.selected], events });
@@ -140,8 +145,11 @@ export function runPage(main, { params, query, signal, onLeave }) {
         ),
     );
     showRunStatus(run.status);
-    if (withStatuses) {
-      for (const node of Object.values(run.nodes)) {
+    if (state.large) {
+      state.large.showCounts(run);
+      if (withStatuses) void state.large.refresh();
+    } else if (withStatuses) {
+      for (const node of Object.values(run.nodes ?? {})) {
         state.dag?.setStatus(node.node_id, node.status, node.attempts > 1 ? `attempt ${node.attempts}` : "");
       }
     }
@@ -244,6 +252,7 @@ export function runPage(main, { params, query, signal, onLeave }) {
     if (nodeStatus && event.node_id) {
       const note = event.type === "node_executing" && event.attempt > 1 ? `attempt ${event.attempt}` : "";
       state.dag?.setStatus(event.node_id, nodeStatus, note);
+      state.large?.setStatus(event.node_id, nodeStatus);
     }
     if (runStatusOf[event.type]) showRunStatus(runStatusOf[event.type]);
     showEvent(event);
@@ -270,16 +279,32 @@ export function runPage(main, { params, query, signal, onLeave }) {
   retry?.addEventListener("click", () => void act("retry"));
   cancel?.addEventListener("click", () => void act("cancel"));
 
-  Promise.all([
-    api(`/dashboard/api/runs/${encodeURIComponent(runId)}/graph`),
-    api(`/api/runs/${encodeURIComponent(runId)}`),
-  ])
-    .then(([graph, run]) => {
+  // A large run's graph is neither fetched nor drawn: laying out thousands of nodes would stall the page.
+  const drawRun = async (run) => {
+    if (run.nodes === null) {
+      state.large = largeRunPanel(dagBox, {
+        runId,
+        onSelect: (nodeId) => {
+          state.selected = nodeId;
+          showDetails();
+        },
+        onError: (error) => fill(message, errorView(error, "Reading the run's nodes")),
+      });
+      return;
+    }
+    const graph = await api(`/dashboard/api/runs/${encodeURIComponent(runId)}/graph`);
+    if (signal.aborted) return;
+    state.graph = graph;
+    state.dag = drawDag(dagBox, graph, { onSelect: select });
+    state.selected ??= graph.nodes[0]?.node_id ?? null;
+    if (state.selected) state.dag.select(state.selected);
+  };
+
+  api(`/api/runs/${encodeURIComponent(runId)}`)
+    .then(async (run) => {
       if (signal.aborted) return;
-      state.graph = graph;
-      state.dag = drawDag(dagBox, graph, { onSelect: select });
-      state.selected ??= graph.nodes[0]?.node_id ?? null;
-      if (state.selected) state.dag.select(state.selected);
+      await drawRun(run);
+      if (signal.aborted) return;
       applySnapshot(run, true);
       const live = new LiveEvents({
         runId,

@@ -50,7 +50,7 @@ export interface Limits {
 }
 
 export const defaultLimits: Limits = {
-  maxNodes: 1000,
+  maxNodes: 10_000,
   maxParamsBytes: 16 * 1024,
   maxNodeTimeoutMs: 3_600_000,
   maxAttempts: 10,

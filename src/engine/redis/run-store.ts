@@ -3,17 +3,9 @@ import type { Redis } from "ioredis";
 import { RigflowError } from "../errors/rigflow-error.js";
 import type { Plan, PlanNode } from "../pipeline/plan.js";
 import { isEventId, lastPossibleEventId, type RunEvent } from "../run/events.js";
-import {
-  nodeStatuses,
-  type NodeCounts,
-  type NodeError,
-  type NodeState,
-  type NodeStatus,
-  type RunOverview,
-  type RunState,
-  type RunStatus,
-  type RunSummary,
-} from "../run/types.js";
+import { nodeStatuses } from "../run/types.js";
+import type { NodeCounts, NodeError, NodeState, NodeStatus } from "../run/types.js";
+import type { RunOverview, RunState, RunStatus, RunSummary } from "../run/types.js";
 import type { RedisKeys } from "./keys.js";
 import { PlanStore } from "./plan-store.js";
 import { RunIndexes } from "./run-indexes.js";
