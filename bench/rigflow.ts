@@ -41,6 +41,8 @@ export interface RigflowOptions {
   runTimeoutMs?: number;
   /** The Engine's document limits; the defaults if absent. */
   limits?: Limits;
+  /** `redisUrl` names a node of a Redis Cluster (then `prefix` must be a hash tag, `{...}`). */
+  cluster?: boolean;
 }
 
 export const mockServos = (ids: readonly string[]): DeviceConfig[] =>
@@ -54,7 +56,8 @@ export async function openRigflow(
   options: RigflowOptions = {},
 ): Promise<InProcessRigflow> {
   const runTimeoutMs = options.runTimeoutMs ?? 60_000;
-  const redis = connectRedis(redisUrl, { blocking: false, name: "bench-engine" });
+  const cluster = options.cluster ?? false;
+  const redis = connectRedis(redisUrl, { blocking: false, name: "bench-engine", cluster });
   const engine = new Engine(
     redis,
     prefix,
@@ -63,6 +66,7 @@ export async function openRigflow(
   );
   const worker = await startWorker({
     redisUrl,
+    redisCluster: cluster,
     prefix,
     devices,
     drivers: definitions,

@@ -26,7 +26,8 @@ import { chain, fanOutIn, independent, type Workload } from "./workloads.js";
 import { measureSoak } from "./soak.js";
 import { printSoakHeader, printSoakVerdict, soakPointPrinter } from "./soak-report.js";
 import { measureScale } from "./scale.js";
-import { printScale } from "./scale-report.js";
+import { printClusterComparison, printScale } from "./scale-report.js";
+import { measureClusterComparison } from "./scale-cluster.js";
 import { measureStorage } from "./storage.js";
 import { printStorage } from "./storage-report.js";
 import { measureLiveEvents } from "./ws-latency.js";
@@ -84,6 +85,7 @@ const scale = {
   prefix: "bench-scale",
   deviceIds,
   reads: 11,
+  cancelWidth: Number(process.env.BENCH_SCALE_CANCEL_WIDTH ?? 4_998),
   shapes: [
     ...scaleSizes.map((size) => chain(size, deviceIds)),
     ...scaleSizes.map((size) => fanOutIn(size - 2, deviceIds)),
@@ -93,7 +95,13 @@ const scale = {
     return { workload, warmups: nodes >= 5_000 ? 1 : 2, repetitions: nodes >= 5_000 ? 3 : 5 };
   }),
 };
-const scaleTargets = { maxRatio: 1.5, maxGrowth: 1.2, maxCommandMs: 10, maxReadRunMs: 100 };
+const scaleTargets = {
+  maxRatio: 1.5,
+  maxGrowth: 1.2,
+  maxCommandMs: 10,
+  maxReadRunMs: 100,
+  maxCancelMs: 2000,
+};
 /** A retention of 20 s passes a few times in a soak of some minutes; one sweep a second keeps up with it. */
 const soak = {
   runs: Number(process.env.BENCH_SOAK_RUNS ?? 100_000),
@@ -220,6 +228,15 @@ async function storageSection(redisUrl: string): Promise<void> {
 
 async function scaleSection(redisUrl: string): Promise<void> {
   const verdicts = printScale(await measureScale(redisUrl, scale), scaleTargets);
+  printClusterComparison(
+    await measureClusterComparison(redisUrl, {
+      prefix: "bench-scale",
+      deviceIds,
+      workloads: [chain(100, deviceIds), fanOutIn(98, deviceIds)],
+      warmups: 3,
+      repetitions: 7,
+    }),
+  );
   console.log("\nVerdicts (scale):");
   for (const verdict of verdicts) console.log(`  ${verdict}`);
 }

@@ -1,7 +1,8 @@
 /** Prints the scale section: per-node cost by size, ratios to raw BullMQ, slowest command, run reads. */
 import { fixed, table } from "./report.js";
 import { median } from "./stats.js";
-import type { ShapeScale } from "./scale.js";
+import type { CancelScale, ShapeScale } from "./scale.js";
+import type { ClusterComparison } from "./scale-cluster.js";
 
 export interface ScaleTargets {
   /** Rigflow per node / raw BullMQ per node, each shape. */
@@ -10,10 +11,32 @@ export interface ScaleTargets {
   maxGrowth: number;
   maxCommandMs: number;
   maxReadRunMs: number;
+  maxCancelMs: number;
+}
+
+/** Single Redis against the cluster: a table, no target (the cluster is for failover, not speed). */
+export function printClusterComparison(results: readonly ClusterComparison[]): void {
+  console.log(
+    "\nSingle Redis against a 3-master Redis Cluster (REDIS_CLUSTER=1), one run at a time (median)\n",
+  );
+  console.log(
+    table(
+      ["workload", "single ms/node", "cluster ms/node", "cluster / single"],
+      results.map(({ workload, singleMs, clusterMs }) => [
+        workload.name,
+        fixed(singleMs / workload.nodes.length, 3),
+        fixed(clusterMs / workload.nodes.length, 3),
+        fixed(clusterMs / singleMs),
+      ]),
+    ),
+  );
 }
 
 /** Prints the table and returns the verdicts. */
-export function printScale(results: readonly ShapeScale[], targets: ScaleTargets): string[] {
+export function printScale(
+  { shapes: results, cancel }: { shapes: readonly ShapeScale[]; cancel: CancelScale },
+  targets: ScaleTargets,
+): string[] {
   const perNode = (values: readonly number[], nodes: number) => median(values) / nodes;
   console.log("\nScale: one run at a time, submit -> run completed (median); raw BullMQ on the same Redis\n");
   console.log(
@@ -52,6 +75,10 @@ export function printScale(results: readonly ShapeScale[], targets: ScaleTargets
       `  ${result.shape.workload.name.padEnd(16)} ${slowest ? `${fixed(slowest.micros / 1000)} ms: ${slowest.command}` : "none over 1 ms"}`,
     );
   }
+  console.log(
+    `\nCancel of a fan-out with ${cancel.queued} nodes queued: ${fixed(cancel.cancelMs, 0)} ms to pipeline_cancelled; ` +
+      `slowest command ${cancel.slowest ? `${fixed(cancel.slowest.micros / 1000)} ms: ${cancel.slowest.command}` : "under 1 ms"}`,
+  );
   const verdicts: string[] = [];
   const verdict = (what: string, value: number, limit: number, unit = "") => {
     const met = value <= limit;
@@ -75,6 +102,13 @@ export function printScale(results: readonly ShapeScale[], targets: ScaleTargets
     );
     if (nodes >= 10_000) verdict(`${name} read run p50`, result.readRunMs, targets.maxReadRunMs, " ms");
   }
+  verdict(`cancel with ${cancel.queued} queued`, cancel.cancelMs, targets.maxCancelMs, " ms");
+  verdict(
+    `cancel's slowest Redis command`,
+    (cancel.slowest?.micros ?? 0) / 1000,
+    targets.maxCommandMs,
+    " ms",
+  );
   // Growth: each kind's largest against its 100-node shape (the kind is the name before the size).
   const kinds = new Map<string, ShapeScale[]>();
   for (const result of results) {

@@ -9,7 +9,7 @@ import { performance } from "node:perf_hooks";
 import type { Redis } from "ioredis";
 import { runView } from "../src/api/wire.js";
 import { drivers } from "../src/drivers/registry.js";
-import { connectRedis, defaultLimits } from "../src/engine/index.js";
+import { connectRedis, defaultLimits, type Engine } from "../src/engine/index.js";
 import { startBaseline } from "./baseline.js";
 import { mockServos, openRigflow } from "./rigflow.js";
 import { percentile, repeat, withTimeout } from "./stats.js";
@@ -37,18 +37,31 @@ export interface ShapeScale {
   readRunMs: number;
 }
 
+export interface CancelScale {
+  /** Nodes queued when the cancel was asked. */
+  queued: number;
+  /** From the cancel request to the run's end (pipeline_cancelled), ms. */
+  cancelMs: number;
+  slowest: SlowCommand | null;
+}
+
 export interface ScaleOptions {
   prefix: string;
   deviceIds: readonly string[];
   shapes: ScaleShape[];
   /** Reads of the finished run, for its p50. */
   reads: number;
+  /** The fan-out whose cancel is timed: a root, then this many long moves (all queued but four). */
+  cancelWidth: number;
 }
 
 /** The largest runs take tens of seconds; beyond this one hangs. */
 const runTimeoutMs = 600_000;
 
-export async function measureScale(redisUrl: string, options: ScaleOptions): Promise<ShapeScale[]> {
+export async function measureScale(
+  redisUrl: string,
+  options: ScaleOptions,
+): Promise<{ shapes: ShapeScale[]; cancel: CancelScale }> {
   const admin = connectRedis(redisUrl, { blocking: false, name: "bench-scale" });
   const maxNodes = Math.max(...options.shapes.map((shape) => shape.workload.nodes.length));
   const rigflow = await openRigflow(
@@ -59,6 +72,7 @@ export async function measureScale(redisUrl: string, options: ScaleOptions): Pro
     { runTimeoutMs, limits: { ...defaultLimits, maxNodes } },
   );
   const results: Omit<ShapeScale, "baselineMs">[] = [];
+  let cancel: CancelScale;
   try {
     await admin.config("SET", "slowlog-log-slower-than", "1000");
     await admin.config("SET", "slowlog-max-len", "1024");
@@ -85,6 +99,8 @@ export async function measureScale(redisUrl: string, options: ScaleOptions): Pro
       }
       results.push({ shape, rigflowMs, slowest, readRunMs: percentile(readMs, 50) });
     }
+    process.stderr.write(`scale: cancel of a 1-${options.cancelWidth} fan-out\n`);
+    cancel = await measureCancel(rigflow.engine, admin, options);
   } finally {
     await withTimeout(rigflow.close(), 30_000, "scale: closing rigflow");
   }
@@ -95,17 +111,59 @@ export async function measureScale(redisUrl: string, options: ScaleOptions): Pro
     runTimeoutMs,
   );
   try {
-    return await mapInOrder(results, async (result) => {
+    const shapes = await mapInOrder(results, async (result) => {
       process.stderr.write(`scale: baseline ${result.shape.workload.name} x ${result.shape.repetitions}\n`);
       const { workload, warmups, repetitions } = result.shape;
       const baselineMs = await repeat(warmups, repetitions, () => baseline.timeRun(workload));
       return { ...result, baselineMs };
     });
+    return { shapes, cancel };
   } finally {
     await withTimeout(baseline.close(), 30_000, "scale: closing baseline");
     await admin.config("SET", "slowlog-log-slower-than", "10000");
     await admin.quit();
   }
+}
+
+/**
+ * A root, then `cancelWidth` moves of three minutes each on the four servos: once the root has
+ * completed and all but the four running moves are queued, the run is cancelled.
+ */
+async function measureCancel(engine: Engine, admin: Redis, options: ScaleOptions): Promise<CancelScale> {
+  const devices = options.deviceIds;
+  const middles = Array.from({ length: options.cancelWidth }, (_, i) => `m${i}`);
+  const document = {
+    id: "scale-cancel",
+    name: "scale-cancel",
+    nodes: [
+      { id: "root", device_id: devices[0], function_id: "status", params: {} },
+      ...middles.map((id, i) => ({
+        id,
+        device_id: devices[i % devices.length],
+        function_id: "move",
+        params: { position: 180, speed: 1 },
+      })),
+    ],
+    edges: middles.map((id) => ({ source: "root", target: id })),
+  };
+  const { runId } = await engine.submitRun({ document });
+  const deadline = performance.now() + 60_000;
+  let queued = 0;
+  for (;;) {
+    const { nodeCounts } = await engine.getRunOverview(runId);
+    queued = nodeCounts.queued;
+    if (nodeCounts.queued + nodeCounts.running === options.cancelWidth && nodeCounts.running > 0) break;
+    if (performance.now() > deadline)
+      throw new Error(`scale: the fan-out never queued: ${JSON.stringify(nodeCounts)}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  await admin.slowlog("RESET");
+  const start = performance.now();
+  await engine.cancelRun(runId);
+  const run = await engine.waitForRunOverview(runId, 60_000);
+  const cancelMs = performance.now() - start;
+  if (run.status !== "cancelled") throw new Error(`scale: the cancelled fan-out ended ${run.status}`);
+  return { queued, cancelMs, slowest: await slowestCommand(admin) };
 }
 
 async function mapInOrder<T, U>(items: readonly T[], map: (item: T) => Promise<U>): Promise<U[]> {

@@ -7,7 +7,7 @@ import { startWorker, type WorkerHandle } from "../../src/worker/worker.js";
 import { newPrefix, quietLog, servo } from "../support/context.js";
 import { doc, move, servoDiamond } from "../support/pipelines.js";
 import { untilFirstNodeRuns } from "../support/runs.js";
-import { startRedisCluster, type RedisClusterHandle } from "../support/redis-cluster.js";
+import { startRedisCluster, type RedisClusterHandle } from "../../src/infra/redis-cluster.js";
 
 // REDIS_CLUSTER=1 on a local 3-master cluster: the API and a worker on the cluster client, every key
 // of the deployment in one hash slot (its prefix is a hash tag), runs driven through the HTTP API.

@@ -59,8 +59,8 @@ export interface Completion {
 
 /** How many entries the all-runs event stream keeps (approximately; XADD MAXLEN ~). */
 export const globalEventStreamLength = 10_000;
-/** Nodes one nodes-release script looks at: about a millisecond of Redis's time. */
-const releaseBatch = 1000;
+/** Nodes one nodes-release or nodes-cancel script looks at: a few milliseconds of Redis's time. */
+const releaseBatch = 250;
 
 /**
  * The run ledger: per-run state in Redis advanced only by atomic, idempotent Lua scripts, each of
@@ -255,11 +255,7 @@ export class RunLedger {
     nodeIds: readonly string[],
   ): Promise<{ epoch: number; released: string[] }> {
     // At least one batch, even of no nodes: it answers the epoch.
-    const batches: string[][] = [[]];
-    for (let i = 0; i < nodeIds.length; i += releaseBatch) {
-      if (i === 0) batches[0] = nodeIds.slice(0, releaseBatch);
-      else batches.push(nodeIds.slice(i, i + releaseBatch));
-    }
+    const batches = nodeIds.length === 0 ? [[]] : batchesOf(nodeIds, releaseBatch);
     const results = await Promise.all(
       batches.map(
         (batch) =>
@@ -314,10 +310,16 @@ export class RunLedger {
    * begun ("running": a stalled job BullMQ put back). Ended and pending nodes have none.
    */
   async nodesWithJobs(runId: string, nodeIds: readonly string[]): Promise<string[]> {
-    if (nodeIds.length === 0) return [];
-    const fields = nodeIds.map((nodeId) => `${nodeId}:status`);
-    const statuses = await this.redis.hmget(this.keys.runNodes(runId), ...fields);
-    return nodeIds.filter((_, index) => statuses[index] === "queued" || statuses[index] === "running");
+    const found = await Promise.all(
+      batchesOf(nodeIds, releaseBatch).map(async (batch) => {
+        const statuses = await this.redis.hmget(
+          this.keys.runNodes(runId),
+          ...batch.map((nodeId) => `${nodeId}:status`),
+        );
+        return batch.filter((_, index) => statuses[index] === "queued" || statuses[index] === "running");
+      }),
+    );
+    return found.flat();
   }
 
   /** Why the run was halted: "cancelled", "timeout" or "failed"; "" while it is not. */
@@ -330,13 +332,21 @@ export class RunLedger {
     return (await this.scripts["run-cancel"]([this.keys.run(runId)], [reason])) as string;
   }
 
-  /** Ends the given queued nodes `cancelled` (their jobs were removed before they began). */
+  /**
+   * Ends the given queued nodes `cancelled` (their jobs were removed before they began), by
+   * batches of `releaseBatch` nodes, one script each, sent together.
+   */
   async cancelQueuedNodes(runId: string, epoch: number, nodeIds: readonly string[], error: NodeError) {
-    if (nodeIds.length === 0) return 0;
-    return (await this.scripts["nodes-cancel"](
-      [this.keys.run(runId), this.keys.runNodes(runId)],
-      [epoch, JSON.stringify(error), now(), ...nodeIds],
-    )) as number;
+    const ended = await Promise.all(
+      batchesOf(nodeIds, releaseBatch).map(
+        (batch) =>
+          this.scripts["nodes-cancel"](
+            [this.keys.run(runId), this.keys.runNodes(runId)],
+            [epoch, JSON.stringify(error), now(), ...batch],
+          ) as Promise<number>,
+      ),
+    );
+    return ended.reduce((sum, count) => sum + count, 0);
   }
 
   /** The run's status before and after the call; only a failed or cancelled run is resumed. */
@@ -381,6 +391,12 @@ export class RunLedger {
 }
 
 const now = () => new Date().toISOString();
+
+function batchesOf(items: readonly string[], size: number): string[][] {
+  const batches: string[][] = [];
+  for (let i = 0; i < items.length; i += size) batches.push(items.slice(i, i + size));
+  return batches;
+}
 
 const failOutcomes: Record<string, FailOutcome> = {
   "2": "halted",

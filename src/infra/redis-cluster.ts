@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
-import { freePort, startRedisServer, type RedisServerHandle } from "../../src/infra/redis-server.js";
+import { freePort, startRedisServer, type RedisServerHandle } from "./redis-server.js";
 
 export interface RedisClusterHandle {
   /** One node's URL: what REDIS_URL names with REDIS_CLUSTER=1. */
@@ -13,7 +13,7 @@ export interface RedisClusterHandle {
 }
 
 /**
- * A local Redis Cluster of `masters` masters and no replicas: redis-servers with
+ * For the tests and the bench: a local Redis Cluster of `masters` masters and no replicas: redis-servers with
  * `--cluster-enabled yes` (their node files in a temp dir), joined by `redis-cli --cluster create`.
  * Resolves once every node reports `cluster_state:ok`.
  */
