@@ -62,11 +62,22 @@ export class RunStore {
     const sequence = await this.redis.incr(this.keys.runSequence);
     // Every node pending, and counted so (set-node-status.lua keeps the counts from here on).
     const nodeFields: Record<string, string | number> = { "#counted": 1, "#pending": plan.nodes.length };
-    for (const node of plan.nodes) {
-      nodeFields[`${node.id}:status`] = "pending";
-      nodeFields[`${node.id}:remaining`] = node.predecessors.length;
-      nodeFields[`${node.id}:attempts`] = 0;
+    const nodesKey = this.keys.runNodes(runId);
+    const early = plan.nodes.length > nodesPerWrite ? plan.nodes.slice(0, -nodesPerWrite) : [];
+    // A large run's nodes are written a batch at a time before the MULTI that makes the run, so no
+    // one command holds Redis for long (the MULTI runs as one). Until that MULTI takes the key over
+    // (PERSIST), it expires: a submit that dies half-way leaves nothing for ever.
+    for (let i = 0; i < early.length; i += nodesPerWrite) {
+      const written = await this.redis
+        .pipeline()
+        .hset(nodesKey, initialNodeFields(early.slice(i, i + nodesPerWrite)))
+        .expire(nodesKey, unfinishedCreateTtlS)
+        .exec();
+      // A pipeline answers each command's error instead of throwing it: a run missing nodes must not be made.
+      const refused = written?.find(([error]) => error !== null)?.[0];
+      if (refused) throw refused;
     }
+    Object.assign(nodeFields, initialNodeFields(plan.nodes.slice(early.length)));
     await this.plans.reference(runId, plan);
     await this.redis
       .multi()
@@ -82,7 +93,8 @@ export class RunStore {
         created_at: new Date().toISOString(),
         sequence,
       })
-      .hset(this.keys.runNodes(runId), nodeFields)
+      .hset(nodesKey, nodeFields)
+      .persist(nodesKey)
       .zadd(this.keys.runs, sequence, runId)
       .zadd(this.keys.pipelineRuns(plan.pipelineId), sequence, runId)
       .zadd(this.keys.runsByStatus("queued"), sequence, runId)
@@ -423,6 +435,21 @@ export class RunStore {
 
 export function parseEvent(id: string, fields: string[]): RunEvent {
   return { event_id: id, ...(JSON.parse(fields[1] ?? "{}") as Omit<RunEvent, "event_id">) } as RunEvent;
+}
+
+/** Nodes whose initial fields one HSET writes when a run is created. */
+const nodesPerWrite = 250;
+/** How long the nodes of a run whose creation did not finish stay. */
+const unfinishedCreateTtlS = 3600;
+
+function initialNodeFields(nodes: readonly PlanNode[]): Record<string, string | number> {
+  const fields: Record<string, string | number> = {};
+  for (const node of nodes) {
+    fields[`${node.id}:status`] = "pending";
+    fields[`${node.id}:remaining`] = node.predecessors.length;
+    fields[`${node.id}:attempts`] = 0;
+  }
+  return fields;
 }
 
 /** The fields of a node's state in the nodes hash (`<node id>:<field>`). */
