@@ -102,6 +102,11 @@ describe("reading large runs", () => {
     }
     const missing = await get<{ error: { code: string } }>("/api/runs/run_missing/nodes", 404);
     expect(missing.error.code).toBe("RUN_NOT_FOUND");
+    // A short page of a filter: the cursor is the node after the last one given.
+    expect(await get<PageBody>(`/api/runs/${run.runId}/nodes?status=completed&limit=1`)).toEqual({
+      nodes: [expect.objectContaining({ node_id: "top" })],
+      next_cursor: "1",
+    });
     const page = await get<PageBody>(`/api/runs/${run.runId}/nodes?limit=2&cursor=2`);
     expect(page).toEqual({
       nodes: [expect.objectContaining({ node_id: "right" }), expect.objectContaining({ node_id: "bottom" })],

@@ -28,6 +28,18 @@ async function expectCountsMatch(runId: string): Promise<NodeCounts> {
   return counts;
 }
 
+/** A move on the slow servo (to `position`), then one on servo-1; resolves once the first is under way. */
+async function startTwoSteps(id: string, position: number): Promise<string> {
+  const document = doc(
+    id,
+    [move("a", "slow", position), move("b", "servo-1", 1)],
+    [{ source: "a", target: "b" }],
+  );
+  const { runId } = await rig.api.engine.submitRun({ document });
+  await untilFirstNodeRuns(rig.api.engine, runId);
+  return runId;
+}
+
 describe("node counts", () => {
   it("match the nodes after a run completes", async () => {
     const run = await runToEnd(rig.api.engine, servoDiamond("counts-diamond"));
@@ -54,17 +66,21 @@ describe("node counts", () => {
   });
 
   it("match after a cancel stops a command under way", async () => {
-    const { runId } = await rig.api.engine.submitRun({
-      document: doc(
-        "counts-cancel",
-        [move("long", "slow", 150), move("next", "servo-1", 1)],
-        [{ source: "long", target: "next" }],
-      ),
-    });
-    await untilFirstNodeRuns(rig.api.engine, runId);
+    const runId = await startTwoSteps("counts-cancel", 150);
     await rig.api.engine.cancelRun(runId);
     expect((await rig.api.engine.waitForRun(runId, 10_000)).status).toBe("cancelled");
     expect(await expectCountsMatch(runId)).toMatchObject({ cancelled: 1, pending: 1 });
+  });
+
+  it("knocked off while a run goes on (an older release's script), are counted again and the run still ends", async () => {
+    const runId = await startTwoSteps("counts-off", 3);
+    // As an older node-begin would have left them: the running node still counted pending.
+    const key = rig.api.engine.keys.runNodes(runId);
+    await rig.api.redis.hincrby(key, "#running", -1);
+    await rig.api.redis.hincrby(key, "#pending", 1);
+    const run = await rig.api.engine.waitForRun(runId, 20_000);
+    expect(run.status).toBe("completed");
+    expect(await expectCountsMatch(runId)).toMatchObject({ completed: 2, pending: 0, running: 0 });
   });
 
   it("are made once, in Redis, for a run recorded before counts existed", async () => {

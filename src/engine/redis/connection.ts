@@ -26,12 +26,14 @@ export function connectRedis(url: string, options: ConnectOptions): Redis {
     retryStrategy: (times) => Math.min(times * 200, 2000),
   };
   if (!options.cluster) return new Redis(url, redisOptions);
-  const { hostname, port, username, password } = new URL(url);
+  const { protocol, hostname, port, username, password } = new URL(url);
   const cluster = new Cluster([{ host: hostname, port: Number(port || 6379) }], {
     redisOptions: {
       ...redisOptions,
       ...(username && { username: decodeURIComponent(username) }),
       ...(password && { password: decodeURIComponent(password) }),
+      // rediss:// as for a single server: TLS to every node.
+      ...(protocol === "rediss:" && { tls: {} }),
     },
     enableOfflineQueue: true,
     clusterRetryStrategy: (times) => Math.min(times * 200, 2000),

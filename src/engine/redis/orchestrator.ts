@@ -3,7 +3,7 @@ import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { PlanNode } from "../pipeline/plan.js";
 import type { RunEventBody } from "../run/events.js";
-import type { NodeCounts, NodeState } from "../run/types.js";
+import { countsOf, nodeStatuses, type NodeCounts, type NodeState } from "../run/types.js";
 import { nodeJobData, nodeJobId, type QueueSet, type RunJobData } from "./queues.js";
 import type { RedisKeys } from "./keys.js";
 import { addReleasedNodeJobs, haltedNodeError, haltRun } from "./run-halt.js";
@@ -49,18 +49,28 @@ export function createRunProcessor(deps: {
       );
       if (await job.moveToWaitingChildren(token ?? "")) throw new WaitingChildrenError();
       // No child is pending: a node still queued or running has no live job. The counts say whether
-      // there is one, so a run that went as planned is never read node by node.
+      // there is one, so a run that went as planned is never read node by node: it is over.
       const counts = await store.nodeCounts(runId, run.plan);
-      if (counts.queued + counts.running > 0) {
-        const state = await store.state(runId, run.plan);
-        if (!state) throw new UnrecoverableError(`run ${runId} disappeared`);
-        const stranded = state.nodes.filter((node) => node.status === "queued" || node.status === "running");
-        if (stranded.length > 0) {
-          await repairStranded(run, epoch, stranded, nodes);
-          continue;
-        }
+      if (counts.queued + counts.running === 0 && plausible(counts, nodes.size)) {
+        const ended = await finishIfDone(run, counts);
+        if (ended) return ended;
       }
-      const ended = await finishIfDone(run, counts);
+      // Something is still queued or running without a job, or the counts are off (a script of an
+      // older release changed statuses without them): the nodes themselves decide, and the
+      // counts are made again from them.
+      const state = await store.state(runId, run.plan);
+      if (!state) throw new UnrecoverableError(`run ${runId} disappeared`);
+      const stranded = state.nodes.filter((node) => node.status === "queued" || node.status === "running");
+      if (stranded.length > 0) {
+        await repairStranded(run, epoch, stranded, nodes);
+        continue;
+      }
+      const actual = countsOf(state.nodes);
+      if (nodeStatuses.some((status) => actual[status] !== counts[status])) {
+        log.warn({ runId, counted: counts, actual }, "the run's node counts were off; counted again");
+        await store.recountNodes(runId, run.plan);
+      }
+      const ended = await finishIfDone(run, actual);
       if (ended) return ended;
     }
     throw new Error(`run ${runId} did not settle in ${maxRounds} rounds; will try again`);
@@ -220,6 +230,12 @@ export function createRunProcessor(deps: {
     await queues.removeRunTimeout(run.runId, epoch);
     log.info({ runId: run.runId, status }, "run ended");
   }
+}
+
+/** Counts that cannot be right: a negative one, or not one per node. */
+function plausible(counts: NodeCounts, nodeCount: number): boolean {
+  const values = nodeStatuses.map((status) => counts[status]);
+  return values.every((value) => value >= 0) && values.reduce((sum, value) => sum + value, 0) === nodeCount;
 }
 
 function elapsed(startedAt: string | null): number {

@@ -84,7 +84,11 @@ export class RunRetentionSweeper {
       // Out of memory, indexing older runs waits for room; the runs already indexed can go now.
       if (!isRedisFull(error)) throw error;
     });
-    const [seconds, micros] = await this.redis.time();
+    // The clock of the server that scored ended-runs (run-finish.lua's TIME).
+    const [seconds, micros] = (await this.scripts["redis-time"]([this.keys.endedRuns], [])) as [
+      string,
+      string,
+    ];
     const cutoff =
       Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) - this.retention.runRetentionS * 1000;
     const due = await this.redis.zrangebyscore(this.keys.endedRuns, "-inf", cutoff, "LIMIT", 0, runsPerStep);

@@ -1,9 +1,10 @@
 import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import { RigflowError } from "../errors/rigflow-error.js";
+import { isRedisFull } from "../errors/redis-full.js";
 import type { Plan, PlanNode } from "../pipeline/plan.js";
 import { isEventId, lastPossibleEventId, type RunEvent } from "../run/events.js";
-import { nodeStatuses } from "../run/types.js";
+import { countsOf, nodeStatuses } from "../run/types.js";
 import type { NodeCounts, NodeError, NodeState, NodeStatus } from "../run/types.js";
 import type { RunOverview, RunState, RunStatus, RunSummary } from "../run/types.js";
 import type { RedisKeys } from "./keys.js";
@@ -197,14 +198,28 @@ export class RunStore {
   async nodeCounts(runId: string, plan: Plan): Promise<NodeCounts> {
     const key = this.keys.runNodes(runId);
     const [counted, ...values] = await this.redis.hmget(key, "#counted", ...nodeStatuses.map((s) => `#${s}`));
-    const counts =
-      counted === null
-        ? ((await this.scripts["node-counts"](
-            [key],
-            plan.nodes.map((node) => node.id),
-          )) as number[])
-        : values.map(Number);
-    return Object.fromEntries(nodeStatuses.map((status, i) => [status, counts[i] ?? 0])) as NodeCounts;
+    if (counted !== null) return countsFrom(values.map(Number));
+    try {
+      return await this.countNodes(runId, plan, "count");
+    } catch (error) {
+      // Redis out of memory refuses the counting script's writes; reads must go on.
+      if (!isRedisFull(error)) throw error;
+      const state = await this.state(runId, plan);
+      return countsOf(state?.nodes ?? []);
+    }
+  }
+
+  /** Counts the run's nodes again from their statuses, and keeps those counts. */
+  async recountNodes(runId: string, plan: Plan): Promise<NodeCounts> {
+    return this.countNodes(runId, plan, "recount");
+  }
+
+  private async countNodes(runId: string, plan: Plan, mode: "count" | "recount"): Promise<NodeCounts> {
+    const counts = (await this.scripts["node-counts"](
+      [this.keys.runNodes(runId)],
+      [mode, ...plan.nodes.map((node) => node.id)],
+    )) as number[];
+    return countsFrom(counts);
   }
 
   /** A node's recorded error, if it has one. */
@@ -253,8 +268,8 @@ export class RunStore {
     const header = await this.headerOf(runId, fields, values);
     if (!header) return null;
     const { plan } = header;
-    const nodeCounts = await this.nodeCounts(runId, plan);
     if (plan.nodes.length > inlineMax) {
+      const nodeCounts = await this.nodeCounts(runId, plan);
       return { ...header.run, nodeCount: plan.nodes.length, nodeCounts, nodes: null };
     }
     const state = await this.state(runId, plan);
@@ -280,21 +295,26 @@ export class RunStore {
     let position = page.after;
     const end = Math.min(planNodes.length, page.after + page.scanMax);
     while (position < end && found.length < page.limit) {
-      const slice = planNodes.slice(position, Math.min(end, position + (page.limit - found.length)));
+      // At least a few hundred at a time: a filter that matches few must not cost a read per node.
+      const size = Math.max(page.limit - found.length, nodesPerPageRead);
+      const slice = planNodes.slice(position, Math.min(end, position + size));
       const nodeFields = slice.flatMap((node) => nodeStateFields.map((name) => `${node.id}:${name}`));
       const [values, outputs] = await Promise.all([
         this.redis.hmget(this.keys.runNodes(runId), ...nodeFields),
         this.redis.hmget(this.keys.runOutputs(runId), ...slice.map((node) => node.id)),
       ]);
-      slice.forEach((node, i) => {
+      for (const [i, node] of slice.entries()) {
         const get = (name: string) =>
           values[
             i * nodeStateFields.length + nodeStateFields.indexOf(name as (typeof nodeStateFields)[number])
           ] || null;
         const state = nodeStateOf(node, get, outputs[i] ?? undefined);
-        if (page.status === undefined || state.status === page.status) found.push(state);
-      });
-      position += slice.length;
+        position += 1;
+        if (page.status !== undefined && state.status !== page.status) continue;
+        found.push(state);
+        // The page is full: the cursor is the node after this one, read or not.
+        if (found.length === page.limit) break;
+      }
     }
     return { nodes: found, nextCursor: position < planNodes.length ? position : null };
   }
@@ -437,6 +457,12 @@ export function parseEvent(id: string, fields: string[]): RunEvent {
   return { event_id: id, ...(JSON.parse(fields[1] ?? "{}") as Omit<RunEvent, "event_id">) } as RunEvent;
 }
 
+const countsFrom = (values: readonly number[]) =>
+  Object.fromEntries(nodeStatuses.map((status, i) => [status, values[i] ?? 0])) as NodeCounts;
+
+/** Nodes one read of a page looks at, at least. */
+const nodesPerPageRead = 250;
+
 /** Nodes whose initial fields one HSET writes when a run is created. */
 const nodesPerWrite = 250;
 /** How long the nodes of a run whose creation did not finish stay. */
@@ -481,10 +507,4 @@ function nodeStateOf(
     finishedAt: field("finished_at"),
     executionTime: time === null ? null : Number(time),
   };
-}
-
-function countsOf(nodes: readonly NodeState[]): NodeCounts {
-  const counts = Object.fromEntries(nodeStatuses.map((status) => [status, 0])) as NodeCounts;
-  for (const node of nodes) counts[node.status] += 1;
-  return counts;
 }

@@ -23,6 +23,7 @@ const scriptNames = [
   "plan-reference",
   "active-run-drop",
   "node-counts",
+  "redis-time",
 ] as const;
 export type ScriptName = (typeof scriptNames)[number];
 

@@ -5,6 +5,13 @@ export type NodeStatus = (typeof nodeStatuses)[number];
 /** How many of a run's nodes are in each status. */
 export type NodeCounts = Record<NodeStatus, number>;
 
+/** How many of `nodes` are in each status. */
+export function countsOf(nodes: readonly { status: NodeStatus }[]): NodeCounts {
+  const counts = Object.fromEntries(nodeStatuses.map((status) => [status, 0])) as NodeCounts;
+  for (const node of nodes) counts[node.status] += 1;
+  return counts;
+}
+
 export const endedRunStatuses: ReadonlySet<RunStatus> = new Set(["completed", "failed", "cancelled"]);
 
 export interface NodeError {

@@ -1,14 +1,17 @@
 -- A run's node counts by status ('#<status>' fields, kept by set-node-status.lua). A run recorded
 -- before the counts existed gets them here, counted from its nodes in this one step, so that no
--- status change can fall between the count and the first increment.
+-- status change can fall between the count and the first increment; 'recount' counts again a run
+-- whose counts were found off (a script of an older release changed statuses without them).
 -- KEYS[1] run nodes hash
--- ARGV[1..] every node id of the run (read only when the run has no counts yet)
--- Returns {pending, queued, running, completed, failed, cancelled}.
+-- ARGV[1] 'count' | 'recount', ARGV[2..] every node id of the run (read only when counting)
+-- Returns {pending, queued, running, completed, failed, cancelled}; all 0, and nothing written, for
+-- a run that is gone (removed by retention between the caller's reads).
 local statuses = {'pending', 'queued', 'running', 'completed', 'failed', 'cancelled'}
-if redis.call('HEXISTS', KEYS[1], '#counted') == 0 then
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 0, 0, 0, 0, 0} end
+if ARGV[1] == 'recount' or redis.call('HEXISTS', KEYS[1], '#counted') == 0 then
   local counts = {}
   for _, status in ipairs(statuses) do counts[status] = 0 end
-  for i = 1, #ARGV do
+  for i = 2, #ARGV do
     local status = redis.call('HGET', KEYS[1], ARGV[i] .. ':status') or 'pending'
     counts[status] = (counts[status] or 0) + 1
   end
