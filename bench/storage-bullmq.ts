@@ -23,7 +23,7 @@ interface NodeData {
   nodeId: string;
 }
 
-const runTimeoutMs = 60_000;
+const runTimeoutMs = 300_000;
 const parentQueue = "runs";
 
 export async function openFlowRunner(

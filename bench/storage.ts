@@ -96,7 +96,10 @@ async function openRunner(
     const flows = await openFlowRunner(redisUrl, prefix, options.deviceIds);
     return { ...flows, run: (shape) => flows.run(shape.workload) };
   }
-  const rigflow = await openSavedPipelineRunner(redisUrl, prefix, options.deviceIds);
+  // A 10,000-node chain takes tens of seconds here.
+  const rigflow = await openSavedPipelineRunner(redisUrl, prefix, options.deviceIds, {
+    runTimeoutMs: 300_000,
+  });
   const pipelineId = (shape: StorageShape) => `storage-${shape.workload.name}`;
   for (const shape of options.shapes) await rigflow.save(pipelineId(shape), shape.workload);
   return {
