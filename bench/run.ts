@@ -95,6 +95,7 @@ const scale = {
   deviceIds,
   reads: 11,
   cancelWidth: Number(process.env.BENCH_SCALE_CANCEL_WIDTH ?? 4_998),
+  concurrentFans: 10,
   shapes: [
     ...scaleSizes.map((size) => chain(size, deviceIds)),
     ...scaleSizes.map((size) => fanOutIn(size - 2, deviceIds)),
@@ -110,6 +111,7 @@ const scaleTargets = {
   maxCommandMs: 10,
   maxReadRunMs: 100,
   maxCancelMs: 2000,
+  minNodesPerSecond: 1500,
 };
 /** A retention of 20 s passes a few times in a soak of some minutes; one sweep a second keeps up with it. */
 const soak = {

@@ -1,7 +1,7 @@
 /** Prints the scale section: per-node cost by size, ratios to raw BullMQ, slowest command, run reads. */
 import { fixed, table } from "./report.js";
 import { median } from "./stats.js";
-import type { CancelScale, ShapeScale } from "./scale.js";
+import type { CancelScale, ConcurrentScale, ShapeScale } from "./scale.js";
 import type { ClusterComparison } from "./scale-cluster.js";
 
 export interface ScaleTargets {
@@ -12,6 +12,7 @@ export interface ScaleTargets {
   maxCommandMs: number;
   maxReadRunMs: number;
   maxCancelMs: number;
+  minNodesPerSecond: number;
 }
 
 /** Single Redis against the cluster: a table, no target (the cluster is for failover, not speed). */
@@ -34,7 +35,11 @@ export function printClusterComparison(results: readonly ClusterComparison[]): v
 
 /** Prints the table and returns the verdicts. */
 export function printScale(
-  { shapes: results, cancel }: { shapes: readonly ShapeScale[]; cancel: CancelScale },
+  {
+    shapes: results,
+    cancel,
+    concurrent,
+  }: { shapes: readonly ShapeScale[]; cancel: CancelScale; concurrent: ConcurrentScale },
   targets: ScaleTargets,
 ): string[] {
   const perNode = (values: readonly number[], nodes: number) => median(values) / nodes;
@@ -79,7 +84,20 @@ export function printScale(
     `\nCancel of a fan-out with ${cancel.queued} nodes queued: ${fixed(cancel.cancelMs, 0)} ms to pipeline_cancelled; ` +
       `slowest command ${cancel.slowest ? `${fixed(cancel.slowest.micros / 1000)} ms: ${cancel.slowest.command}` : "under 1 ms"}`,
   );
+  const nodes = concurrent.runs * concurrent.workload.nodes.length;
+  const rate = (values: readonly number[]) => (nodes / median(values)) * 1000;
+  console.log(
+    `\n${concurrent.runs} ${concurrent.workload.name} runs at once (${nodes} nodes, median wall time): ` +
+      `rigflow ${fixed(rate(concurrent.rigflowMs), 0)} nodes/s, baseline ${fixed(rate(concurrent.baselineMs), 0)} nodes/s`,
+  );
   const verdicts: string[] = [];
+  {
+    const nodesPerSecond = rate(concurrent.rigflowMs);
+    const met = nodesPerSecond >= targets.minNodesPerSecond;
+    verdicts.push(
+      `${concurrent.runs} concurrent ${concurrent.workload.name}: ${fixed(nodesPerSecond, 0)} nodes/s ${met ? ">=" : "<"} ${targets.minNodesPerSecond}: ${met ? "met" : "NOT met"}`,
+    );
+  }
   const verdict = (what: string, value: number, limit: number, unit = "") => {
     const met = value <= limit;
     verdicts.push(

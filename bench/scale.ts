@@ -3,7 +3,8 @@
  * redis-server, one run at a time. Per shape: the median ms per node of each system, their ratio,
  * the slowest single Redis command while Rigflow ran it (SLOWLOG, everything over 1 ms is logged),
  * and the time `GET /api/runs/{id}` takes to answer through the Engine for the last run of each
- * shape (read, mapped to the wire and serialized; p50 of several reads).
+ * shape (read, mapped to the wire and serialized; p50 of several reads). Then the cancel of a wide
+ * fan-out with its nodes queued, and nodes per second over several 1-98-1 fans at once.
  */
 import { performance } from "node:perf_hooks";
 import type { Redis } from "ioredis";
@@ -13,7 +14,7 @@ import { connectRedis, defaultLimits, type Engine } from "../src/engine/index.js
 import { startBaseline } from "./baseline.js";
 import { mockServos, openRigflow } from "./rigflow.js";
 import { percentile, repeat, withTimeout } from "./stats.js";
-import { toDocument, type Workload } from "./workloads.js";
+import { fanOutIn, toDocument, type Workload } from "./workloads.js";
 
 export interface ScaleShape {
   workload: Workload;
@@ -45,6 +46,14 @@ export interface CancelScale {
   slowest: SlowCommand | null;
 }
 
+/** Wall time of `runs` runs of one workload at once, first submit to last end, each timed repetition. */
+export interface ConcurrentScale {
+  workload: Workload;
+  runs: number;
+  rigflowMs: number[];
+  baselineMs: number[];
+}
+
 export interface ScaleOptions {
   prefix: string;
   deviceIds: readonly string[];
@@ -53,17 +62,30 @@ export interface ScaleOptions {
   reads: number;
   /** The fan-out whose cancel is timed: a root, then this many long moves (all queued but four). */
   cancelWidth: number;
+  /** Runs of a 1-98-1 fan at once, for nodes per second (the issue's 10 concurrent 100-node fans). */
+  concurrentFans: number;
 }
 
 /** The largest runs take tens of seconds; beyond this one hangs. */
 const runTimeoutMs = 600_000;
 
-export async function measureScale(
-  redisUrl: string,
-  options: ScaleOptions,
-): Promise<{ shapes: ShapeScale[]; cancel: CancelScale }> {
+type ScaleResult = { shapes: ShapeScale[]; cancel: CancelScale; concurrent: ConcurrentScale };
+
+export async function measureScale(redisUrl: string, options: ScaleOptions): Promise<ScaleResult> {
   const admin = connectRedis(redisUrl, { blocking: false, name: "bench-scale" });
-  const maxNodes = Math.max(...options.shapes.map((shape) => shape.workload.nodes.length));
+  try {
+    return await measureWith(admin, redisUrl, options);
+  } finally {
+    await admin.config("SET", "slowlog-log-slower-than", "10000").catch(() => undefined);
+    await admin.quit().catch(() => undefined);
+  }
+}
+
+async function measureWith(admin: Redis, redisUrl: string, options: ScaleOptions): Promise<ScaleResult> {
+  const maxNodes = Math.max(
+    options.cancelWidth + 1,
+    ...options.shapes.map((shape) => shape.workload.nodes.length),
+  );
   const rigflow = await openRigflow(
     redisUrl,
     `${options.prefix}-rigflow`,
@@ -73,6 +95,16 @@ export async function measureScale(
   );
   const results: Omit<ShapeScale, "baselineMs">[] = [];
   let cancel: CancelScale;
+  const fan = fanOutIn(98, options.deviceIds);
+  let concurrentRigflow: number[];
+  let sequenceOfFans = 0;
+  const fansAtOnce = () =>
+    Promise.all(
+      Array.from({ length: options.concurrentFans }, () => {
+        sequenceOfFans += 1;
+        return rigflow.runRequest({ document: toDocument(`scale-fans-${sequenceOfFans}`, fan) });
+      }),
+    );
   try {
     await admin.config("SET", "slowlog-log-slower-than", "1000");
     await admin.config("SET", "slowlog-max-len", "1024");
@@ -101,6 +133,12 @@ export async function measureScale(
     }
     process.stderr.write(`scale: cancel of a 1-${options.cancelWidth} fan-out\n`);
     cancel = await measureCancel(rigflow.engine, admin, options);
+    process.stderr.write(`scale: rigflow ${options.concurrentFans} ${fan.name} at once x 5\n`);
+    concurrentRigflow = await repeat(2, 5, async () => {
+      const start = performance.now();
+      await fansAtOnce();
+      return performance.now() - start;
+    });
   } finally {
     await withTimeout(rigflow.close(), 30_000, "scale: closing rigflow");
   }
@@ -117,11 +155,19 @@ export async function measureScale(
       const baselineMs = await repeat(warmups, repetitions, () => baseline.timeRun(workload));
       return { ...result, baselineMs };
     });
-    return { shapes, cancel };
+    process.stderr.write(`scale: baseline ${options.concurrentFans} ${fan.name} at once x 5\n`);
+    const concurrentBaseline = await repeat(2, 5, () =>
+      baseline.timeConcurrentRuns(fan, options.concurrentFans),
+    );
+    const concurrent = {
+      workload: fan,
+      runs: options.concurrentFans,
+      rigflowMs: concurrentRigflow,
+      baselineMs: concurrentBaseline,
+    };
+    return { shapes, cancel, concurrent };
   } finally {
     await withTimeout(baseline.close(), 30_000, "scale: closing baseline");
-    await admin.config("SET", "slowlog-log-slower-than", "10000");
-    await admin.quit();
   }
 }
 
