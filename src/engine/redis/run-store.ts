@@ -78,6 +78,11 @@ export class RunStore {
       const refused = written?.find(([error]) => error !== null)?.[0];
       if (refused) throw refused;
     }
+    // A submit held up for longer than the expiry (a frozen process) would make a run missing
+    // its early nodes: refuse instead; the caller removes what was written.
+    if (early.length > 0 && (await this.redis.hlen(nodesKey)) !== early.length * 3) {
+      throw new Error(`run ${runId}: its nodes expired while it was being created; submit it again`);
+    }
     Object.assign(nodeFields, initialNodeFields(plan.nodes.slice(early.length)));
     await this.plans.reference(runId, plan);
     await this.redis
