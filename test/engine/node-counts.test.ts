@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { nodeStatuses, type NodeCounts, type RunState } from "../../src/engine/index.js";
 import { rigForFile, servo } from "../support/context.js";
-import { doc, move, servoDiamond } from "../support/pipelines.js";
+import { chainDoc, move, servoDiamond } from "../support/pipelines.js";
 import { runToEnd, untilFirstNodeRuns } from "../support/runs.js";
 
 // The run's node counts ('#<status>' fields kept by set-node-status.lua) against its nodes' own
@@ -30,11 +30,7 @@ async function expectCountsMatch(runId: string): Promise<NodeCounts> {
 
 /** A move on the slow servo (to `position`), then one on servo-1; resolves once the first is under way. */
 async function startTwoSteps(id: string, position: number): Promise<string> {
-  const document = doc(
-    id,
-    [move("a", "slow", position), move("b", "servo-1", 1)],
-    [{ source: "a", target: "b" }],
-  );
+  const document = chainDoc(id, move("a", "slow", position), move("b", "servo-1", 1));
   const { runId } = await rig.api.engine.submitRun({ document });
   await untilFirstNodeRuns(rig.api.engine, runId);
   return runId;
@@ -48,13 +44,11 @@ describe("node counts", () => {
   });
 
   it("match after a failure halts a run, and again after its resume", async () => {
-    const document = doc(
+    const document = chainDoc(
       "counts-resume",
-      [move("a", "servo-1", 5), move("b", "flaky", 6), move("c", "servo-2", 7)],
-      [
-        { source: "a", target: "b" },
-        { source: "b", target: "c" },
-      ],
+      move("a", "servo-1", 5),
+      move("b", "flaky", 6),
+      move("c", "servo-2", 7),
     );
     const failed = await runToEnd(rig.api.engine, document);
     expect(failed.status).toBe("failed");

@@ -5,7 +5,7 @@ import { drivers } from "../../src/drivers/registry.js";
 import { clusterPrefix, defaultLimits } from "../../src/engine/index.js";
 import { startWorker, type WorkerHandle } from "../../src/worker/worker.js";
 import { newPrefix, quietLog, servo } from "../support/context.js";
-import { doc, move, servoDiamond } from "../support/pipelines.js";
+import { chainDoc, move, servoDiamond } from "../support/pipelines.js";
 import { untilFirstNodeRuns } from "../support/runs.js";
 import { startRedisCluster, type RedisClusterHandle } from "../../src/infra/redis-cluster.js";
 
@@ -83,11 +83,7 @@ describe("on a Redis Cluster (REDIS_CLUSTER=1)", () => {
 
   it("cancels a run whose command is under way", async () => {
     const runId = await submit(
-      doc(
-        "cluster-cancel",
-        [move("long", "slow", 180), move("after", "servo-1", 5)],
-        [{ source: "long", target: "after" }],
-      ),
+      chainDoc("cluster-cancel", move("long", "slow", 180), move("after", "servo-1", 5)),
     );
     await untilFirstNodeRuns(api.engine, runId);
     expect((await call("POST", `/api/runs/${runId}/cancel`)).status).toBe(202);
@@ -99,11 +95,7 @@ describe("on a Redis Cluster (REDIS_CLUSTER=1)", () => {
 
   it("resumes a failed run from its failed node, without repeating the completed one", async () => {
     const runId = await submit(
-      doc(
-        "cluster-resume",
-        [move("first", "servo-2", 7), move("second", "flaky", 9)],
-        [{ source: "first", target: "second" }],
-      ),
+      chainDoc("cluster-resume", move("first", "servo-2", 7), move("second", "flaky", 9)),
     );
     const failed = await api.engine.waitForRun(runId, 20_000);
     expect(failed.status).toBe("failed");

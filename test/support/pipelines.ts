@@ -10,6 +10,14 @@ type Edge = { source: string; target: string; source_output?: string; target_inp
 
 export const doc = (id: string, nodes: Node[], edges: Edge[] = []) => ({ id, name: id, nodes, edges });
 
+/** The nodes one after another: each waits for the one before it. */
+export const chainDoc = (id: string, ...nodes: Node[]) =>
+  doc(
+    id,
+    nodes,
+    nodes.slice(1).map((node, i) => ({ source: nodes[i]?.id ?? "", target: node.id })),
+  );
+
 export const move = (id: string, device: string, position: number): Node => ({
   id,
   device_id: device,

@@ -251,15 +251,7 @@ export class RunStore {
     if (Object.keys(nodes).length === 0) return null;
     const header = await this.headerOf(runId, fields, values, knownPlan);
     if (!header) return null;
-    const nodeStates = header.plan.nodes.map((node) =>
-      // Own fields only: a node may be called "constructor".
-      nodeStateOf(
-        node,
-        (name) => nodes[`${node.id}:${name}`] || null,
-        Object.hasOwn(outputs, node.id) ? outputs[node.id] : undefined,
-      ),
-    );
-    return { ...header.run, nodes: nodeStates };
+    return { ...header.run, nodes: nodeStatesOf(header.plan, nodes, outputs) };
   }
 
   /**
@@ -277,8 +269,14 @@ export class RunStore {
       const nodeCounts = await this.nodeCounts(runId, plan);
       return { ...header.run, nodeCount: plan.nodes.length, nodeCounts, nodes: null };
     }
-    const state = await this.state(runId, plan);
-    return state && { ...state, nodeCount: plan.nodes.length, nodeCounts: countsOf(state.nodes) };
+    // The run's own fields are read already: only its nodes and outputs now.
+    const [nodes, outputs] = await Promise.all([
+      this.redis.hgetall(this.keys.runNodes(runId)),
+      this.redis.hgetall(this.keys.runOutputs(runId)),
+    ]);
+    if (Object.keys(nodes).length === 0) return null; // removed between the reads
+    const states = nodeStatesOf(plan, nodes, outputs);
+    return { ...header.run, nodeCount: plan.nodes.length, nodeCounts: countsOf(states), nodes: states };
   }
 
   /**
@@ -492,6 +490,22 @@ const nodeStateFields = [
   "finished_at",
   "execution_time",
 ] as const;
+
+/** Every node's state from the run's whole nodes and outputs hashes. */
+function nodeStatesOf(
+  plan: Plan,
+  nodes: Record<string, string>,
+  outputs: Record<string, string>,
+): NodeState[] {
+  return plan.nodes.map((node) =>
+    // Own fields only: a node may be called "constructor".
+    nodeStateOf(
+      node,
+      (name) => nodes[`${node.id}:${name}`] || null,
+      Object.hasOwn(outputs, node.id) ? outputs[node.id] : undefined,
+    ),
+  );
+}
 
 function nodeStateOf(
   node: PlanNode,
