@@ -1,6 +1,6 @@
 /**
  * Scale: chains and 1-n-1 fans from 100 to 10,000 nodes, Rigflow against raw BullMQ on the same
- * redis-server, one run at a time. Per shape: the median ms per node of each system, their ratio,
+ * redis-server, one run at a time, the two taking turns run by run. Per shape: the median ms per node of each system, their ratio,
  * the slowest single Redis command while Rigflow ran it (SLOWLOG, everything over 1 ms is logged),
  * and the time `GET /api/runs/{id}` takes to answer through the Engine for the last run of each
  * shape (read, mapped to the wire and serialized; p50 of several reads). Then the cancel of a wide
@@ -11,9 +11,9 @@ import type { Redis } from "ioredis";
 import { runView } from "../src/api/wire.js";
 import { drivers } from "../src/drivers/registry.js";
 import { connectRedis, defaultLimits, type Engine } from "../src/engine/index.js";
-import { startBaseline } from "./baseline.js";
-import { mockServos, openRigflow } from "./rigflow.js";
-import { percentile, repeat, withTimeout } from "./stats.js";
+import { startBaseline, type BaselineHarness } from "./baseline.js";
+import { mockServos, openRigflow, type InProcessRigflow } from "./rigflow.js";
+import { percentile, withTimeout } from "./stats.js";
 import { fanOutIn, toDocument, type Workload } from "./workloads.js";
 
 export interface ScaleShape {
@@ -93,82 +93,94 @@ async function measureWith(admin: Redis, redisUrl: string, options: ScaleOptions
     drivers,
     { runTimeoutMs, limits: { ...defaultLimits, maxNodes } },
   );
-  const results: Omit<ShapeScale, "baselineMs">[] = [];
-  let cancel: CancelScale;
-  const fan = fanOutIn(98, options.deviceIds);
-  let concurrentRigflow: number[];
-  let sequenceOfFans = 0;
-  const fansAtOnce = () =>
-    Promise.all(
-      Array.from({ length: options.concurrentFans }, () => {
-        sequenceOfFans += 1;
-        return rigflow.runRequest({ document: toDocument(`scale-fans-${sequenceOfFans}`, fan) });
-      }),
-    );
   try {
-    await admin.config("SET", "slowlog-log-slower-than", "1000");
-    await admin.config("SET", "slowlog-max-len", "1024");
-    let sequence = 0;
-    for (const shape of options.shapes) {
-      process.stderr.write(`scale: rigflow ${shape.workload.name} x ${shape.repetitions}\n`);
-      let lastRunId = "";
-      const once = async () => {
-        sequence += 1;
-        const document = toDocument(`scale-${shape.workload.name}-${sequence}`, shape.workload);
-        const start = performance.now();
-        lastRunId = await rigflow.runRequest({ document });
-        return performance.now() - start;
-      };
-      for (let i = 0; i < shape.warmups; i += 1) await once();
-      await admin.slowlog("RESET");
-      const rigflowMs = await repeat(0, shape.repetitions, once);
-      const slowest = await slowestCommand(admin);
-      const readMs: number[] = [];
-      for (let i = 0; i < options.reads; i += 1) {
-        const start = performance.now();
-        JSON.stringify(runView(await rigflow.engine.getRunOverview(lastRunId)));
-        readMs.push(performance.now() - start);
-      }
-      results.push({ shape, rigflowMs, slowest, readRunMs: percentile(readMs, 50) });
+    const baseline = await startBaseline(
+      redisUrl,
+      `${options.prefix}-baseline`,
+      options.deviceIds,
+      runTimeoutMs,
+    );
+    try {
+      return await measureBoth(admin, rigflow, baseline, options);
+    } finally {
+      await withTimeout(baseline.close(), 30_000, "scale: closing baseline");
     }
-    process.stderr.write(`scale: cancel of a 1-${options.cancelWidth} fan-out\n`);
-    cancel = await measureCancel(rigflow.engine, admin, options);
-    process.stderr.write(`scale: rigflow ${options.concurrentFans} ${fan.name} at once x 5\n`);
-    concurrentRigflow = await repeat(2, 5, async () => {
-      const start = performance.now();
-      await fansAtOnce();
-      return performance.now() - start;
-    });
   } finally {
     await withTimeout(rigflow.close(), 30_000, "scale: closing rigflow");
   }
-  const baseline = await startBaseline(
-    redisUrl,
-    `${options.prefix}-baseline`,
-    options.deviceIds,
-    runTimeoutMs,
-  );
-  try {
-    const shapes = await mapInOrder(results, async (result) => {
-      process.stderr.write(`scale: baseline ${result.shape.workload.name} x ${result.shape.repetitions}\n`);
-      const { workload, warmups, repetitions } = result.shape;
-      const baselineMs = await repeat(warmups, repetitions, () => baseline.timeRun(workload));
-      return { ...result, baselineMs };
-    });
-    process.stderr.write(`scale: baseline ${options.concurrentFans} ${fan.name} at once x 5\n`);
-    const concurrentBaseline = await repeat(2, 5, () =>
-      baseline.timeConcurrentRuns(fan, options.concurrentFans),
+}
+
+/**
+ * Both systems are open at once and take turns, one run each, so that this machine's swings in
+ * speed (a shared VM's can reach 2x over a minute) fall on both alike and the ratio stays honest.
+ */
+async function measureBoth(
+  admin: Redis,
+  rigflow: InProcessRigflow,
+  baseline: BaselineHarness,
+  options: ScaleOptions,
+): Promise<ScaleResult> {
+  const fan = fanOutIn(98, options.deviceIds);
+  let sequence = 0;
+  const fansAtOnce = async () => {
+    const start = performance.now();
+    await Promise.all(
+      Array.from({ length: options.concurrentFans }, () => {
+        sequence += 1;
+        return rigflow.runRequest({ document: toDocument(`scale-fans-${sequence}`, fan) });
+      }),
     );
-    const concurrent = {
-      workload: fan,
-      runs: options.concurrentFans,
-      rigflowMs: concurrentRigflow,
-      baselineMs: concurrentBaseline,
+    return performance.now() - start;
+  };
+  await admin.config("SET", "slowlog-log-slower-than", "1000");
+  await admin.config("SET", "slowlog-max-len", "1024");
+  const shapes: ShapeScale[] = [];
+  for (const shape of options.shapes) {
+    const { workload, warmups, repetitions } = shape;
+    process.stderr.write(`scale: ${workload.name} x ${repetitions}, rigflow and raw BullMQ in turn\n`);
+    let lastRunId = "";
+    const once = async () => {
+      sequence += 1;
+      const document = toDocument(`scale-${workload.name}-${sequence}`, workload);
+      const start = performance.now();
+      lastRunId = await rigflow.runRequest({ document });
+      return performance.now() - start;
     };
-    return { shapes, cancel, concurrent };
-  } finally {
-    await withTimeout(baseline.close(), 30_000, "scale: closing baseline");
+    await inTurn(warmups, once, () => baseline.timeRun(workload));
+    await admin.slowlog("RESET");
+    const [rigflowMs, baselineMs] = await inTurn(repetitions, once, () => baseline.timeRun(workload));
+    const slowest = await slowestCommand(admin, `${options.prefix}-baseline`);
+    const readMs: number[] = [];
+    for (let i = 0; i < options.reads; i += 1) {
+      const start = performance.now();
+      JSON.stringify(runView(await rigflow.engine.getRunOverview(lastRunId)));
+      readMs.push(performance.now() - start);
+    }
+    shapes.push({ shape, rigflowMs, baselineMs, slowest, readRunMs: percentile(readMs, 50) });
   }
+  process.stderr.write(`scale: cancel of a 1-${options.cancelWidth} fan-out\n`);
+  const cancel = await measureCancel(rigflow.engine, admin, options);
+  process.stderr.write(`scale: ${options.concurrentFans} ${fan.name} at once x 5, in turn\n`);
+  const timeBaselineFans = () => baseline.timeConcurrentRuns(fan, options.concurrentFans);
+  await inTurn(2, fansAtOnce, timeBaselineFans);
+  const [rigflowMs, baselineMs] = await inTurn(5, fansAtOnce, timeBaselineFans);
+  const concurrent = { workload: fan, runs: options.concurrentFans, rigflowMs, baselineMs };
+  return { shapes, cancel, concurrent };
+}
+
+/** `times` rounds of one timed run of each, first then second: their times, in two lists. */
+async function inTurn(
+  times: number,
+  first: () => Promise<number>,
+  second: () => Promise<number>,
+): Promise<[number[], number[]]> {
+  const firsts: number[] = [];
+  const seconds: number[] = [];
+  for (let i = 0; i < times; i += 1) {
+    firsts.push(await first());
+    seconds.push(await second());
+  }
+  return [firsts, seconds];
 }
 
 /**
@@ -212,18 +224,16 @@ async function measureCancel(engine: Engine, admin: Redis, options: ScaleOptions
   return { queued, cancelMs, slowest: await slowestCommand(admin) };
 }
 
-async function mapInOrder<T, U>(items: readonly T[], map: (item: T) => Promise<U>): Promise<U[]> {
-  const mapped: U[] = [];
-  for (const item of items) mapped.push(await map(item));
-  return mapped;
-}
-
-/** SLOWLOG GET entries are [id, time, micros, [command, ...args], ...]. */
-async function slowestCommand(redis: Redis): Promise<SlowCommand | null> {
+/**
+ * SLOWLOG GET entries are [id, time, micros, [command, ...args], ...]. Commands on keys under
+ * `ignored` (the baseline's, which ran in turn with Rigflow) are not Rigflow's.
+ */
+async function slowestCommand(redis: Redis, ignored?: string): Promise<SlowCommand | null> {
   const entries = (await redis.slowlog("GET", 1024)) as [number, number, number, string[]][];
   let slowest: SlowCommand | null = null;
   for (const [, , micros, args] of entries) {
     if (slowest && slowest.micros >= micros) continue;
+    if (ignored && args.some((word) => word.startsWith(`${ignored}:`))) continue;
     // EVALSHA's first argument is a digest; its name says nothing, the key after it does.
     const words = args.slice(0, 4).map((word) => (word.length > 60 ? `${word.slice(0, 57)}...` : word));
     slowest = { micros, command: words.join(" ") };
