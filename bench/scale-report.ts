@@ -43,7 +43,9 @@ export function printScale(
   targets: ScaleTargets,
 ): string[] {
   const perNode = (values: readonly number[], nodes: number) => median(values) / nodes;
-  console.log("\nScale: one run at a time, submit -> run completed (median); raw BullMQ on the same Redis, in turn run by run\n");
+  console.log(
+    "\nScale: one run at a time, submit -> run completed (median); raw BullMQ on the same Redis, in turn run by run\n",
+  );
   console.log(
     table(
       [
