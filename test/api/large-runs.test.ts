@@ -1,33 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { inlineNodesMax } from "../../src/engine/index.js";
 import { rigForFile, servo } from "../support/context.js";
-import { servoDiamond } from "../support/pipelines.js";
+import { servoDiamond, statusFan } from "../support/pipelines.js";
 import { runToEnd } from "../support/runs.js";
 
 // GET /api/runs/{id} is unchanged up to 1,000 nodes (with node counts added); past that, nodes is
 // null and GET /api/runs/{id}/nodes pages them in plan order.
 const devices = ["servo-1", "servo-2", "servo-3", "servo-4"].map((id) => servo(id));
 const rig = rigForFile(devices);
-
-/** One source, `width` middles on the four servos, one sink: instant status calls. */
-function fan(id: string, width: number) {
-  const middles = Array.from({ length: width }, (_, i) => `m${i}`);
-  const node = (nodeId: string, i: number) => ({
-    id: nodeId,
-    device_id: devices[i % devices.length]?.id ?? "servo-1",
-    function_id: "status",
-    params: {},
-  });
-  return {
-    id,
-    name: id,
-    nodes: ["src", ...middles, "sink"].map(node),
-    edges: middles.flatMap((m) => [
-      { source: "src", target: m },
-      { source: m, target: "sink" },
-    ]),
-  };
-}
 
 interface NodeBody {
   node_id: string;
@@ -65,7 +45,15 @@ describe("reading large runs", () => {
   it(`past ${inlineNodesMax} nodes, nodes is null and the nodes route pages them all, in plan order`, async () => {
     // Over 1,000 successors of one node: node-complete.lua releases them in two batches.
     const width = inlineNodesMax + 200;
-    const run = await runToEnd(rig.api.engine, fan("large-run", width), 60_000);
+    const run = await runToEnd(
+      rig.api.engine,
+      statusFan(
+        "large-run",
+        width,
+        devices.map((device) => device.id),
+      ),
+      60_000,
+    );
     expect(run.status).toBe("completed");
     // Its nodes were written in batches under an expiry that the run's creation then took off.
     expect(await rig.api.redis.ttl(rig.api.engine.keys.runNodes(run.runId))).toBe(-1);

@@ -52,6 +52,7 @@ describe("a node-complete sent again after its reply was lost", () => {
     expect(await ledger.completeNode(nodeRef(runId, "resent", "b"), {}, 0.1, ["c"])).toEqual({
       released: [],
       woken: [],
+      next: 0,
     });
 
     // The same node-complete twice, byte for byte, as ioredis resends it.
@@ -81,18 +82,19 @@ describe("a node-complete sent again after its reply was lost", () => {
       "",
       "completion-1",
       "", // the attempt's started_at: not known here
+      2, // successors, all in this one batch
       "c",
       "d",
     ];
     const first = await scripts["node-complete"](nodeKeys, args);
-    expect(first).toEqual([["c", "d"], []]);
+    expect(first).toEqual([["c", "d"], [], 0]);
     expect(await scripts["node-complete"](nodeKeys, args)).toEqual(first);
     // Once d has begun, a resend no longer names it (its job exists; adding it again could only harm).
     await begin("d");
-    expect(await scripts["node-complete"](nodeKeys, args)).toEqual([["c"], []]);
+    expect(await scripts["node-complete"](nodeKeys, args)).toEqual([["c"], [], 0]);
     // Another completion of a (a second execution, not a resend) releases nothing.
     expect(
-      await scripts["node-complete"](nodeKeys, [...args.slice(0, 10), "completion-2", "", "c", "d"]),
+      await scripts["node-complete"](nodeKeys, [...args.slice(0, 10), "completion-2", "", 2, "c", "d"]),
     ).toBe(-1);
 
     const events = await api.engine.runEvents(runId);

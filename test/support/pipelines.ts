@@ -25,6 +25,25 @@ export const move = (id: string, device: string, position: number): Node => ({
   params: { position },
 });
 
+/** One source, `width` middles spread over the devices in turn, one sink: instant status calls. */
+export function statusFan(id: string, width: number, deviceIds: readonly string[]) {
+  const middles = Array.from({ length: width }, (_, i) => `m${i}`);
+  const node = (nodeId: string, i: number): Node => ({
+    id: nodeId,
+    device_id: deviceIds[i % deviceIds.length] ?? "servo-1",
+    function_id: "status",
+    params: {},
+  });
+  return doc(
+    id,
+    ["src", ...middles, "sink"].map(node),
+    middles.flatMap((m) => [
+      { source: "src", target: m },
+      { source: m, target: "sink" },
+    ]),
+  );
+}
+
 export const home = (id: string, device: string): Node => ({
   id,
   device_id: device,

@@ -234,6 +234,7 @@ describe("a result written after its worker's lease passed on", () => {
     expect(await ledger.completeNode(ref("step", "1"), { position: 10 }, 0.5, [], held(stepBegan))).toEqual({
       released: [],
       woken: [],
+      next: 0,
     });
 
     // w2 has begun `move` again (it is idempotent): w1's late result does not overwrite that attempt.

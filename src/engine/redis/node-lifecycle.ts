@@ -4,6 +4,7 @@ import type { PlanNode } from "../pipeline/plan.js";
 import { addReleasedNodeJobs, endNodesNotBegun, haltedNodeError } from "./run-halt.js";
 import { retryDelayMs } from "../pipeline/retry.js";
 import { NodeRetryError } from "./node-backoff.js";
+import { releaseRest } from "./node-release.js";
 import type { NodeError } from "../run/types.js";
 import type { PlanCache } from "./plan-cache.js";
 import { nodeJobData, type NodeJobData, type QueueSet } from "./queues.js";
@@ -75,7 +76,11 @@ export class NodeLifecycle {
     );
     if (result.kind === "wait" || result.kind === "interrupted" || result.kind === "fenced") return result;
     // "done": it completed before a crash; successors it released but whose jobs were lost with
-    // the crash are stranded, and the run job adds them when it wakes.
+    // the crash are stranded, and the run job adds them when it wakes. A release the crash stopped
+    // part-way goes on from where it stood.
+    if (result.kind === "done" && result.releaseNext > 0) {
+      await this.releaseRest(attempt, result.releaseNext);
+    }
     if (result.kind !== "run") return { kind: "skip" };
     const outputsOf = new Map(
       upstream.map((nodeId, index) => [nodeId, result.upstreamOutputs[index] ?? null]),
@@ -114,7 +119,16 @@ export class NodeLifecycle {
       this.enqueue(data.runId, data.pipelineId, data.epoch, completion?.released ?? []),
       this.queues.promoteWaiters(completion?.woken ?? []),
     ]);
+    if (completion && completion.next > 0) await this.releaseRest(attempt, completion.next);
     return true;
+  }
+
+  /** The rest of a completed node's release of its successors, from position `from` on. */
+  private releaseRest({ job }: NodeAttempt, from: number): Promise<void> {
+    const data = job.data;
+    return releaseRest(this.ledger, data, data.successors, from, (released) =>
+      this.enqueue(data.runId, data.pipelineId, data.epoch, released),
+    );
   }
 
   /**

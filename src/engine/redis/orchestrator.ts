@@ -7,7 +7,8 @@ import { countsOf, nodeStatuses, type NodeCounts, type NodeState } from "../run/
 import { nodeJobData, nodeJobId, type QueueSet, type RunJobData } from "./queues.js";
 import type { RedisKeys } from "./keys.js";
 import { addReleasedNodeJobs, haltedNodeError, haltRun } from "./run-halt.js";
-import type { RunLedger } from "./run-ledger.js";
+import { releaseRest } from "./node-release.js";
+import { successorBatch, type RunLedger } from "./run-ledger.js";
 import type { RunStore, StoredRun } from "./run-store.js";
 
 /** Each round adds jobs or fails stranded nodes, so this many only guards against a fault of ours. */
@@ -65,6 +66,7 @@ export function createRunProcessor(deps: {
         await repairStranded(run, epoch, stranded, nodes);
         continue;
       }
+      if (await carryOnReleases(run, epoch, state.nodes, nodes)) continue;
       const actual = countsOf(state.nodes);
       if (nodeStatuses.some((status) => actual[status] !== counts[status])) {
         log.warn({ runId, counted: counts, actual }, "the run's node counts were off; counted again");
@@ -153,6 +155,44 @@ export function createRunProcessor(deps: {
       return;
     }
     await addJobs(run, epoch, missing);
+  }
+
+  /**
+   * Completed nodes whose release of their successors stopped part-way (their worker died between
+   * two batches, and their job never came back to go on) release the rest now. Only a node with
+   * more successors than one batch can be part-way, so most runs read nothing here.
+   */
+  async function carryOnReleases(
+    run: StoredRun,
+    epoch: number,
+    states: readonly NodeState[],
+    nodes: ReadonlyMap<string, PlanNode>,
+  ): Promise<boolean> {
+    const candidates = states
+      .filter((state) => state.status === "completed")
+      .map((state) => nodes.get(state.nodeId) as PlanNode)
+      .filter((node) => node.successors.length > successorBatch);
+    if (candidates.length === 0) return false;
+    const unfinished = await ledger.unfinishedReleases(
+      run.runId,
+      candidates.map((node) => node.id),
+    );
+    for (const [nodeId, from] of unfinished) {
+      log.warn(
+        { runId: run.runId, nodeId, from },
+        "a node's release of its successors stopped part-way: going on",
+      );
+      const ref = { runId: run.runId, pipelineId: run.pipelineId, nodeId, epoch };
+      const successors = (nodes.get(nodeId) as PlanNode).successors;
+      await releaseRest(ledger, ref, successors, from, (released) =>
+        addJobs(
+          run,
+          epoch,
+          released.map((id) => nodes.get(id) as PlanNode),
+        ),
+      );
+    }
+    return unfinished.size > 0;
   }
 
   /** Ends the run when every node has settled; returns undefined while some can still move. */

@@ -30,7 +30,8 @@ export type FailOutcome = "halted" | "ended" | "ignored" | "fenced";
 export type BeginResult =
   /** `startedAt`: the attempt's started_at, which names it in the ledger (see HeldCompletion). */
   | { kind: "run"; upstreamOutputs: (Record<string, unknown> | null)[]; startedAt: string }
-  | { kind: "done" }
+  /** Completed before; `releaseNext` > 0 if its release of successors stopped part-way there. */
+  | { kind: "done"; releaseNext: number }
   | { kind: "skip" }
   | { kind: "stale" }
   | { kind: "wait"; deviceId: string; holder: string }
@@ -51,11 +52,25 @@ export interface HeldCompletion {
   id: string;
 }
 
-/** A node's completion: the successors it released, and jobs to wake if it ended a reservation. */
-export interface Completion {
-  released: string[];
+/**
+ * A node's completion: the successors it released, jobs to wake if it ended a reservation, and
+ * where its release goes on (`next`, a position among its successors; 0 when it is done).
+ */
+export interface Completion extends ReleaseStep {
   woken: string[];
 }
+
+/** One batch of a completed node's release: whom it released, where the next batch starts (0: none). */
+export interface ReleaseStep {
+  released: string[];
+  next: number;
+}
+
+/**
+ * Successors one node-complete or node-release call looks at: a node with 5,000 successors took
+ * 36-54 ms of Redis's time in one call (npm run bench -- scale); 500 take a few ms.
+ */
+export const successorBatch = 500;
 
 /** How many entries the all-runs event stream keeps (approximately; XADD MAXLEN ~). */
 export const globalEventStreamLength = 10_000;
@@ -132,7 +147,8 @@ export class RunLedger {
       };
     }
     if (kind === "wait") return { kind, deviceId: rest[0] ?? "", holder: rest[1] ?? "" };
-    return { kind: kind as "done" | "skip" | "stale" | "fenced" | "interrupted" };
+    if (kind === "done") return { kind, releaseNext: Number(rest[0] ?? 0) };
+    return { kind: kind as "skip" | "stale" | "fenced" | "interrupted" };
   }
 
   /**
@@ -167,11 +183,49 @@ export class RunLedger {
       ref.fence,
       held?.id ?? randomUUID(),
       held?.startedAt ?? "",
-      ...successors,
-    ])) as [string[], string[]] | number;
+      successors.length,
+      ...successors.slice(0, successorBatch),
+    ])) as [string[], string[], number] | number;
     if (result === -2) return "fenced";
     if (typeof result === "number") return null;
-    return { released: result[0], woken: result[1] };
+    return { released: result[0], woken: result[1], next: result[2] };
+  }
+
+  /**
+   * The next batch of a completed node's release, from position `from` (1-based) of `successors`
+   * (all of them, in plan order). A batch asked again answers as it did; null if nothing was done
+   * (an older epoch, a node not completed, or a batch out of turn).
+   */
+  async releaseMore(ref: NodeRef, successors: readonly string[], from: number): Promise<ReleaseStep | null> {
+    const result = (await this.scripts["node-release"](
+      [this.keys.run(ref.runId), this.keys.runNodes(ref.runId)],
+      [
+        ref.nodeId,
+        ref.epoch,
+        from,
+        successors.length,
+        ...successors.slice(from - 1, from - 1 + successorBatch),
+      ],
+    )) as [string[], number] | number;
+    if (typeof result === "number") return null;
+    return { released: result[0], next: result[1] };
+  }
+
+  /** Of these completed nodes, those whose release of their successors stopped part-way, and where. */
+  async unfinishedReleases(runId: string, nodeIds: readonly string[]): Promise<Map<string, number>> {
+    const unfinished = new Map<string, number>();
+    for (let first = 0; first < nodeIds.length; first += releaseBatch) {
+      const ids = nodeIds.slice(first, first + releaseBatch);
+      const next = await this.redis.hmget(
+        this.keys.runNodes(runId),
+        ...ids.map((id) => `${id}:release_next`),
+      );
+      ids.forEach((id, index) => {
+        const at = Number(next[index] ?? 0);
+        if (at > 0) unfinished.set(id, at);
+      });
+    }
+    return unfinished;
   }
 
   /** Returns false if the worker no longer holds the device (nothing was recorded). */

@@ -8,6 +8,7 @@ const scriptNames = [
   "run-resume",
   "node-begin",
   "node-complete",
+  "node-release",
   "node-retry",
   "node-fail",
   "nodes-release",

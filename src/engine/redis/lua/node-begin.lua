@@ -13,7 +13,7 @@
 -- ARGV[13] run stream max length, ARGV[14] the worker's fencing token for the device,
 -- ARGV[15] n, ARGV[16..15+n] predecessors whose outputs feed this node,
 -- then, for a run that reserves its devices: per device, its id, k, and its k node ids
--- Returns {'run', outputs...} | {'done'} | {'skip'} | {'stale'} | {'wait', device, holder run}
+-- Returns {'run', outputs...} | {'done', where its release stands (node-release.lua)} | {'skip'} | {'stale'} | {'wait', device, holder run}
 --   | {'fenced'}: the worker no longer holds the device (another took its lease over)
 --   | {'interrupted'}: an attempt of this non-idempotent node began and never ended (its worker
 --   died); it must not be repeated by itself.
@@ -27,7 +27,7 @@ local node = ARGV[1]
 local run = redis.call('HMGET', KEYS[1], 'epoch', 'halt', 'run_id')
 if run[1] ~= ARGV[2] then return {'stale'} end
 local status = redis.call('HGET', KEYS[2], node .. ':status')
-if status == 'completed' then return {'done'} end
+if status == 'completed' then return {'done', redis.call('HGET', KEYS[2], node .. ':release_next') or '0'} end
 if status ~= 'queued' and status ~= 'running' then return {'stale'} end
 local halt = run[2] or ''
 if halt ~= '' then

@@ -11,12 +11,18 @@
 -- ARGV[5] execution time (s), ARGV[6] node_completed JSON, ARGV[7] global stream max length,
 -- ARGV[8] the node's device, ARGV[9] run stream max length, ARGV[10] the worker's fencing token,
 -- ARGV[11] this completion's id (one per command's end), ARGV[12] the started_at of the attempt
--- that ended ('' if not known), ARGV[13..] successor ids
--- Returns {released successor ids, waiting jobs to wake}, -1 if nothing was done, or -2 if the
--- worker no longer holds the device and the node is not running from its attempt any more.
+-- that ended ('' if not known), ARGV[13] how many successors the node has, ARGV[14..] the first
+-- batch of them (all of them, for most nodes)
+-- Returns {released successor ids, waiting jobs to wake, next}, where next is 0, or the position
+-- (1-based) of the first successor not yet looked at: the caller goes on from there with
+-- node-release.lua, batch by batch. -1 if nothing was done, or -2 if the worker no longer holds the
+-- device and the node is not running from its attempt any more.
+-- Until its last batch is done, the node's ':release_next' says where the release stands, so that
+-- a worker that dies part-way leaves the rest to the run job (orchestrator.ts).
 --- @include "fence-holds"
 --- @include "append-event"
 --- @include "set-node-status"
+--- @include "release-successors"
 
 local node = ARGV[1]
 local run = redis.call('HMGET', KEYS[1], 'epoch', 'halt', 'run_id')
@@ -24,13 +30,7 @@ if run[1] ~= ARGV[2] then return -1 end
 local status = redis.call('HGET', KEYS[2], node .. ':status')
 if status == 'completed' then
   if redis.call('HGET', KEYS[2], node .. ':completion') ~= ARGV[11] then return -1 end
-  -- Resent: the same answer, less the successors that have begun since (their jobs exist).
-  local first = cjson.decode(redis.call('HGET', KEYS[2], node .. ':released'))
-  local released = {}
-  for _, successor in ipairs(first[1]) do
-    if redis.call('HGET', KEYS[2], successor .. ':status') == 'queued' then released[#released + 1] = successor end
-  end
-  return {released, first[2]}
+  return releasedAgain(KEYS[2], node .. ':released')
 end
 if status ~= 'running' then return -1 end
 -- A worker whose lease lapsed while it waited to record this (Redis refused writes, or its link was
@@ -45,35 +45,14 @@ setNodeStatus(KEYS[2], node, 'completed', node .. ':finished_at', ARGV[4],
 redis.call('HSET', KEYS[3], node, ARGV[3])
 appendEvent(KEYS[4], KEYS[5], ARGV[6], ARGV[9], ARGV[7])
 local halted = (run[2] or '') ~= ''
--- Each successor has one predecessor less to wait for; those left with none, and pending, are
--- released (not in a halted run: a resume releases them). By batches of 1,000 successors, one HMGET
--- and one HSET each, rather than several commands per successor (10,000 successors: about 50 ms
--- in one step, against 160 ms before; npm run bench -- scale).
-local released = {}
-for first = 13, #ARGV, 1000 do
-  local last = math.min(#ARGV, first + 999)
-  local fields = {}
-  for i = first, last do
-    fields[#fields + 1] = ARGV[i] .. ':remaining'
-    fields[#fields + 1] = ARGV[i] .. ':status'
-  end
-  local values = redis.call('HMGET', KEYS[2], unpack(fields))
-  local writes = {}
-  local queued = 0
-  for i = first, last do
-    local at = (i - first) * 2
-    local remaining = (tonumber(values[at + 1]) or 0) - 1
-    writes[#writes + 1] = ARGV[i] .. ':remaining'
-    writes[#writes + 1] = remaining
-    if remaining == 0 and not halted and values[at + 2] == 'pending' then
-      writes[#writes + 1] = ARGV[i] .. ':status'
-      writes[#writes + 1] = 'queued'
-      released[#released + 1] = ARGV[i]
-      queued = queued + 1
-    end
-  end
-  redis.call('HSET', KEYS[2], unpack(writes))
-  countMoved(KEYS[2], 'pending', 'queued', queued)
+local batch = {}
+for i = 14, #ARGV do batch[#batch + 1] = ARGV[i] end
+local released = releaseSuccessors(KEYS[2], halted, batch)
+local total = tonumber(ARGV[13])
+local next = 0
+if #batch < total then
+  next = #batch + 1
+  redis.call('HSET', KEYS[2], node .. ':release_next', next)
 end
 local woken = {}
 local device = ARGV[8]
@@ -84,5 +63,5 @@ if redis.call('HEXISTS', KEYS[7], device) == 1 and redis.call('HINCRBY', KEYS[7]
   redis.call('DEL', KEYS[8])
 end
 redis.call('HSET', KEYS[2], node .. ':completion', ARGV[11],
-  node .. ':released', cjson.encode({released, woken}))
-return {released, woken}
+  node .. ':released', cjson.encode({released, woken, next}))
+return {released, woken, next}
