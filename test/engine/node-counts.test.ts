@@ -1,7 +1,7 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { nodeStatuses, type NodeCounts, type RunState } from "../../src/engine/index.js";
 import { rigForFile, servo } from "../support/context.js";
-import { chainDoc, move, servoDiamond } from "../support/pipelines.js";
+import { chainDoc, move, servoDiamond, statusFan } from "../support/pipelines.js";
 import { runToEnd, untilFirstNodeRuns } from "../support/runs.js";
 
 // The run's node counts ('#<status>' fields kept by set-node-status.lua) against its nodes' own
@@ -10,6 +10,7 @@ const devices = [
   servo("servo-1"),
   servo("servo-2"),
   servo("flaky", { fail_first: { move: 1 } }),
+  servo("flaky-2", { fail_first: { move: 1 } }),
   servo("slow", { speed: 1 }),
 ];
 const rig = rigForFile(devices);
@@ -64,6 +65,44 @@ describe("node counts", () => {
     await rig.api.engine.cancelRun(runId);
     expect((await rig.api.engine.waitForRun(runId, 10_000)).status).toBe("cancelled");
     expect(await expectCountsMatch(runId)).toMatchObject({ cancelled: 1, pending: 1 });
+  });
+
+  it("match after a large run is cancelled with its nodes queued, and after its resume (reset in batches)", async () => {
+    // The slow servo is busy with another run's long move: the fan's middles queue behind it.
+    const blocker = await startTwoSteps("counts-blocker", 170);
+    const width = 600; // more than one nodes-reset batch
+    const document = statusFan("counts-large-resume", width, ["slow"]);
+    const root = document.nodes[0];
+    if (root) root.device_id = "servo-1";
+    const { runId } = await rig.api.engine.submitRun({ document });
+    const stored = await rig.api.engine.runs.loadRun(runId);
+    await vi.waitFor(
+      async () => expect((await rig.api.engine.runs.nodeCounts(runId, stored!.plan)).queued).toBe(width),
+      { timeout: 10_000, interval: 50 },
+    );
+    await rig.api.engine.cancelRun(runId);
+    expect((await rig.api.engine.waitForRun(runId, 10_000)).status).toBe("cancelled");
+    expect(await expectCountsMatch(runId)).toMatchObject({ completed: 1, cancelled: width, pending: 1 });
+    await rig.api.engine.cancelRun(blocker);
+    await rig.api.engine.waitForRun(blocker, 10_000);
+
+    await rig.api.engine.resumeRun(runId);
+    const resumed = await rig.api.engine.waitForRun(runId, 30_000);
+    expect(resumed.status).toBe("completed");
+    expect(await expectCountsMatch(runId)).toMatchObject({ completed: width + 2 });
+  });
+
+  it("that a failed run's resume finds off are counted again, and the resume goes ahead", async () => {
+    const document = chainDoc("counts-off-resume", move("a", "flaky-2", 4), move("b", "servo-2", 5));
+    const failed = await runToEnd(rig.api.engine, document);
+    expect(failed.status).toBe("failed");
+    // As an older release's script would have left them: one failed node too many counted.
+    const key = rig.api.engine.keys.runNodes(failed.runId);
+    await rig.api.redis.hincrby(key, "#failed", 1);
+    await rig.api.redis.hincrby(key, "#pending", -1);
+    await rig.api.engine.resumeRun(failed.runId);
+    expect((await rig.api.engine.waitForRun(failed.runId, 20_000)).status).toBe("completed");
+    expect(await expectCountsMatch(failed.runId)).toMatchObject({ completed: 2, failed: 0 });
   });
 
   it("knocked off while a run goes on (an older release's script), are counted again and the run still ends", async () => {

@@ -148,8 +148,11 @@ export class QueueSet {
     if (queued.length === 0) return;
     // The ledger first: once a job is gone, the run job may wake and must find its node ended.
     await beforeRemove(queued.map(({ nodeId }) => nodeId));
+    // Newest first: BullMQ's removal takes a job out of its wait list with LREM from the list's
+    // head, where the newest jobs are. Oldest first, each removal scanned the whole list (12 ms each
+    // with 2,500 jobs waiting on a device); newest first, it finds each near the head.
     await Promise.all(
-      queued.map(({ job }) => job.remove().catch(() => undefined)), // one that came up ends itself
+      queued.reverse().map(({ job }) => job.remove().catch(() => undefined)), // one that came up ends itself
     );
   }
 

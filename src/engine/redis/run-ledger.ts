@@ -404,24 +404,50 @@ export class RunLedger {
   }
 
   /** The run's status before and after the call; only a failed or cancelled run is resumed. */
+  /**
+   * Resumes a failed or cancelled run: its failed and cancelled nodes go back to pending by batches
+   * (nodes-reset.lua, `releaseBatch` nodes each), then run-resume.lua starts the new epoch, all
+   * sent together: one round trip, and no one script over every node of a large run. Counts that
+   * still show failed or cancelled nodes after the batches (an older release's script changed a
+   * status without them) are made again, and the resume tried once more.
+   */
   async resumeRun(
     runId: string,
     pipelineId: string,
     nodeIds: readonly string[],
   ): Promise<{ before: string; after: string }> {
+    try {
+      return await this.resetAndResume(runId, pipelineId, nodeIds);
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.includes("NODES_NOT_RESET")) throw error;
+      await this.scripts["node-counts"]([this.keys.runNodes(runId)], ["recount", ...nodeIds]);
+      return this.resetAndResume(runId, pipelineId, nodeIds);
+    }
+  }
+
+  private async resetAndResume(
+    runId: string,
+    pipelineId: string,
+    nodeIds: readonly string[],
+  ): Promise<{ before: string; after: string }> {
     const event = this.event(runId, pipelineId, { type: "pipeline_resumed", node_id: null });
-    const [before, after] = (await this.scripts["run-resume"](
+    const runKeys = [this.keys.run(runId), this.keys.runNodes(runId)];
+    // Sent in this order on one connection, so Redis runs them in this order.
+    const resets = batchesOf(nodeIds, releaseBatch).map((batch) =>
+      this.scripts["nodes-reset"](runKeys, batch),
+    );
+    const resume = this.scripts["run-resume"](
       [
-        this.keys.run(runId),
-        this.keys.runNodes(runId),
+        ...runKeys,
         this.keys.runEvents(runId),
         this.keys.events,
         this.keys.activeRuns,
         this.keys.runsByStatusPrefix,
         this.keys.endedRuns,
       ],
-      [event, globalEventStreamLength, this.retention.runEventsMax, ...nodeIds],
-    )) as [string, string];
+      [event, globalEventStreamLength, this.retention.runEventsMax],
+    );
+    const [[before, after]] = await Promise.all([resume as Promise<[string, string]>, ...resets]);
     return { before, after };
   }
 

@@ -6,6 +6,7 @@ const scriptNames = [
   "run-finish",
   "run-cancel",
   "run-resume",
+  "nodes-reset",
   "node-begin",
   "node-complete",
   "node-release",
