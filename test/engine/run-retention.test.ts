@@ -4,6 +4,7 @@ import type { Redis } from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
 import { RunRetentionSweeper } from "../../src/engine/redis/run-retention.js";
 import { PlanStore } from "../../src/engine/redis/plan-store.js";
+import { loadScripts } from "../../src/engine/redis/scripts.js";
 import { startRedisServer } from "../../src/infra/redis-server.js";
 import type { Engine } from "../../src/engine/index.js";
 import type { WorkerHandle } from "../../src/worker/worker.js";
@@ -230,6 +231,32 @@ describe("run retention", () => {
     expect(await api.engine.runs.admit("run_admitted", 1)).toEqual({ admitted: true, active: 0 });
     expect(await api.engine.runs.admit("run_admitted", 1)).toEqual({ admitted: true, active: 0 });
     expect(await api.engine.runs.admit("run_other", 1)).toEqual({ admitted: false, active: 1 });
+  });
+
+  it("lets a plan whose creator died before referencing it expire, and keeps a referenced one", async () => {
+    const api = await rig();
+    const plans = new PlanStore(api.redis, api.engine.keys);
+    const plan = { pipelineId: "q", pipelineName: "q", nodes: [] } as unknown as Parameters<
+      PlanStore["reference"]
+    >[1];
+    const planId = await plans.reference("run_kept", plan);
+    const planKey = api.engine.keys.plan(planId);
+    expect(await api.redis.ttl(planKey)).toBe(-1); // referenced: kept while its runs are
+    expect(await api.redis.hget(planKey, "json")).toBe(JSON.stringify(plan));
+
+    // Another plan: its creator asked, was told to write the JSON, wrote it, and died there.
+    const scripts = loadScripts(api.redis);
+    const orphanKey = api.engine.keys.plan("orphan");
+    const runKey = api.engine.keys.run("run_died");
+    expect(await scripts["plan-reference"]([runKey, orphanKey], ["orphan", 3600])).toBe(-1);
+    await api.redis.hsetnx(orphanKey, "json", "{}");
+    const ttl = await api.redis.ttl(orphanKey);
+    expect(ttl).toBeGreaterThan(3500);
+    expect(ttl).toBeLessThanOrEqual(3600);
+    // Had it lived, its next call would have taken the reference and kept the plan.
+    expect(await scripts["plan-reference"]([runKey, orphanKey], ["orphan", 3600])).toBe(1);
+    expect(await api.redis.ttl(orphanKey)).toBe(-1);
+    expect(await api.redis.hget(orphanKey, "refs")).toBe("1");
   });
 
   it("takes bounded steps: at most 100 runs each, saying when more are due", async () => {

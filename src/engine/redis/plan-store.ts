@@ -6,6 +6,9 @@ import { loadScripts } from "./scripts.js";
 
 /** Plans kept parsed in this process: a plan id names its content, so an entry is never stale. */
 const cachedPlans = 500;
+/** A plan hash written but not yet referenced expires after this (its creator died in between). */
+const unreferencedPlanTtlS = 3600;
+const maxReferenceTries = 5;
 
 /**
  * Run plans, stored once by content: the runs of one pipeline version with the same per-run options
@@ -26,13 +29,25 @@ export class PlanStore {
     this.scripts = loadScripts(redis);
   }
 
-  /** Names the plan in the run's record and takes a reference to it; returns the plan's id. */
+  /**
+   * Names the plan in the run's record and takes a reference to it; returns the plan's id. The JSON
+   * goes to Redis only if the plan is not stored yet, and by a plain HSETNX (see plan-reference.lua).
+   * Each try either takes the reference or finds the plan missing; it can be missing again only if
+   * another run's removal deleted it in between, so a few tries suffice.
+   */
   async reference(runId: string, plan: Plan): Promise<string> {
     const json = JSON.stringify(plan);
     const planId = createHash("sha256").update(json).digest("hex").slice(0, 32);
-    await this.scripts["plan-reference"]([this.keys.run(runId), this.keys.plan(planId)], [planId, json]);
-    this.remember(planId, plan);
-    return planId;
+    const keys = [this.keys.run(runId), this.keys.plan(planId)];
+    for (let attempt = 0; attempt < maxReferenceTries; attempt += 1) {
+      const taken = await this.scripts["plan-reference"](keys, [planId, unreferencedPlanTtlS]);
+      if (taken !== -1) {
+        this.remember(planId, plan);
+        return planId;
+      }
+      await this.redis.hsetnx(this.keys.plan(planId), "json", json);
+    }
+    throw new Error(`run ${runId}: its plan could not be stored; submit it again`);
   }
 
   /** The plan named `planId`; `inline` is the JSON of a plan stored in the run's own record (older runs). */
