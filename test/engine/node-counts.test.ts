@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from "vitest";
 import { nodeStatuses, type NodeCounts, type RunState } from "../../src/engine/index.js";
+import { loadScripts } from "../../src/engine/redis/scripts.js";
 import { rigForFile, servo } from "../support/context.js";
 import { chainDoc, move, servoDiamond, statusFan } from "../support/pipelines.js";
 import { runToEnd, untilFirstNodeRuns } from "../support/runs.js";
@@ -92,17 +93,34 @@ describe("node counts", () => {
     expect(await expectCountsMatch(runId)).toMatchObject({ completed: width + 2 });
   });
 
-  it("that a failed run's resume finds off are counted again, and the resume goes ahead", async () => {
-    const document = chainDoc("counts-off-resume", move("a", "flaky-2", 4), move("b", "servo-2", 5));
+  it("after a resume whose reset of the nodes was left part-way: the run job finishes it", async () => {
+    const document = chainDoc("counts-reset-left", move("a", "flaky-2", 4), move("b", "servo-2", 5));
     const failed = await runToEnd(rig.api.engine, document);
     expect(failed.status).toBe("failed");
-    // As an older release's script would have left them: one failed node too many counted.
-    const key = rig.api.engine.keys.runNodes(failed.runId);
-    await rig.api.redis.hincrby(key, "#failed", 1);
-    await rig.api.redis.hincrby(key, "#pending", -1);
-    await rig.api.engine.resumeRun(failed.runId);
-    expect((await rig.api.engine.waitForRun(failed.runId, 20_000)).status).toBe("completed");
+    // The resume's first step only, twice (a resend), as if its caller died right after it.
+    const scripts = loadScripts(rig.api.redis);
+    const keys = rig.api.engine.keys;
+    const resumeKeys = [
+      keys.run(failed.runId),
+      keys.runEvents(failed.runId),
+      keys.activeRuns,
+      keys.runsByStatusPrefix,
+      keys.endedRuns,
+    ];
+    expect(await scripts["run-resume"](resumeKeys, ["resume-1"])).toEqual(["failed", "running", 1]);
+    expect(await scripts["run-resume"](resumeKeys, ["resume-1"])).toEqual(["failed", "running", 1]);
+    expect(await scripts["run-resume"](resumeKeys, ["resume-2"])).toEqual(["running", "running", 1]);
+    expect(await rig.api.redis.hget(keys.run(failed.runId), "resetting")).toBe("1");
+    const before = await rig.api.engine.getRun(failed.runId);
+    expect(before.nodes.find((node) => node.nodeId === "a")?.status).toBe("failed");
+
+    await rig.api.engine.wakeRunJob(failed.runId, failed.pipelineId);
+    const resumed = await rig.api.engine.waitForRun(failed.runId, 20_000);
+    expect(resumed.status).toBe("completed");
     expect(await expectCountsMatch(failed.runId)).toMatchObject({ completed: 2, failed: 0 });
+    expect(await rig.api.redis.hexists(keys.run(failed.runId), "resetting")).toBe(0);
+    const events = await rig.api.engine.runEvents(failed.runId);
+    expect(events.filter((event) => event.type === "pipeline_resumed")).toHaveLength(1);
   });
 
   it("knocked off while a run goes on (an older release's script), are counted again and the run still ends", async () => {

@@ -100,7 +100,7 @@ describe("a release of successors in batches", () => {
     expect(seen.again).toEqual(seen.second);
     expect(seen.begunAgain).toEqual({ kind: "done", releaseNext: successorBatch * 2 + 1 });
 
-    // The run job took over: the 1,000 released nodes' jobs, then the last 200 released.
+    // The run job took over: it released the last 200, and added the jobs of all 1,200.
     const warnings = healthyLog.lines().filter((line) => line.nodeId === "src" && line.from !== undefined);
     expect(warnings).toEqual([expect.objectContaining({ from: successorBatch * 2 + 1 })]);
     expect(run.nodes).toHaveLength(width + 2);

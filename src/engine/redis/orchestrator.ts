@@ -36,12 +36,19 @@ export function createRunProcessor(deps: {
     if (!run) throw new UnrecoverableError(`run ${runId} has no ledger`);
     if (job.name === "timeout") return timeOut(run, job.data.epoch ?? 0);
     const nodes = new Map(run.plan.nodes.map((node) => [node.id, node]));
-    await ledger.startRun(runId, run.pipelineId, {
+    const { resetting } = await ledger.startRun(runId, run.pipelineId, {
       type: "pipeline_started",
       pipeline_name: run.plan.pipelineName,
       node_count: nodes.size,
     });
+    if (resetting !== "") {
+      // A resume whose caller did not finish putting the nodes back to pending (it died, or Redis
+      // refused a batch): finished here, before anything is decided from the nodes.
+      log.warn({ runId, epoch: resetting }, "a resume's reset of its nodes was left part-way: finishing it");
+      await ledger.finishReset(runId, run.pipelineId, Number(resetting), [...nodes.keys()]);
+    }
     for (let round = 0; round < maxRounds; round += 1) {
+      await carryOnReleases(run, nodes);
       const { epoch, released } = await releaseReady(run);
       await addJobs(
         run,
@@ -66,7 +73,6 @@ export function createRunProcessor(deps: {
         await repairStranded(run, epoch, stranded, nodes);
         continue;
       }
-      if (await carryOnReleases(run, epoch, state.nodes, nodes)) continue;
       const actual = countsOf(state.nodes);
       if (nodeStatuses.some((status) => actual[status] !== counts[status])) {
         log.warn({ runId, counted: counts, actual }, "the run's node counts were off; counted again");
@@ -127,6 +133,11 @@ export function createRunProcessor(deps: {
         missing.push(plan);
         continue;
       }
+      // A job added since this run job woke (a worker that froze between a release and its add,
+      // then thawed) is alive: the next round waits for it as a child. Only a job that has ended
+      // without recording its node stranded it.
+      const state = existing ? await existing.getState() : "missing";
+      if (state !== "completed" && state !== "failed" && state !== "missing") continue;
       log.warn({ runId: run.runId, nodeId: node.nodeId }, "node job ended without a result");
       await ledger.failNode(
         // The orchestrator drives no device: its writes carry no fence.
@@ -159,24 +170,19 @@ export function createRunProcessor(deps: {
 
   /**
    * Completed nodes whose release of their successors stopped part-way (their worker died between
-   * two batches, and their job never came back to go on) release the rest now. Only a node with
-   * more successors than one batch can be part-way, so most runs read nothing here.
+   * two batches, and their job has not come back to go on) release the rest, in the run's current
+   * epoch. Only a node with more successors than one batch can be part-way, so most runs read
+   * nothing here, and the others one HMGET.
    */
-  async function carryOnReleases(
-    run: StoredRun,
-    epoch: number,
-    states: readonly NodeState[],
-    nodes: ReadonlyMap<string, PlanNode>,
-  ): Promise<boolean> {
-    const candidates = states
-      .filter((state) => state.status === "completed")
-      .map((state) => nodes.get(state.nodeId) as PlanNode)
-      .filter((node) => node.successors.length > successorBatch);
-    if (candidates.length === 0) return false;
+  async function carryOnReleases(run: StoredRun, nodes: ReadonlyMap<string, PlanNode>): Promise<void> {
+    const candidates = [...nodes.values()].filter((node) => node.successors.length > successorBatch);
+    if (candidates.length === 0) return;
     const unfinished = await ledger.unfinishedReleases(
       run.runId,
       candidates.map((node) => node.id),
     );
+    if (unfinished.size === 0) return;
+    const epoch = await store.epoch(run.runId);
     for (const [nodeId, from] of unfinished) {
       log.warn(
         { runId: run.runId, nodeId, from },
@@ -192,7 +198,6 @@ export function createRunProcessor(deps: {
         ),
       );
     }
-    return unfinished.size > 0;
   }
 
   /** Ends the run when every node has settled; returns undefined while some can still move. */

@@ -96,8 +96,8 @@ export class RunLedger {
     runId: string,
     pipelineId: string,
     body: RunEventBody,
-  ): Promise<{ status: string; halt: string }> {
-    const [status, halt] = (await this.scripts["run-start"](
+  ): Promise<{ status: string; halt: string; resetting: string }> {
+    const [status, halt, resetting] = (await this.scripts["run-start"](
       [
         this.keys.run(runId),
         this.keys.runEvents(runId),
@@ -106,8 +106,8 @@ export class RunLedger {
         this.keys.endedRuns,
       ],
       [now(), this.event(runId, pipelineId, body), globalEventStreamLength, this.retention.runEventsMax],
-    )) as [string, string];
-    return { status, halt };
+    )) as [string, string, string];
+    return { status, halt, resetting };
   }
 
   async beginNode(
@@ -405,50 +405,58 @@ export class RunLedger {
 
   /** The run's status before and after the call; only a failed or cancelled run is resumed. */
   /**
-   * Resumes a failed or cancelled run: its failed and cancelled nodes go back to pending by batches
-   * (nodes-reset.lua, `releaseBatch` nodes each), then run-resume.lua starts the new epoch, all
-   * sent together: one round trip, and no one script over every node of a large run. Counts that
-   * still show failed or cancelled nodes after the batches (an older release's script changed a
-   * status without them) are made again, and the resume tried once more.
+   * Resumes a failed or cancelled run (run-resume.lua: a new epoch, in one short step), then puts
+   * its failed and cancelled nodes back to pending (finishReset). A reset that fails part-way (Redis
+   * refuses writes, or this process dies) is finished by the run job when it wakes: run-start.lua
+   * tells it the run is still `resetting`. A resume sent again answers as the first did.
    */
   async resumeRun(
     runId: string,
     pipelineId: string,
     nodeIds: readonly string[],
   ): Promise<{ before: string; after: string }> {
-    try {
-      return await this.resetAndResume(runId, pipelineId, nodeIds);
-    } catch (error) {
-      if (!(error instanceof Error) || !error.message.includes("NODES_NOT_RESET")) throw error;
-      await this.scripts["node-counts"]([this.keys.runNodes(runId)], ["recount", ...nodeIds]);
-      return this.resetAndResume(runId, pipelineId, nodeIds);
-    }
-  }
-
-  private async resetAndResume(
-    runId: string,
-    pipelineId: string,
-    nodeIds: readonly string[],
-  ): Promise<{ before: string; after: string }> {
-    const event = this.event(runId, pipelineId, { type: "pipeline_resumed", node_id: null });
-    const runKeys = [this.keys.run(runId), this.keys.runNodes(runId)];
-    // Sent in this order on one connection, so Redis runs them in this order.
-    const resets = batchesOf(nodeIds, releaseBatch).map((batch) =>
-      this.scripts["nodes-reset"](runKeys, batch),
-    );
-    const resume = this.scripts["run-resume"](
+    const [before, after, epoch] = (await this.scripts["run-resume"](
       [
-        ...runKeys,
+        this.keys.run(runId),
         this.keys.runEvents(runId),
-        this.keys.events,
         this.keys.activeRuns,
         this.keys.runsByStatusPrefix,
         this.keys.endedRuns,
       ],
-      [event, globalEventStreamLength, this.retention.runEventsMax],
-    );
-    const [[before, after]] = await Promise.all([resume as Promise<[string, string]>, ...resets]);
+      [randomUUID()],
+    )) as [string, string, number];
+    if (before === "failed" || before === "cancelled") {
+      // Left to the run job if it fails: the resume itself has happened, and is answered as such.
+      await this.finishReset(runId, pipelineId, epoch, nodeIds).catch(() => undefined);
+    }
     return { before, after };
+  }
+
+  /**
+   * Puts a resumed run's failed and cancelled nodes back to pending, `releaseBatch` nodes a script
+   * (nodes-reset.lua), sent together; then, only once every batch has run, marks the reset done
+   * and appends pipeline_resumed. Anything sent again, or after the reset is done, changes nothing.
+   */
+  async finishReset(
+    runId: string,
+    pipelineId: string,
+    epoch: number,
+    nodeIds: readonly string[],
+  ): Promise<void> {
+    const keys = [
+      this.keys.run(runId),
+      this.keys.runNodes(runId),
+      this.keys.runEvents(runId),
+      this.keys.events,
+    ];
+    const limits = [globalEventStreamLength, this.retention.runEventsMax];
+    await Promise.all(
+      batchesOf(nodeIds, releaseBatch).map((batch) =>
+        this.scripts["nodes-reset"](keys, [epoch, "nodes", "", ...limits, ...batch]),
+      ),
+    );
+    const event = this.event(runId, pipelineId, { type: "pipeline_resumed", node_id: null });
+    await this.scripts["nodes-reset"](keys, [epoch, "done", event, ...limits]);
   }
 
   private nodeKeys(runId: string, deviceId: string): string[] {

@@ -10,12 +10,24 @@
 local run = redis.call('HMGET', KEYS[1], 'epoch', 'halt')
 local released = {run[1]}
 if (run[2] or '') ~= '' then return released end
+if #ARGV == 0 then return released end
+-- One HMGET and one HSET for the batch, the counts moved at once.
+local fields = {}
 for i = 1, #ARGV do
-  local node = ARGV[i]
-  local fields = redis.call('HMGET', KEYS[2], node .. ':status', node .. ':remaining')
-  if fields[1] == 'pending' and tonumber(fields[2]) == 0 then
-    setNodeStatus(KEYS[2], node, 'queued')
-    released[#released + 1] = node
+  fields[#fields + 1] = ARGV[i] .. ':status'
+  fields[#fields + 1] = ARGV[i] .. ':remaining'
+end
+local values = redis.call('HMGET', KEYS[2], unpack(fields))
+local writes = {}
+for i = 1, #ARGV do
+  if values[i * 2 - 1] == 'pending' and tonumber(values[i * 2]) == 0 then
+    writes[#writes + 1] = ARGV[i] .. ':status'
+    writes[#writes + 1] = 'queued'
+    released[#released + 1] = ARGV[i]
   end
+end
+if #writes > 0 then
+  redis.call('HSET', KEYS[2], unpack(writes))
+  countMoved(KEYS[2], 'pending', 'queued', #writes / 2)
 end
 return released

@@ -3,7 +3,8 @@
 -- KEYS[4] prefix of the runs-by-status indexes, KEYS[5] ended runs
 -- ARGV[1] now (ISO), ARGV[2] event JSON, ARGV[3] global stream max length,
 -- ARGV[4] run stream max length
--- Returns {status, halt} after the call.
+-- Returns {status, halt, resetting} after the call: resetting is the epoch whose resume has not
+-- put its nodes back to pending yet (run-resume.lua), or ''.
 --- @include "append-event"
 --- @include "set-run-status"
 
@@ -16,4 +17,4 @@ if status == 'queued' and halt == '' then
   appendEvent(KEYS[2], KEYS[3], ARGV[2], ARGV[4], ARGV[3])
   status = 'running'
 end
-return {status, halt}
+return {status, halt, redis.call('HGET', KEYS[1], 'resetting') or ''}
