@@ -11,6 +11,9 @@ import { releaseRest } from "./node-release.js";
 import { successorBatch, type RunLedger } from "./run-ledger.js";
 import type { RunStore, StoredRun } from "./run-store.js";
 
+/** The states of a job that has not ended: its node is not stranded, whatever the ledger says yet. */
+const liveJobStates = new Set(["waiting", "delayed", "active", "prioritized", "waiting-children"]);
+
 /** Each round adds jobs or fails stranded nodes, so this many only guards against a fault of ours. */
 const maxRounds = 10;
 
@@ -136,8 +139,7 @@ export function createRunProcessor(deps: {
       // A job added since this run job woke (a worker that froze between a release and its add,
       // then thawed) is alive: the next round waits for it as a child. Only a job that has ended
       // without recording its node stranded it.
-      const state = existing ? await existing.getState() : "missing";
-      if (state !== "completed" && state !== "failed" && state !== "missing") continue;
+      if (existing && liveJobStates.has(await existing.getState())) continue;
       log.warn({ runId: run.runId, nodeId: node.nodeId }, "node job ended without a result");
       await ledger.failNode(
         // The orchestrator drives no device: its writes carry no fence.
