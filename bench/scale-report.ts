@@ -86,6 +86,10 @@ export function printScale(
     `\nCancel of a fan-out with ${cancel.queued} nodes queued: ${fixed(cancel.cancelMs, 0)} ms to pipeline_cancelled; ` +
       `slowest command ${cancel.slowest ? `${fixed(cancel.slowest.micros / 1000)} ms: ${cancel.slowest.command}` : "under 1 ms"}`,
   );
+  console.log(
+    `Its resume (every cancelled node back to pending): ${fixed(cancel.resumeMs, 0)} ms; ` +
+      `slowest command ${cancel.resumeSlowest ? `${fixed(cancel.resumeSlowest.micros / 1000)} ms: ${cancel.resumeSlowest.command}` : "under 1 ms"}`,
+  );
   const nodes = concurrent.runs * concurrent.workload.nodes.length;
   const rate = (values: readonly number[]) => (nodes / median(values)) * 1000;
   console.log(
@@ -126,6 +130,12 @@ export function printScale(
   verdict(
     `cancel's slowest Redis command`,
     (cancel.slowest?.micros ?? 0) / 1000,
+    targets.maxCommandMs,
+    " ms",
+  );
+  verdict(
+    `resume's slowest Redis command`,
+    (cancel.resumeSlowest?.micros ?? 0) / 1000,
     targets.maxCommandMs,
     " ms",
   );

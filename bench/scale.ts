@@ -44,6 +44,9 @@ export interface CancelScale {
   /** From the cancel request to the run's end (pipeline_cancelled), ms. */
   cancelMs: number;
   slowest: SlowCommand | null;
+  /** The resume of that cancelled run (every one of its cancelled nodes back to pending), ms. */
+  resumeMs: number;
+  resumeSlowest: SlowCommand | null;
 }
 
 /** Wall time of `runs` runs of one workload at once, first submit to last end, each timed repetition. */
@@ -221,7 +224,17 @@ async function measureCancel(engine: Engine, admin: Redis, options: ScaleOptions
   const run = await engine.waitForRunOverview(runId, 60_000);
   const cancelMs = performance.now() - start;
   if (run.status !== "cancelled") throw new Error(`scale: the cancelled fan-out ended ${run.status}`);
-  return { queued, cancelMs, slowest: await slowestCommand(admin) };
+  const slowest = await slowestCommand(admin);
+  // Then its resume, which puts every cancelled node back to pending; cancelled again at once (its
+  // moves would take minutes).
+  await admin.slowlog("RESET");
+  const resumeStart = performance.now();
+  await engine.resumeRun(runId);
+  const resumeMs = performance.now() - resumeStart;
+  const resumeSlowest = await slowestCommand(admin);
+  await engine.cancelRun(runId);
+  await engine.waitForRunOverview(runId, 60_000);
+  return { queued, cancelMs, slowest, resumeMs, resumeSlowest };
 }
 
 /**
