@@ -222,9 +222,7 @@ describe("run retention", () => {
   it("counts a plan reference once however often its script is sent, and a resent admission answers as the first", async () => {
     const api = await rig();
     const plans = new PlanStore(api.redis, api.engine.keys);
-    const plan = { pipelineId: "p", pipelineName: "p", nodes: [] } as unknown as Parameters<
-      PlanStore["reference"]
-    >[1];
+    const plan = emptyPlan("p");
     const planId = await plans.reference("run_resent", plan);
     expect(await plans.reference("run_resent", plan)).toBe(planId);
     expect(await api.redis.hget(api.engine.keys.plan(planId), "refs")).toBe("1");
@@ -236,9 +234,7 @@ describe("run retention", () => {
   it("lets a plan whose creator died before referencing it expire, and keeps a referenced one", async () => {
     const api = await rig();
     const plans = new PlanStore(api.redis, api.engine.keys);
-    const plan = { pipelineId: "q", pipelineName: "q", nodes: [] } as unknown as Parameters<
-      PlanStore["reference"]
-    >[1];
+    const plan = emptyPlan("q");
     const planId = await plans.reference("run_kept", plan);
     const planKey = api.engine.keys.plan(planId);
     expect(await api.redis.ttl(planKey)).toBe(-1); // referenced: kept while its runs are
@@ -295,4 +291,11 @@ async function waitForRedisClock(redis: Redis, ms: number): Promise<void> {
     if (now >= ms) return;
     await new Promise((resolve) => setTimeout(resolve, Math.min(100, ms - now)));
   }
+}
+
+/** A plan of no nodes, for tests of the plan store alone. */
+function emptyPlan(pipelineId: string): Parameters<PlanStore["reference"]>[1] {
+  return { pipelineId, pipelineName: pipelineId, nodes: [] } as unknown as Parameters<
+    PlanStore["reference"]
+  >[1];
 }

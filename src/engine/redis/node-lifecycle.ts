@@ -79,7 +79,7 @@ export class NodeLifecycle {
     // the crash are stranded, and the run job adds them when it wakes. A release the crash stopped
     // part-way goes on from where it stood.
     if (result.kind === "done" && result.releaseNext > 0) {
-      await this.releaseRest(attempt, result.releaseNext);
+      await this.carryOnRelease(attempt, result.releaseNext);
     }
     if (result.kind !== "run") return { kind: "skip" };
     const outputsOf = new Map(
@@ -119,12 +119,12 @@ export class NodeLifecycle {
       this.enqueue(data.runId, data.pipelineId, data.epoch, completion?.released ?? []),
       this.queues.promoteWaiters(completion?.woken ?? []),
     ]);
-    if (completion && completion.next > 0) await this.releaseRest(attempt, completion.next);
+    if (completion && completion.next > 0) await this.carryOnRelease(attempt, completion.next);
     return true;
   }
 
   /** The rest of a completed node's release of its successors, from position `from` on. */
-  private releaseRest({ job }: NodeAttempt, from: number): Promise<void> {
+  private carryOnRelease({ job }: NodeAttempt, from: number): Promise<void> {
     const data = job.data;
     return releaseRest(this.ledger, data, data.successors, from, (released) =>
       this.enqueue(data.runId, data.pipelineId, data.epoch, released),

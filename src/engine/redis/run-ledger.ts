@@ -211,21 +211,21 @@ export class RunLedger {
     return { released: result[0], next: result[1] };
   }
 
-  /** Of these completed nodes, those whose release of their successors stopped part-way, and where. */
+  /**
+   * Of these completed nodes, those whose release of their successors stopped part-way, and where.
+   * One HMGET: only nodes of more than `successorBatch` successors are asked about, a few per run.
+   */
   async unfinishedReleases(runId: string, nodeIds: readonly string[]): Promise<Map<string, number>> {
-    const unfinished = new Map<string, number>();
-    for (let first = 0; first < nodeIds.length; first += releaseBatch) {
-      const ids = nodeIds.slice(first, first + releaseBatch);
-      const next = await this.redis.hmget(
-        this.keys.runNodes(runId),
-        ...ids.map((id) => `${id}:release_next`),
-      );
-      ids.forEach((id, index) => {
+    const next = await this.redis.hmget(
+      this.keys.runNodes(runId),
+      ...nodeIds.map((id) => `${id}:release_next`),
+    );
+    return new Map(
+      nodeIds.flatMap((id, index) => {
         const at = Number(next[index] ?? 0);
-        if (at > 0) unfinished.set(id, at);
-      });
-    }
-    return unfinished;
+        return at > 0 ? [[id, at] as const] : [];
+      }),
+    );
   }
 
   /** Returns false if the worker no longer holds the device (nothing was recorded). */
@@ -403,7 +403,6 @@ export class RunLedger {
     return ended.reduce((sum, count) => sum + count, 0);
   }
 
-  /** The run's status before and after the call; only a failed or cancelled run is resumed. */
   /**
    * Resumes a failed or cancelled run (run-resume.lua: a new epoch, in one short step), then puts
    * its failed and cancelled nodes back to pending (finishReset). A reset that fails part-way (Redis

@@ -6,15 +6,13 @@
 -- Returns how many nodes were ended.
 --- @include "set-node-status"
 
-if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] or #ARGV < 4 then return 0 end
-local fields = {}
-for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] .. ':status' end
-local statuses = redis.call('HMGET', KEYS[2], unpack(fields))
+if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then return 0 end
+local nodes = {unpack(ARGV, 4)}
+local statuses = readNodeFields(KEYS[2], nodes, {'status'})
 local writes = {}
 local ended = 0
-for i = 4, #ARGV do
-  if statuses[i - 3] == 'queued' then
-    local node = ARGV[i]
+for i, node in ipairs(nodes) do
+  if statuses[i] == 'queued' then
     writes[#writes + 1] = node .. ':status'
     writes[#writes + 1] = 'cancelled'
     writes[#writes + 1] = node .. ':error'
@@ -24,7 +22,5 @@ for i = 4, #ARGV do
     ended = ended + 1
   end
 end
-if ended == 0 then return 0 end
-redis.call('HSET', KEYS[2], unpack(writes))
-countMoved(KEYS[2], 'queued', 'cancelled', ended)
+writeNodeFields(KEYS[2], writes, 'queued', 'cancelled', ended)
 return ended

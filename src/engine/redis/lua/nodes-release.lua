@@ -10,14 +10,8 @@
 local run = redis.call('HMGET', KEYS[1], 'epoch', 'halt')
 local released = {run[1]}
 if (run[2] or '') ~= '' then return released end
-if #ARGV == 0 then return released end
 -- One HMGET and one HSET for the batch, the counts moved at once.
-local fields = {}
-for i = 1, #ARGV do
-  fields[#fields + 1] = ARGV[i] .. ':status'
-  fields[#fields + 1] = ARGV[i] .. ':remaining'
-end
-local values = redis.call('HMGET', KEYS[2], unpack(fields))
+local values = readNodeFields(KEYS[2], ARGV, {'status', 'remaining'})
 local writes = {}
 for i = 1, #ARGV do
   if values[i * 2 - 1] == 'pending' and tonumber(values[i * 2]) == 0 then
@@ -26,8 +20,5 @@ for i = 1, #ARGV do
     released[#released + 1] = ARGV[i]
   end
 end
-if #writes > 0 then
-  redis.call('HSET', KEYS[2], unpack(writes))
-  countMoved(KEYS[2], 'pending', 'queued', #writes / 2)
-end
+writeNodeFields(KEYS[2], writes, 'pending', 'queued', #released - 1)
 return released

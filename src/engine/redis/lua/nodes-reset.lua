@@ -17,17 +17,14 @@ if ARGV[2] == 'done' then
   appendEvent(KEYS[3], KEYS[4], ARGV[3], ARGV[5], ARGV[4])
   return 1
 end
-if #ARGV < 6 then return 0 end
-local fields = {}
-for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] .. ':status' end
-local statuses = redis.call('HMGET', KEYS[2], unpack(fields))
+local nodes = {unpack(ARGV, 6)}
+local statuses = readNodeFields(KEYS[2], nodes, {'status'})
 local cleared = {':attempts', 0, ':error', '', ':started_at', '', ':finished_at', '', ':execution_time', ''}
 local writes = {}
 local moved = {failed = 0, cancelled = 0}
-for i = 6, #ARGV do
-  local before = statuses[i - 5]
+for i, node in ipairs(nodes) do
+  local before = statuses[i]
   if before == 'failed' or before == 'cancelled' then
-    local node = ARGV[i]
     writes[#writes + 1] = node .. ':status'
     writes[#writes + 1] = 'pending'
     for j = 1, #cleared, 2 do
@@ -37,8 +34,7 @@ for i = 6, #ARGV do
     moved[before] = moved[before] + 1
   end
 end
-if #writes == 0 then return 0 end
-redis.call('HSET', KEYS[2], unpack(writes))
-countMoved(KEYS[2], 'failed', 'pending', moved.failed)
-countMoved(KEYS[2], 'cancelled', 'pending', moved.cancelled)
+-- Both kinds go back to pending in the one HSET; each kind's count moves by its own number.
+writeNodeFields(KEYS[2], writes, 'failed', 'pending', moved.failed)
+if #writes > 0 then countMoved(KEYS[2], 'cancelled', 'pending', moved.cancelled) end
 return moved.failed + moved.cancelled

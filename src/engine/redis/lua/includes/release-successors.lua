@@ -1,17 +1,12 @@
 -- A completed node's successors each have one predecessor less to wait for; those left with none,
 -- and pending, are released (marked queued), unless the run is halted (a resume releases them).
 -- One HMGET and one HSET for the whole batch, and the counts moved at once. The caller bounds the
--- batch (releaseBatch in run-ledger.ts), so that no one script call holds Redis for long.
+-- batch (successorBatch in run-ledger.ts), so that no one script call holds Redis for long.
 -- Returns the released successors.
 local function releaseSuccessors(nodesKey, halted, successors)
   local released = {}
   if #successors == 0 then return released end
-  local fields = {}
-  for _, successor in ipairs(successors) do
-    fields[#fields + 1] = successor .. ':remaining'
-    fields[#fields + 1] = successor .. ':status'
-  end
-  local values = redis.call('HMGET', nodesKey, unpack(fields))
+  local values = readNodeFields(nodesKey, successors, {'remaining', 'status'})
   local writes = {}
   for i, successor in ipairs(successors) do
     local remaining = (tonumber(values[i * 2 - 1]) or 0) - 1
@@ -23,8 +18,7 @@ local function releaseSuccessors(nodesKey, halted, successors)
       released[#released + 1] = successor
     end
   end
-  redis.call('HSET', nodesKey, unpack(writes))
-  countMoved(nodesKey, 'pending', 'queued', #released)
+  writeNodeFields(nodesKey, writes, 'pending', 'queued', #released)
   return released
 end
 

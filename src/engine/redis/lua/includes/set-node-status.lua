@@ -15,3 +15,21 @@ local function setNodeStatus(nodesKey, node, status, ...)
   redis.call('HSET', nodesKey, node .. ':status', status, ...)
   countMoved(nodesKey, before, status, 1)
 end
+
+-- The named fields of each of `nodes` in one HMGET, for scripts that handle nodes by batches
+-- rather than a command per node: values[(i - 1) * #names + j] is node i's names[j].
+local function readNodeFields(nodesKey, nodes, names)
+  local fields = {}
+  for _, node in ipairs(nodes) do
+    for _, name in ipairs(names) do fields[#fields + 1] = node .. ':' .. name end
+  end
+  if #fields == 0 then return {} end
+  return redis.call('HMGET', nodesKey, unpack(fields))
+end
+
+-- A batch's field/value pairs in one HSET, with `count` nodes counted from `before` to `after`.
+local function writeNodeFields(nodesKey, writes, before, after, count)
+  if #writes == 0 then return end
+  redis.call('HSET', nodesKey, unpack(writes))
+  countMoved(nodesKey, before, after, count)
+end
