@@ -60,14 +60,15 @@ async function appliedDelays(api: Api, run: RunState, deviceId: string, nodeId: 
 }
 
 /**
- * BullMQ waited what node_retrying said (less the ms between the two writes, up to 30 on a busy
- * machine), every time.
+ * BullMQ waited what node_retrying said, every time, less the ms between the worker reading its
+ * clock and Redis writing the entry: up to 30 on a busy machine, and 109 once under the whole
+ * suite's load on two cores. That the wait itself happened, the events' gap checks (gapMs).
  */
 function expectApplied(applied: number[], retrying: { delayMs: number }[]) {
   expect(applied).toHaveLength(retrying.length);
   retrying.forEach(({ delayMs }, i) => {
     expect(applied[i]).toBeLessThanOrEqual(delayMs);
-    expect(applied[i]).toBeGreaterThanOrEqual(delayMs - 30);
+    expect(applied[i]).toBeGreaterThanOrEqual(delayMs - 150);
   });
 }
 
