@@ -75,6 +75,33 @@ export function printScale(
       }),
     ),
   );
+  console.log(
+    "\nCPU per node over those runs, ms: this process's (where both systems' workers run) + redis-server's\n",
+  );
+  console.log(
+    table(
+      ["workload", "rigflow process", "rigflow redis", "baseline process", "baseline redis", "ratio"],
+      results.map((result) => {
+        const nodesRun = (values: readonly number[]) => values.length * result.shape.workload.nodes.length;
+        const rigflow = result.rigflowCpu;
+        const baseline = result.baselineCpu;
+        const rigflowNodes = nodesRun(result.rigflowMs);
+        const baselineNodes = nodesRun(result.baselineMs);
+        return [
+          result.shape.workload.name,
+          fixed(rigflow.processMs / rigflowNodes, 3),
+          fixed(rigflow.redisMs / rigflowNodes, 3),
+          fixed(baseline.processMs / baselineNodes, 3),
+          fixed(baseline.redisMs / baselineNodes, 3),
+          fixed(
+            (rigflow.processMs + rigflow.redisMs) /
+              rigflowNodes /
+              ((baseline.processMs + baseline.redisMs) / baselineNodes),
+          ),
+        ];
+      }),
+    ),
+  );
   console.log("\nSlowest command per workload (SLOWLOG, over 1 ms):");
   for (const result of results) {
     const slowest = result.slowest;

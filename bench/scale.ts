@@ -36,6 +36,18 @@ export interface ShapeScale {
   slowest: SlowCommand | null;
   /** p50 of reading the last run of this shape back (the API's `GET /api/runs/{id}`), ms. */
   readRunMs: number;
+  /** CPU spent over the timed runs of each. */
+  rigflowCpu: CpuSpent;
+  baselineCpu: CpuSpent;
+}
+
+/**
+ * CPU spent while runs of one system went on, in ms: this process's (where both systems' workers
+ * run, one system at a time) and redis-server's (`INFO cpu`, shared by both, one at a time too).
+ */
+export interface CpuSpent {
+  processMs: number;
+  redisMs: number;
 }
 
 export interface CancelScale {
@@ -151,7 +163,13 @@ async function measureBoth(
     };
     await inTurn(warmups, once, () => baseline.timeRun(workload));
     await admin.slowlog("RESET");
-    const [rigflowMs, baselineMs] = await inTurn(repetitions, once, () => baseline.timeRun(workload));
+    const rigflowCpu = { processMs: 0, redisMs: 0 };
+    const baselineCpu = { processMs: 0, redisMs: 0 };
+    const [rigflowMs, baselineMs] = await inTurn(
+      repetitions,
+      withCpu(admin, once, rigflowCpu),
+      withCpu(admin, () => baseline.timeRun(workload), baselineCpu),
+    );
     const slowest = await slowestCommand(admin, `${options.prefix}-baseline`);
     const readMs: number[] = [];
     for (let i = 0; i < options.reads; i += 1) {
@@ -159,7 +177,8 @@ async function measureBoth(
       JSON.stringify(runView(await rigflow.engine.getRunOverview(lastRunId)));
       readMs.push(performance.now() - start);
     }
-    shapes.push({ shape, rigflowMs, baselineMs, slowest, readRunMs: percentile(readMs, 50) });
+    const readRunMs = percentile(readMs, 50);
+    shapes.push({ shape, rigflowMs, baselineMs, slowest, readRunMs, rigflowCpu, baselineCpu });
   }
   process.stderr.write(`scale: cancel of a 1-${options.cancelWidth} fan-out\n`);
   const cancel = await measureCancel(rigflow.engine, admin, options);
@@ -184,6 +203,25 @@ async function inTurn(
     seconds.push(await second());
   }
   return [firsts, seconds];
+}
+
+/** `measured`, adding the CPU it spent (this process's and redis-server's) to `spent`. */
+function withCpu(admin: Redis, measured: () => Promise<number>, spent: CpuSpent): () => Promise<number> {
+  return async () => {
+    const redisBefore = await redisCpuMs(admin);
+    const processBefore = process.cpuUsage();
+    const ms = await measured();
+    const used = process.cpuUsage(processBefore);
+    spent.processMs += (used.user + used.system) / 1000;
+    spent.redisMs += (await redisCpuMs(admin)) - redisBefore;
+    return ms;
+  };
+}
+
+async function redisCpuMs(admin: Redis): Promise<number> {
+  const info = await admin.info("cpu");
+  const seconds = (field: string) => Number(new RegExp(`${field}:([\\d.]+)`).exec(info)?.[1] ?? 0);
+  return (seconds("used_cpu_sys") + seconds("used_cpu_user")) * 1000;
 }
 
 /**

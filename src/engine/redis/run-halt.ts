@@ -57,7 +57,8 @@ export async function endNodesNotBegun(
 /**
  * Adds the jobs of nodes the ledger has released, then ends them again if the run was halted in
  * the meantime: a halt between the release and the add looked for their jobs before they existed.
- * Either this read sees the halt, or the halt's search (which follows its flag) sees the jobs.
+ * Either this read sees the halt, or the halt's search (which follows its flag) sees the jobs: the
+ * read goes in the adds' round trip, and Redis runs it after them.
  */
 export async function addReleasedNodeJobs(
   deps: { ledger: RunLedger; queues: QueueSet },
@@ -66,8 +67,7 @@ export async function addReleasedNodeJobs(
   jobs: readonly { node: PlanNode; data: NodeJobData }[],
 ): Promise<void> {
   if (jobs.length === 0) return;
-  await deps.queues.addNodeJobs(runId, jobs);
-  const halt = await deps.ledger.haltOf(runId);
+  const halt = await deps.queues.addNodeJobs(runId, jobs, deps.ledger.haltField(runId));
   if (halt === "cancelled" || halt === "timeout" || halt === "failed") {
     const nodes = jobs.map(({ node }) => node);
     await endNodesNotBegun(deps, runId, nodes, epoch, halt);

@@ -376,9 +376,12 @@ export class RunLedger {
     return found.flat();
   }
 
-  /** Why the run was halted: "cancelled", "timeout" or "failed"; "" while it is not. */
-  async haltOf(runId: string): Promise<string> {
-    return (await this.redis.hget(this.keys.run(runId), "halt")) ?? "";
+  /**
+   * Where a run's halt flag is ("cancelled", "timeout" or "failed"; empty while it is not halted),
+   * for a read in the same round trip as the adds of its released nodes' jobs.
+   */
+  haltField(runId: string): { key: string; field: string } {
+    return { key: this.keys.run(runId), field: "halt" };
   }
 
   /** Returns the run's status before the call; only a running or queued run is asked to halt. */
