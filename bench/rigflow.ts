@@ -10,6 +10,7 @@ import {
   type Limits,
   type RunRequest,
   type RunRetention,
+  untilReady,
 } from "../src/engine/index.js";
 import { startWorker } from "../src/worker/worker.js";
 import { timings } from "./stats.js";
@@ -58,6 +59,8 @@ export async function openRigflow(
   const runTimeoutMs = options.runTimeoutMs ?? 60_000;
   const cluster = options.cluster ?? false;
   const redis = connectRedis(redisUrl, { blocking: false, name: "bench-engine", cluster });
+  // A cluster's client that is not blocking fails commands until it is first ready.
+  if (cluster) await untilReady(redis, 10_000);
   const engine = new Engine(
     redis,
     prefix,

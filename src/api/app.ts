@@ -129,6 +129,8 @@ export function createApp(options: AppOptions & { accessHandle?: Access }) {
 function isRedisDown(error: Error): boolean {
   return (
     error.name === "MaxRetriesPerRequestError" ||
-    /ECONNREFUSED|Connection is closed|Stream isn't writeable|ETIMEDOUT/.test(error.message)
+    /ECONNREFUSED|Connection is closed|Stream isn't writeable|ETIMEDOUT|Cluster isn't ready/.test(
+      error.message,
+    )
   );
 }

@@ -11,6 +11,7 @@ import {
   type EventRetention,
   type FunctionContract,
   type Limits,
+  untilReady,
 } from "../engine/index.js";
 import { createAccess, tokensConfigured, type AccessSettings } from "./access/index.js";
 import { accessSettingsOf, createApp, defaultMaxStreamsPerClient } from "./app.js";
@@ -55,6 +56,9 @@ export interface ApiHandle {
   engine: Engine;
   close(): Promise<void>;
 }
+
+/** Long enough for a cluster that is up to be ready; one that is down leaves the API 503 meanwhile. */
+const clusterReadyWaitMs = 5000;
 
 /** Starts the HTTP API. It never opens a device: drivers are known here only by their specs. */
 export async function startApi(options: ApiOptions): Promise<ApiHandle> {
@@ -131,6 +135,9 @@ export async function startApi(options: ApiOptions): Promise<ApiHandle> {
     },
   );
   const host = options.host ?? "127.0.0.1";
+  // A cluster's client here fails commands until it is first ready (connection.ts): give it the
+  // time a cluster that is up takes, so that the first requests are served.
+  if (options.redisCluster) await untilReady(redis, clusterReadyWaitMs);
   await tail.start();
   const server = await new Promise<ServerType>((resolve) => {
     const s = serve({ fetch: app.fetch, port: options.port, hostname: host }, () => resolve(s));

@@ -10,7 +10,7 @@ export { retryDelayMs, retryPolicyProblem, type RetryPolicy } from "./pipeline/r
 export { shapeError } from "./pipeline/validate.js";
 export type { DeviceLeaseStore, DeviceRecord } from "./redis/device-lease.js";
 export type { DeviceStatus } from "./redis/device-status.js";
-export { clusterPrefix, connectRedis, duplicateConnection } from "./redis/connection.js";
+export { clusterPrefix, connectRedis, duplicateConnection, untilReady } from "./redis/connection.js";
 export { defaultEventRetention, type EventRetention } from "./redis/event-retention.js";
 export { defaultRunRetention, type RetentionStep, type RunRetention } from "./redis/run-retention.js";
 export { EventTail } from "./redis/event-tail.js";

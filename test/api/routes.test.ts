@@ -5,6 +5,7 @@ import { drivers } from "../../src/drivers/registry.js";
 import type { WorkerHandle } from "../../src/worker/worker.js";
 import { createTestApi, quietLog, servo, startTestWorker } from "../support/context.js";
 import { doc, move, seedDemo, seedDemoAnswer } from "../support/pipelines.js";
+import { expectRedisUnavailable } from "../support/http.js";
 
 const devices = [servo("servo-1"), servo("servo-2")];
 let api: ReturnType<typeof createTestApi>;
@@ -198,20 +199,26 @@ describe("devices and functions", () => {
 });
 
 describe("health", () => {
-  it("readyz answers 503 and the API 503 REDIS_UNAVAILABLE when Redis is unreachable", async () => {
-    const redis = connectRedis("redis://127.0.0.1:1", { blocking: false, name: "dead" });
-    redis.on("error", () => undefined);
-    const engine = new Engine(redis, "dead", createCatalog(devices, drivers.values()), defaultLimits);
-    const app = createApp({ engine, log: quietLog, maxBodyBytes: 1024 * 1024 });
-    try {
-      expect((await app.request("/healthz")).status).toBe(200);
-      expect((await app.request("/readyz")).status).toBe(503);
-      const response = await app.request("/api/runs");
-      expect(response.status).toBe(503);
-      expect(((await response.json()) as { error: { code: string } }).error.code).toBe("REDIS_UNAVAILABLE");
-    } finally {
-      await engine.close();
-      redis.disconnect();
-    }
-  });
+  // A cluster's client has no per-command retry limit: were it to queue commands until it is
+  // ready, a request would wait for as long as the cluster is down.
+  it.each([
+    { redisIs: "a server", cluster: false, prefix: "dead" },
+    { redisIs: "a cluster (REDIS_CLUSTER=1)", cluster: true, prefix: "{dead}" },
+  ])(
+    "readyz answers 503 and the API 503 REDIS_UNAVAILABLE at once when $redisIs is unreachable",
+    async ({ cluster, prefix }) => {
+      const redis = connectRedis("redis://127.0.0.1:1", { blocking: false, name: "dead", cluster });
+      redis.on("error", () => undefined);
+      const engine = new Engine(redis, prefix, createCatalog(devices, drivers.values()), defaultLimits);
+      const app = createApp({ engine, log: quietLog, maxBodyBytes: 1024 * 1024 });
+      try {
+        expect((await app.request("/healthz")).status).toBe(200);
+        expect((await app.request("/readyz")).status).toBe(503);
+        await expectRedisUnavailable(await app.request("/api/runs"));
+      } finally {
+        await engine.close();
+        redis.disconnect();
+      }
+    },
+  );
 });

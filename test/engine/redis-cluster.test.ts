@@ -2,11 +2,20 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startApi, type ApiHandle } from "../../src/api/server.js";
 import { drivers } from "../../src/drivers/registry.js";
-import { clusterPrefix, defaultLimits } from "../../src/engine/index.js";
+import { createApp } from "../../src/api/app.js";
+import {
+  clusterPrefix,
+  connectRedis,
+  createCatalog,
+  defaultLimits,
+  Engine,
+  untilReady,
+} from "../../src/engine/index.js";
 import { startWorker, type WorkerHandle } from "../../src/worker/worker.js";
 import { newPrefix, quietLog, servo } from "../support/context.js";
 import { chainDoc, move, servoDiamond } from "../support/pipelines.js";
 import { untilFirstNodeRuns } from "../support/runs.js";
+import { expectRedisUnavailable } from "../support/http.js";
 import { startRedisCluster, type RedisClusterHandle } from "../../src/infra/redis-cluster.js";
 
 // REDIS_CLUSTER=1 on a local 3-master cluster: the API and a worker on the cluster client, every key
@@ -125,5 +134,32 @@ describe("on a Redis Cluster (REDIS_CLUSTER=1)", () => {
     }
     expect(holders).toHaveLength(1);
     expect(holders[0]?.keys.length).toBeGreaterThan(20);
+  });
+});
+
+describe("a Redis Cluster that goes down (REDIS_CLUSTER=1)", () => {
+  it("answers the API's requests 503 REDIS_UNAVAILABLE at once, not when it comes back", async () => {
+    const down = await startRedisCluster(3);
+    const redis = connectRedis(down.url, { blocking: false, name: "rigflow-api", cluster: true });
+    redis.on("error", () => undefined);
+    const engine = new Engine(
+      redis,
+      clusterPrefix(newPrefix(), true),
+      createCatalog(devices, drivers.values()),
+      defaultLimits,
+    );
+    const app = createApp({ engine, log: quietLog, maxBodyBytes: 1024 * 1024 });
+    try {
+      await untilReady(redis, 10_000);
+      expect((await app.request("/api/runs")).status).toBe(200);
+      await down.stop();
+      // Within the test's timeout: the cluster client would otherwise hold the request until the
+      // cluster came back, which it never does here.
+      await expectRedisUnavailable(await app.request("/api/runs"));
+    } finally {
+      await engine.close();
+      redis.disconnect();
+      await down.stop();
+    }
   });
 });

@@ -42,3 +42,9 @@ export interface EventView {
   type: string;
   node_id?: string;
 }
+
+/** The API's answer while Redis does not answer: 503 REDIS_UNAVAILABLE. */
+export async function expectRedisUnavailable(response: Response): Promise<void> {
+  expect(response.status).toBe(503);
+  expect(((await response.json()) as { error: { code: string } }).error.code).toBe("REDIS_UNAVAILABLE");
+}

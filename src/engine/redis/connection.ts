@@ -35,17 +35,42 @@ export function connectRedis(url: string, options: ConnectOptions): Redis {
       // rediss:// as for a single server: TLS to every node.
       ...(protocol === "rediss:" && { tls: {} }),
     },
-    enableOfflineQueue: true,
+    // The cluster client has no per-command retry limit: with its queue for commands sent while
+    // it is not ready, a request would wait for as long as the cluster is down. The API's client
+    // goes without it and fails such a command at once (503 REDIS_UNAVAILABLE), as a single
+    // server's does after one reconnect attempt; start-up waits for it (`untilReady`).
+    enableOfflineQueue: options.blocking,
     clusterRetryStrategy: (times) => Math.min(times * 200, 2000),
   });
   return cluster as unknown as Redis;
+}
+
+/**
+ * Resolves once `redis` is ready, or after `timeoutMs`, whichever comes first: so that a client
+ * that fails commands while it is not ready (a cluster's, in the API) serves the first requests.
+ */
+export async function untilReady(redis: Redis, timeoutMs: number): Promise<void> {
+  if (redis.status === "ready") return;
+  let timer: NodeJS.Timeout | undefined;
+  let onReady = () => undefined as void;
+  await new Promise<void>((resolve) => {
+    onReady = resolve;
+    redis.once("ready", onReady);
+    timer = setTimeout(resolve, timeoutMs);
+  });
+  clearTimeout(timer);
+  redis.off("ready", onReady);
 }
 
 /** A second connection like `redis` (for SUBSCRIBE, which takes a connection over), with overrides. */
 export function duplicateConnection(redis: Redis, overrides: RedisOptions = {}): Redis {
   const client = redis as unknown as Redis | Cluster;
   if (client instanceof Cluster) {
-    const copy = client.duplicate([], { redisOptions: { ...client.options.redisOptions, ...overrides } });
+    // A subscriber waits for its cluster to be ready, whichever client it copies.
+    const copy = client.duplicate([], {
+      enableOfflineQueue: true,
+      redisOptions: { ...client.options.redisOptions, ...overrides },
+    });
     return copy as unknown as Redis;
   }
   return client.duplicate(overrides);
