@@ -224,7 +224,10 @@ describe("the dashboard in Chromium", () => {
     await page
       .locator('#node-rows tr[data-node-id="n49"][data-status="completed"]')
       .waitFor({ timeout: 30_000 });
-    await page.locator('#run-status[data-status="completed"]').waitFor({ timeout: 120_000 });
+    // What is tested is that the page follows the run to its end, not how fast the run goes: alone
+    // it takes about 40 s here, but the whole suite's other file and a slow hour of this VM (10 ms
+    // a node) have taken it past two minutes.
+    await page.locator('#run-status[data-status="completed"]').waitFor({ timeout: 280_000 });
     await expect.poll(completed, { timeout: 10_000 }).toBe(size);
     // The next page, and a node's details from it.
     await page.click("#nodes-next");
@@ -232,7 +235,7 @@ describe("the dashboard in Chromium", () => {
     await page.click('#node-rows tr[data-node-id="n57"]');
     await expect.poll(() => page.locator("#node-details").textContent()).toContain("n57");
     await page.screenshot({ path: join(screenshots, "large-run-page.png"), fullPage: true });
-  }, 180_000);
+  }, 360_000);
 
   it("shows an API error in words, never a blank page", async () => {
     await page.goto(`${base}/runs/run_that_does_not_exist`);

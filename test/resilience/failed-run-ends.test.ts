@@ -10,8 +10,9 @@ const catalog = [
   servo("bad", { fail_first: { move: 5 } }),
   servo("slow", { speed: 100 }),
   servo("offline"), // in the devices file, hosted by no worker
+  servo("steady", { speed: 100 }),
 ];
-const hosted = catalog.slice(0, 2);
+const hosted = catalog.filter((device) => device.id !== "offline");
 const once = { retry: { attempts: 1, backoff_ms: 0 } };
 
 describe("a run whose node fails", () => {
@@ -19,19 +20,26 @@ describe("a run whose node fails", () => {
     const api = createTestApi(catalog);
     const worker = await startTestWorker(api.prefix, hosted);
     try {
-      const document = doc("fails", [
-        { ...move("broken", "bad", 10), ...once },
-        move("long", "slow", 150), // 1.5 s: still running when "broken" fails
-        move("stranded", "offline", 10),
-      ]);
+      // "broken" begins half a second after "long" may, so that "long" is surely running when it
+      // fails, however late a loaded machine starts it (both at once, the failure came first once).
+      const document = doc(
+        "fails",
+        [
+          { ...move("broken", "bad", 10), ...once },
+          move("long", "slow", 150), // 1.5 s: still running when "broken" fails
+          move("stranded", "offline", 10),
+          move("first", "steady", 50), // 0.5 s
+        ],
+        [{ source: "first", target: "broken" }],
+      );
       const { runId } = await api.engine.submitRun({ document });
       await expect
         .poll(async () => (await api.engine.getRun(runId)).nodes.map((node) => node.status), {
           timeout: 5000,
           interval: 10,
         })
-        .toEqual(["failed", "running", "cancelled"]);
-      const stranded = (await api.engine.getRun(runId)).nodes[2];
+        .toEqual(["running", "cancelled", "completed", "failed"]); // plan order: the roots first
+      const stranded = (await api.engine.getRun(runId)).nodes.find((node) => node.nodeId === "stranded");
       expect(stranded?.error).toMatchObject({ code: "SKIPPED_AFTER_FAILURE" });
       expect(await api.engine.queues.device("offline").getJobCounts("waiting", "delayed")).toEqual({
         waiting: 0,
@@ -47,7 +55,7 @@ describe("a run whose node fails", () => {
       const run = await api.engine.waitForRun(runId, 5000);
       expect(run.status).toBe("failed");
       expect(run.error).toMatchObject({ code: "DEVICE_ERROR", nodeId: "broken" });
-      expect(run.nodes.map((node) => node.status)).toEqual(["failed", "completed", "cancelled"]);
+      expect(run.nodes.map((node) => node.status)).toEqual(["completed", "cancelled", "completed", "failed"]);
       const events = await api.engine.runEvents(runId);
       expect(events.filter((event) => event.type === "pipeline_cancelled")).toEqual([]);
       expect(events.at(-1)?.type).toBe("pipeline_error");
