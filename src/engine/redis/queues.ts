@@ -74,8 +74,6 @@ export const nodeJobRetention = {
  */
 const unpipelinedAdds = 3;
 
-const queuedStates = new Set(["waiting", "delayed", "prioritized"]);
-
 /** One Queue object per queue name, sharing one connection. */
 export class QueueSet {
   private readonly queues = new Map<string, Queue>();
@@ -109,7 +107,8 @@ export class QueueSet {
    * connection right behind the adds, without waiting for their answers: one round trip, and Redis
    * runs the read after every add. Several jobs go in one pipeline (one write; not a MULTI: an add
    * made again is a no-op, so a batch that Redis refused part-way is simply made again whole); a
-   * few go without, each its own write, as an ioredis pipeline costs more to build than a few.
+   * few on a single server go without, each its own write, as an ioredis pipeline costs more to
+   * build than a few writes.
    */
   async addNodeJobs(
     runId: string,
@@ -118,19 +117,22 @@ export class QueueSet {
   ): Promise<string | null> {
     // Every queue shares the connection, and BullMQ's scripts are loaded on it once it is ready.
     const client = await this.runs().getBackend().client;
-    if (jobs.length <= unpipelinedAdds) {
+    // All built before any is sent, so that none can throw with some sent and no read behind them.
+    const nodeJobs = jobs.map((job) => this.nodeJob(runId, job));
+    const parent = this.parentLink(runId);
+    // A cluster client retries each command on its own (after a failover, on a node that may not
+    // hold the slot): only a pipeline, resent whole and in order, keeps the read behind the adds.
+    if (nodeJobs.length <= unpipelinedAdds && !client.isCluster) {
       // Each is written to the socket at once, in this order (BullMQ's add sends before it awaits).
-      const added = jobs.map((job) => this.nodeJob(runId, job).addJob(client, this.parentLink(runId)));
+      const added = nodeJobs.map((job) => job.addJob(client, parent));
       const [value] = await Promise.all([this.connection.hget(read.key, read.field), ...added]);
       return value;
     }
     const pipeline = client.pipeline();
-    for (const job of jobs) {
+    for (const job of nodeJobs) {
       // Queued on the pipeline at once, as BullMQ's own addBulk does; its promise settles with
       // nothing useful, and its outcome is in exec's answers below.
-      this.nodeJob(runId, job)
-        .addJob(pipeline, this.parentLink(runId))
-        .catch(() => undefined);
+      job.addJob(pipeline, parent).catch(() => undefined);
     }
     pipeline.runCommand("hget", [read.key, read.field]);
     const answers = (await pipeline.exec()) ?? [];
@@ -138,7 +140,7 @@ export class QueueSet {
       if (error) throw error;
       // A negative answer is an add BullMQ refused (its parent, the run job, is gone): as add would.
       if (typeof answer === "number" && answer < 0) {
-        const { parentKey } = this.parentLink(runId);
+        const { parentKey } = parent;
         throw this.runs().getBackend().finishedErrors({ code: answer, parentKey, command: "addJob" });
       }
     }
@@ -167,9 +169,11 @@ export class QueueSet {
 
   /**
    * Takes the run's node jobs that have not begun (waiting behind another run's command, out a
-   * backoff, or set aside for a reservation) out of their queues; returns their node ids. A job
-   * that comes up meanwhile is locked, stays, and ends itself when it sees the run halted. Removing
-   * a run job's last child wakes the run job (BullMQ moves a parent whose children are all gone).
+   * backoff, or set aside for a reservation) out of their queues, once `beforeRemove` has ended
+   * their nodes in the ledger. `nodes` are those the ledger has queued or running. A job that has
+   * come up is locked and stays: a queued node's ends itself when it begins, a running one's
+   * command is stopped by the halt. Removing a run job's last child wakes the run job (BullMQ moves
+   * a parent whose children are all gone).
    */
   async removeQueuedNodeJobs(
     runId: string,
@@ -177,21 +181,21 @@ export class QueueSet {
     epoch: number,
     beforeRemove: (nodeIds: string[]) => Promise<unknown>,
   ): Promise<void> {
-    const found = await Promise.all(
-      nodes.map(async (node) => {
-        const job = await this.device(node.deviceId).getJob(nodeJobId(runId, node.id, epoch));
-        return job && queuedStates.has(await job.getState()) ? [{ nodeId: node.id, job }] : [];
-      }),
-    );
-    const queued = found.flat();
-    if (queued.length === 0) return;
-    // The ledger first: once a job is gone, the run job may wake and must find its node ended.
-    await beforeRemove(queued.map(({ nodeId }) => nodeId));
-    // Newest first: BullMQ's removal takes a job out of its wait list with LREM from the list's
-    // head, where the newest jobs are. Oldest first, each removal scanned the whole list (12 ms each
-    // with 2,500 jobs waiting on a device); newest first, it finds each near the head.
+    if (nodes.length === 0) return;
+    // The ledger first (it ends only nodes still queued there): once a job is gone, the run job may
+    // wake and must find its node ended.
+    await beforeRemove(nodes.map((node) => node.id));
+    // By id, without reading each job's state first: BullMQ's getState looks through the whole
+    // wait list (LPOS), up to 12 ms a job with 2,500 jobs waiting on a device. Newest first: its
+    // removal takes a job out of the wait list with LREM from the list's head, where the newest
+    // jobs are; oldest first, each removal scanned the whole list too.
     await Promise.all(
-      queued.reverse().map(({ job }) => job.remove().catch(() => undefined)), // one that came up ends itself
+      [...nodes].reverse().map(
+        (node) =>
+          this.device(node.deviceId)
+            .remove(nodeJobId(runId, node.id, epoch))
+            .catch(() => undefined), // a job left (Redis refused) ends itself when it comes up
+      ),
     );
   }
 

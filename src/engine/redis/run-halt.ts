@@ -39,18 +39,27 @@ export async function endNodesNotBegun(
   epoch: number,
   reason: HaltReason | "failed",
 ): Promise<void> {
-  // One read of the ledger first, so that a large run costs a job lookup per node that may have one.
+  // One read of the ledger first, so that a large run costs a job removal per node that may have one.
   const withJobs = new Set(
     await deps.ledger.nodesWithJobs(
       runId,
       nodes.map((node) => node.id),
     ),
   );
-  await deps.queues.removeQueuedNodeJobs(
-    runId,
-    nodes.filter((node) => withJobs.has(node.id)),
-    epoch,
-    (nodeIds) => deps.ledger.cancelQueuedNodes(runId, epoch, nodeIds, haltedNodeError(reason)),
+  const queued = nodes.filter((node) => withJobs.has(node.id));
+  await endNodesWithJobs(deps, runId, queued, epoch, reason);
+}
+
+/** Ends these nodes in the ledger if they are still queued there, then takes their jobs away. */
+function endNodesWithJobs(
+  deps: { ledger: RunLedger; queues: QueueSet },
+  runId: string,
+  nodes: readonly PlanNode[],
+  epoch: number,
+  reason: HaltReason | "failed",
+): Promise<void> {
+  return deps.queues.removeQueuedNodeJobs(runId, nodes, epoch, (nodeIds) =>
+    deps.ledger.cancelQueuedNodes(runId, epoch, nodeIds, haltedNodeError(reason)),
   );
 }
 
@@ -69,8 +78,10 @@ export async function addReleasedNodeJobs(
   if (jobs.length === 0) return;
   const halt = await deps.queues.addNodeJobs(runId, jobs, deps.ledger.haltField(runId));
   if (halt === "cancelled" || halt === "timeout" || halt === "failed") {
+    // Their jobs exist now, whatever the ledger says of their nodes: the halt may have ended them
+    // there already, before these jobs were added, and left nothing in the queues to remove.
     const nodes = jobs.map(({ node }) => node);
-    await endNodesNotBegun(deps, runId, nodes, epoch, halt);
+    await endNodesWithJobs(deps, runId, nodes, epoch, halt);
   }
 }
 
