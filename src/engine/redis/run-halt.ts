@@ -47,19 +47,18 @@ export async function endNodesNotBegun(
     ),
   );
   const queued = nodes.filter((node) => withJobs.has(node.id));
-  await endNodesWithJobs(deps, runId, queued, epoch, reason);
+  await endNodesWithJobs(deps, { runId, epoch, reason }, queued);
 }
 
 /** Ends these nodes in the ledger if they are still queued there, then takes their jobs away. */
 function endNodesWithJobs(
-  deps: { ledger: RunLedger; queues: QueueSet },
-  runId: string,
+  { ledger, queues }: { ledger: RunLedger; queues: QueueSet },
+  halted: { runId: string; epoch: number; reason: HaltReason | "failed" },
   nodes: readonly PlanNode[],
-  epoch: number,
-  reason: HaltReason | "failed",
 ): Promise<void> {
-  return deps.queues.removeQueuedNodeJobs(runId, nodes, epoch, (nodeIds) =>
-    deps.ledger.cancelQueuedNodes(runId, epoch, nodeIds, haltedNodeError(reason)),
+  const { runId, epoch, reason } = halted;
+  return queues.removeQueuedNodeJobs(runId, nodes, epoch, (nodeIds) =>
+    ledger.cancelQueuedNodes(runId, epoch, nodeIds, haltedNodeError(reason)),
   );
 }
 
@@ -81,7 +80,7 @@ export async function addReleasedNodeJobs(
     // Their jobs exist now, whatever the ledger says of their nodes: the halt may have ended them
     // there already, before these jobs were added, and left nothing in the queues to remove.
     const nodes = jobs.map(({ node }) => node);
-    await endNodesWithJobs(deps, runId, nodes, epoch, halt);
+    await endNodesWithJobs(deps, { runId, epoch, reason: halt }, nodes);
   }
 }
 
