@@ -175,7 +175,7 @@ export class QueueSet {
    * command is stopped by the halt. Removing a run job's last child wakes the run job (BullMQ moves
    * a parent whose children are all gone).
    */
-  async removeQueuedNodeJobs(
+  async removeNodeJobs(
     runId: string,
     nodes: readonly PlanNode[],
     epoch: number,

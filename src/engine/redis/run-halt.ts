@@ -46,8 +46,8 @@ export async function endNodesNotBegun(
       nodes.map((node) => node.id),
     ),
   );
-  const queued = nodes.filter((node) => withJobs.has(node.id));
-  await endNodesWithJobs(deps, { runId, epoch, reason }, queued);
+  const notEnded = nodes.filter((node) => withJobs.has(node.id));
+  await endNodesWithJobs(deps, { runId, epoch, reason }, notEnded);
 }
 
 /** Ends these nodes in the ledger if they are still queued there, then takes their jobs away. */
@@ -57,16 +57,16 @@ function endNodesWithJobs(
   nodes: readonly PlanNode[],
 ): Promise<void> {
   const { runId, epoch, reason } = halted;
-  return queues.removeQueuedNodeJobs(runId, nodes, epoch, (nodeIds) =>
+  return queues.removeNodeJobs(runId, nodes, epoch, (nodeIds) =>
     ledger.cancelQueuedNodes(runId, epoch, nodeIds, haltedNodeError(reason)),
   );
 }
 
 /**
  * Adds the jobs of nodes the ledger has released, then ends them again if the run was halted in
- * the meantime: a halt between the release and the add looked for their jobs before they existed.
- * Either this read sees the halt, or the halt's search (which follows its flag) sees the jobs: the
- * read goes in the adds' round trip, and Redis runs it after them.
+ * the meantime: a halt between the release and the add removed their jobs before they existed.
+ * Either this read sees the halt, or the halt's removal (which follows its flag) finds the jobs:
+ * the read goes in the adds' round trip, and Redis runs it after them.
  */
 export async function addReleasedNodeJobs(
   deps: { ledger: RunLedger; queues: QueueSet },
