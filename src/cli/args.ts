@@ -3,14 +3,14 @@ import { UsageError } from "./errors.js";
 import { usageLines } from "./help.js";
 import { runStatuses, type RunStatus } from "./wire.js";
 
-export type CommandName = "submit" | "watch" | "retry" | "cancel" | "runs";
+export type CommandName = "submit" | "watch" | "retry" | "cancel" | "pause" | "resume" | "runs";
 
 export type Invocation =
   | { command: "help" }
   | { command: "version" }
   | {
       command: CommandName;
-      /** The file (submit) or the run id (watch, retry, cancel); absent for runs. */
+      /** The file (submit) or the run id (watch, retry, cancel, pause, resume); absent for runs. */
       target: string | undefined;
       url: string;
       token: string | undefined;
@@ -20,6 +20,8 @@ export type Invocation =
       status: RunStatus | undefined;
       limit: number;
       cursor: string | undefined;
+      /** pause: stop running commands now, rather than let them finish. */
+      now: boolean;
     };
 
 const options = {
@@ -31,6 +33,7 @@ const options = {
   status: { type: "string", short: "s" },
   limit: { type: "string", short: "n" },
   cursor: { type: "string" },
+  now: { type: "boolean" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean" },
 } as const;
@@ -41,6 +44,8 @@ const commands: Record<CommandName, { options: string[]; positionals: [min: numb
   watch: { options: [], positionals: [1, 1] },
   retry: { options: ["watch"], positionals: [1, 1] },
   cancel: { options: [], positionals: [1, 1] },
+  pause: { options: ["now"], positionals: [1, 1] },
+  resume: { options: ["watch"], positionals: [1, 1] },
   runs: { options: ["status", "pipeline", "limit", "cursor"], positionals: [0, 0] },
 };
 const everyCommand = new Set(["url", "token", "json", "help", "version"]);
@@ -61,7 +66,8 @@ export function parseInvocation(argv: string[], env: Record<string, string | und
   if (values.version) return { command: "version" };
   const [name, ...rest] = positionals;
   if (values.help || name === "help") return { command: "help" };
-  if (name === undefined) throw new UsageError("say what to do: submit, watch, retry, cancel or runs");
+  if (name === undefined)
+    throw new UsageError("say what to do: submit, watch, retry, cancel, pause, resume or runs");
   if (!isCommand(name)) throw new UsageError(`unknown command '${name}'`);
 
   const spec = commands[name];
@@ -99,6 +105,7 @@ export function parseInvocation(argv: string[], env: Record<string, string | und
     status: checkStatus(values.status),
     limit: checkLimit(values.limit),
     cursor: checkCursor(values.cursor),
+    now: values.now ?? false,
   };
 }
 

@@ -30,11 +30,21 @@ export function watch(ctx: CliContext, args: CommandInvocation): Promise<number>
 }
 
 /** `rigflow retry <run_id> [--watch]`: resumes a failed or cancelled run. */
-export async function retry(ctx: CliContext, args: CommandInvocation): Promise<number> {
+export function retry(ctx: CliContext, args: CommandInvocation): Promise<number> {
+  return goOn(ctx, args, "retry");
+}
+
+/** `rigflow resume <run_id> [--watch]`: a paused run goes on. */
+export function resume(ctx: CliContext, args: CommandInvocation): Promise<number> {
+  return goOn(ctx, args, "resume");
+}
+
+/** A retry or a resume, then, with --watch, what it brings. */
+async function goOn(ctx: CliContext, args: CommandInvocation, action: "retry" | "resume"): Promise<number> {
   const runId = args.target ?? "";
-  // Watching shows what the retry brings, from the run's first event after its last one so far.
+  // Watching shows what the run does next, from its first event after its last one so far.
   const after = args.watch ? await lastEventId(ctx, runId) : undefined;
-  const answer = await ctx.api.post<{ run_id: string; status: RunStatus }>(`${runPath(runId)}/retry`);
+  const answer = await ctx.api.post<{ run_id: string; status: RunStatus }>(`${runPath(runId)}/${action}`);
   if (ctx.json) ctx.io.stdout.write(`${JSON.stringify(answer)}\n`);
   else ctx.io.stdout.write(`run ${runId} resumed (${answer.status})\n`);
   if (!args.watch) {
@@ -91,6 +101,6 @@ async function lastEventId(ctx: CliContext, runId: string): Promise<string> {
 }
 
 /** A next step for a person at a terminal; kept out of pipes and --json. */
-function hint(ctx: CliContext, text: string, always = false): void {
+export function hint(ctx: CliContext, text: string, always = false): void {
   if (!ctx.json && (always || ctx.io.stderr.isTTY)) ctx.io.stderr.write(`${text}\n`);
 }

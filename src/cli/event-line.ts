@@ -33,7 +33,11 @@ function describe(event: RunEvent): [subject: string, text: string] {
     case "pipeline_cancelled":
       return ["run", "cancelled"];
     case "pipeline_resumed":
-      return ["run", "resumed"];
+      return ["run", event.reason === "unpaused" ? "resumed after a pause" : "resumed"];
+    case "pipeline_paused":
+      return ["run", `paused${event.mode === "immediate" ? " (its running commands were stopped)" : ""}`];
+    case "node_held":
+      return [event.node_id, `held: ${event.error_type}: ${event.error_message}`];
     case "node_executing":
       return [event.node_id, `running ${event.function_id}@${event.device_id} (attempt ${event.attempt})`];
     case "node_progress":

@@ -4,11 +4,13 @@ export const usageLines: Record<string, string> = {
   watch: "rigflow watch <run_id>",
   retry: "rigflow retry <run_id> [--watch]",
   cancel: "rigflow cancel <run_id>",
+  pause: "rigflow pause <run_id> [--now]",
+  resume: "rigflow resume <run_id> [--watch]",
   runs: "rigflow runs [--status S] [--pipeline ID] [--limit N] [--cursor C]",
   help: "rigflow help",
 };
 
-export const helpText = `rigflow: start, follow, retry and cancel Rigflow pipeline runs from the terminal.
+export const helpText = `rigflow: start, follow, pause, retry and cancel Rigflow pipeline runs from the terminal.
 
 Usage:
   rigflow submit <pipeline.json> [--watch]   start a run of a pipeline document; prints its run id
@@ -16,6 +18,10 @@ Usage:
   rigflow watch <run_id>                     follow a run live, node by node, until it ends
   rigflow retry <run_id> [--watch]           resume a failed or cancelled run (completed nodes stay done)
   rigflow cancel <run_id>                    cancel a run
+  rigflow pause <run_id> [--now]             pause a run: no node starts; running ones finish
+                                             (--now: stop them; an idempotent one runs again on
+                                             resume, any other is held)
+  rigflow resume <run_id> [--watch]          resume a paused run
   rigflow runs [--status S] [--pipeline ID] [--limit N] [--cursor C]
                                              list runs, newest first
   rigflow help | --help | --version
@@ -28,8 +34,10 @@ Options:
   --token TOKEN   your token, an operator's or a viewer's, when the API has tokens
                   (default: $RIGFLOW_TOKEN, else $API_TOKEN)
   --json          machine output: the API's JSON; when watching, one event per line
-  -w, --watch     after submit or retry, follow the run until it ends
-  -s, --status S  runs: only those in status S (queued, running, completed, failed, cancelled)
+  -w, --watch     after submit, retry or resume, follow the run until it ends
+  --now           pause: stop the running commands now rather than let them finish
+  -s, --status S  runs: only those in status S (queued, running, paused, held, completed,
+                  failed, cancelled)
   -p, --pipeline  runs: only those of that pipeline; submit: run that saved pipeline
   -n, --limit N   runs: at most N (1-200, default 20)
   --cursor C      runs: the page after the one that printed C

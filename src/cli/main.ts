@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
 import { ApiClient } from "./api-client.js";
 import { parseInvocation, type CommandName } from "./args.js";
-import { cancel, retry, runs, submit, watch, type CommandInvocation } from "./commands.js";
+import { cancel, resume, retry, runs, submit, watch, type CommandInvocation } from "./commands.js";
+import { pause } from "./control-commands.js";
 import type { CliContext } from "./context.js";
 import { ApiError, ApiUnreachableError, UsageError } from "./errors.js";
 import { exitCodes } from "./exit-codes.js";
@@ -14,6 +15,8 @@ const commands: Record<CommandName, (ctx: CliContext, args: CommandInvocation) =
   watch,
   retry,
   cancel,
+  pause,
+  resume,
   runs,
 };
 

@@ -119,6 +119,7 @@ function nodeSymbol(node: NodeModel, tick: number): string {
     completed: "✓",
     failed: "✗",
     cancelled: "⊘",
+    held: "✋",
   };
   return symbols[node.status];
 }
@@ -127,6 +128,8 @@ function runSymbol(status: RunStatus, tick: number): string {
   const symbols: Record<RunStatus, string> = {
     queued: "○",
     running: spinner[tick % spinner.length] ?? "*",
+    paused: "‖",
+    held: "✋",
     completed: "✓",
     failed: "✗",
     cancelled: "⊘",
@@ -139,13 +142,14 @@ function nodeColour(status: NodeStatus, style: Style): (text: string) => string 
   if (status === "failed") return style.red;
   if (status === "cancelled") return style.yellow;
   if (status === "running") return style.cyan;
+  if (status === "held") return style.yellow;
   return style.dim;
 }
 
 function runColour(status: RunStatus, style: Style): (text: string) => string {
   if (status === "completed") return style.green;
   if (status === "failed") return style.red;
-  if (status === "cancelled") return style.yellow;
+  if (status === "cancelled" || status === "paused" || status === "held") return style.yellow;
   return style.cyan;
 }
 
@@ -154,6 +158,7 @@ function pickNodes(nodes: NodeModel[], room: number): NodeModel[] {
   if (nodes.length <= room) return nodes;
   const rank: Record<NodeStatus, number> = {
     running: 0,
+    held: 0,
     failed: 1,
     cancelled: 2,
     queued: 3,

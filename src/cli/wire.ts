@@ -73,7 +73,8 @@ export interface SubmittedWire {
   pipeline_id: string;
 }
 
-export const runStatuses: readonly RunStatus[] = ["queued", "running", "completed", "failed", "cancelled"];
+// The list itself, from the engine's types module alone (no Redis nor BullMQ comes with it).
+export { runStatuses } from "../engine/run/types.js";
 
 export const hasEnded = (status: RunStatus): boolean =>
   status === "completed" || status === "failed" || status === "cancelled";

@@ -9,6 +9,7 @@ import { redisKeys, type RedisKeys } from "./redis/keys.js";
 import { RedisPipelineRepository } from "./redis/pipeline-repository.js";
 import { QueueSet } from "./redis/queues.js";
 import { haltRun } from "./redis/run-halt.js";
+import { pauseRun, unpauseRun } from "./redis/run-pause.js";
 import { RunLedger } from "./redis/run-ledger.js";
 import { RunStatusCounts } from "./redis/run-status-counts.js";
 import { newRunId, RunStore } from "./redis/run-store.js";
@@ -18,7 +19,15 @@ import { wakeRunJob } from "./redis/run-sweeper.js";
 import { RunWatcher } from "./redis/run-watcher.js";
 import type { RunEvent } from "./run/events.js";
 import { endedRunStatuses } from "./run/types.js";
-import type { NodeState, NodeStatus, RunOverview, RunState, RunStatus, RunSummary } from "./run/types.js";
+import type {
+  NodeState,
+  NodeStatus,
+  PauseMode,
+  RunOverview,
+  RunState,
+  RunStatus,
+  RunSummary,
+} from "./run/types.js";
 
 export interface RunRequest {
   pipelineId?: string;
@@ -220,6 +229,31 @@ export class Engine {
       });
     }
     return before as RunStatus;
+  }
+
+  /**
+   * Pauses the run (see run-pause.ts): deferred, its running commands finish; immediate, they are
+   * stopped through their drivers. Returns the run's status now (it is `paused` once nothing of it
+   * runs). A pause asked again answers as the first.
+   */
+  async pauseRun(runId: string, mode: PauseMode): Promise<RunStatus> {
+    const run = await this.runs.loadRun(runId);
+    if (!run) throw runNotFound(runId);
+    return pauseRun(
+      { redis: this.redis, keys: this.keys, ledger: this.ledger, queues: this.queues },
+      { runId, plan: run.plan, epoch: await this.runs.epoch(runId) },
+      mode,
+    ).catch(rethrowNotFound(runId));
+  }
+
+  /** Resumes a paused run; returns its status now (running, or queued if it had not started). */
+  async unpauseRun(runId: string): Promise<RunStatus> {
+    const run = await this.runs.loadRun(runId);
+    if (!run) throw runNotFound(runId);
+    return unpauseRun(
+      { redis: this.redis, keys: this.keys, ledger: this.ledger, queues: this.queues },
+      { runId, plan: run.plan, epoch: await this.runs.epoch(runId) },
+    ).catch(rethrowNotFound(runId));
   }
 
   /**

@@ -14,7 +14,7 @@ export { clusterPrefix, connectRedis, duplicateConnection, untilReady } from "./
 export { defaultEventRetention, type EventRetention } from "./redis/event-retention.js";
 export { defaultRunRetention, type RetentionStep, type RunRetention } from "./redis/run-retention.js";
 export { EventTail } from "./redis/event-tail.js";
-export { runStatuses, type RunStatusCounts } from "./redis/run-status-counts.js";
+export type { RunStatusCounts } from "./redis/run-status-counts.js";
 export { nodeBackoffStrategy } from "./redis/node-backoff.js";
 export { fencedRetryMs, handBack, type NodeAttempt } from "./redis/node-lifecycle.js";
 export { redisKeys, type RedisKeys } from "./redis/keys.js";
@@ -34,6 +34,7 @@ export { compareEventIds, isEventId, type RunEvent } from "./run/events.js";
 export {
   endedRunStatuses,
   nodeStatuses,
+  runStatuses,
   type NodeCounts,
   type NodeError,
   type NodeState,

@@ -77,6 +77,9 @@ export class JobGuard {
         },
       );
     if (run.status !== "running") throw refuse(`the run is ${run.status}`, { run_status: run.status });
+    if (run.halt === "paused" || run.halt === "held") {
+      throw refuse(`the run is ${run.halt === "paused" ? "pausing" : "holding"}`, { run_status: run.status });
+    }
     if (run.halt !== "") throw refuse(`the run is stopping (${run.halt})`, { run_status: run.status });
     const current = await this.runs.epoch(run.runId);
     if (owner.epoch !== current) throw superseded(found, run.runId, owner.nodeId, owner.epoch, current);

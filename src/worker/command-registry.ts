@@ -1,4 +1,5 @@
 import { DeviceError } from "../drivers/device-error.js";
+import { pauseStop } from "./stop-reasons.js";
 
 export interface RunningCommand {
   readonly signal: AbortSignal;
@@ -65,13 +66,15 @@ export class CommandRegistry {
     return this.abortWhere((entry) => entry.deviceId === deviceId && !entry.pausable, reason);
   }
 
-  /** Stops the run's commands: it was cancelled, or ran past its timeout. */
-  cancelRun(runId: string, reason: "cancelled" | "timeout" = "cancelled"): number {
+  /** Stops the run's commands: it was cancelled, ran past its timeout, or was paused at once. */
+  cancelRun(runId: string, reason: "cancelled" | "timeout" | "pause" = "cancelled"): number {
     const set = this.byRun.get(runId);
     const error =
-      reason === "timeout"
-        ? new DeviceError("RUN_TIMEOUT", "stopped: the run ran past its timeout_ms", false)
-        : new DeviceError("CANCELLED", "the run was cancelled", false);
+      reason === "pause"
+        ? pauseStop
+        : reason === "timeout"
+          ? new DeviceError("RUN_TIMEOUT", "stopped: the run ran past its timeout_ms", false)
+          : new DeviceError("CANCELLED", "the run was cancelled", false);
     let count = 0;
     for (const { controller } of set ?? []) {
       if (controller.signal.aborted) continue;

@@ -27,12 +27,14 @@ export function watchHalts(deps: {
     reading = true;
     try {
       const pipeline = redis.pipeline();
-      for (const runId of runIds) pipeline.hget(keys.run(runId), "halt");
+      for (const runId of runIds) pipeline.hmget(keys.run(runId), "halt", "pause_mode");
       const halts = (await pipeline.exec()) ?? [];
       runIds.forEach((runId, index) => {
-        const halt = halts[index]?.[1];
-        if (halt !== "cancelled" && halt !== "timeout") return;
-        const stopped = commands.cancelRun(runId, halt);
+        const [halt, pauseMode] = (halts[index]?.[1] ?? []) as (string | null)[];
+        // A deferred pause lets running commands finish; an immediate one stops them.
+        const stop = halt === "paused" && pauseMode === "immediate" ? "pause" : halt;
+        if (stop !== "cancelled" && stop !== "timeout" && stop !== "pause") return;
+        const stopped = commands.cancelRun(runId, stop);
         if (stopped > 0) log.info({ runId, stopped, halt }, "stopped running commands of a halted run");
       });
     } finally {

@@ -18,7 +18,7 @@ import type { DeviceHold } from "./device-leases.js";
 import type { InFlightNodes } from "./in-flight-nodes.js";
 import { NodeDeadline } from "./node-deadline.js";
 import { untilRecorded, type HeldOutcome } from "./record-outcome.js";
-import { leaseLostStop, workerStops } from "./stop-reasons.js";
+import { leaseLostStop, pauseStop, workerStops } from "./stop-reasons.js";
 
 const progressIntervalMs = 100;
 
@@ -128,6 +128,18 @@ export function createNodeProcessor(deps: {
         // non-idempotent one stopped part-way needs a person (NODE_INTERRUPTED).
         if (workerStops.has(command.signal.reason) && data.idempotent)
           return await untilRecorded(() => runtime.lifecycle.requeue(attempt, failure), holding);
+        // Stopped by an immediate pause: an idempotent command runs again from the start once the
+        // run is resumed (its job comes back, finds the run resting, and ends); any other is held.
+        if (command.signal.reason === pauseStop) {
+          if (data.idempotent) {
+            const paused = {
+              ...failure,
+              message: `${data.deviceId}: stopped by a pause of the run; runs again on resume`,
+            };
+            return await untilRecorded(() => runtime.lifecycle.requeue(attempt, paused), holding);
+          }
+          return await untilRecorded(() => runtime.lifecycle.hold(attempt, failure, executionTime), holding);
+        }
         return await untilRecorded(() => runtime.lifecycle.fail(attempt, failure, executionTime), holding);
       }
       onOutcome(null);

@@ -22,6 +22,16 @@ export const leaseInDoubtStop = new DeviceError(
 );
 
 /**
+ * The abort reason of commands stopped by an immediate pause of their run: an idempotent one is
+ * queued again and runs from the start on resume; any other is held for a person, as this says.
+ */
+export const pauseStop = new DeviceError(
+  "NODE_INTERRUPTED",
+  "an immediate pause of the run stopped this command part-way; it is not idempotent, so it is held: check the device, then recover the node (retry, skip or complete)",
+  false,
+);
+
+/**
  * Stops its worker made, not the run or the device: an idempotent command stopped by one of these
  * simply runs again, on whichever worker holds the device.
  */

@@ -180,9 +180,13 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
 
     await subscriber.subscribe(runtime.keys.cancelChannel);
     subscriber.on("message", (_channel: string, message: string) => {
-      // "<run id>" for a cancel, "<run id> timeout" for a run past its timeout (run-halt.ts).
+      // "<run id>" for a cancel, "<run id> timeout" for a run past its timeout (run-halt.ts),
+      // "<run id> pause" for an immediate pause.
       const [runId = "", reason] = message.split(" ");
-      const stopped = commands.cancelRun(runId, reason === "timeout" ? "timeout" : "cancelled");
+      const stopped = commands.cancelRun(
+        runId,
+        reason === "timeout" || reason === "pause" ? reason : "cancelled",
+      );
       if (stopped > 0) log.info({ runId, stopped }, "cancelled running commands");
     });
     stopWatchingHalts = watchHalts({ redis, subscriber, keys: runtime.keys, commands, log });

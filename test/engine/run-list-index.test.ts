@@ -93,7 +93,15 @@ describe("runs filtered by pipeline", () => {
     expect(await redis.zcard(engine.keys.endedRuns)).toBe(3);
     // /metrics counts runs by status from the same indexes.
     const counts = engine.createRunStatusCounts();
-    expect(await counts.counts()).toEqual({ queued: 0, running: 0, completed: 2, failed: 1, cancelled: 0 });
+    expect(await counts.counts()).toEqual({
+      queued: 0,
+      running: 0,
+      paused: 0,
+      held: 0,
+      completed: 2,
+      failed: 1,
+      cancelled: 0,
+    });
 
     // Resumed, a failed run leaves the failed index (and the ended runs) and comes back completed.
     await engine.resumeRun(failed.runId);

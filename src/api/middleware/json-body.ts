@@ -78,3 +78,12 @@ function nestingDepth(value: unknown): number {
   }
   return deepest;
 }
+
+/**
+ * As readJson, for a route whose body is optional: a request with no body at all (no
+ * Content-Type, nothing sent) reads as undefined; any body is read as readJson reads it.
+ */
+export async function readOptionalJson(c: Context): Promise<unknown> {
+  if (c.req.header("content-type") === undefined && (await c.req.text()) === "") return undefined;
+  return readJson(c);
+}

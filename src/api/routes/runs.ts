@@ -1,14 +1,14 @@
 import { Hono } from "hono";
 import { z } from "zod";
-import { idSchema, type Engine } from "../../engine/index.js";
-import { readJson } from "../middleware/json-body.js";
+import { idSchema, nodeStatuses, runStatuses, type Engine } from "../../engine/index.js";
+import { readJson, readOptionalJson } from "../middleware/json-body.js";
 import { parseWith, pathId } from "../validation.js";
 import { nodeView, runSummaryView, runView } from "../wire.js";
 import { runEventRoutes, type EventStreamOptions } from "./run-events.js";
 import { parseRunBody } from "./run-request.js";
 
 const listQuerySchema = z.object({
-  status: z.enum(["queued", "running", "completed", "failed", "cancelled"]).optional(),
+  status: z.enum(runStatuses).optional(),
   pipeline_id: idSchema.optional(),
   limit: z.coerce.number().int().min(1).max(200).default(50),
   cursor: z
@@ -18,13 +18,18 @@ const listQuerySchema = z.object({
 });
 
 const nodesQuerySchema = z.object({
-  status: z.enum(["pending", "queued", "running", "completed", "failed", "cancelled"]).optional(),
+  status: z.enum(nodeStatuses).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   cursor: z
     .string()
     .regex(/^\d{1,6}$/, "must be a next_cursor from an earlier page")
     .optional(),
 });
+
+const pauseBodySchema = z
+  .object({ mode: z.enum(["deferred", "immediate"]).default("deferred") })
+  .strict()
+  .default({ mode: "deferred" });
 
 const idempotencyKeySchema = z.string().min(1).max(255);
 
@@ -75,6 +80,17 @@ export function runRoutes(engine: Engine, streams: EventStreamOptions) {
       // The run ends cancelled once its running commands have stopped; until then it keeps its status.
       const status = await engine.cancelRun(runId);
       return c.json({ run_id: runId, status, cancel_requested: true }, 202);
+    })
+    .post("/:runId/pause", async (c) => {
+      const runId = pathId(c.req.param("runId"), "RUN_NOT_FOUND");
+      const { mode } = parseWith(pauseBodySchema, await readOptionalJson(c), "body");
+      // The run is paused once its running nodes have finished (or stopped); until then it keeps its status.
+      const status = await engine.pauseRun(runId, mode);
+      return c.json({ run_id: runId, status, mode, pause_requested: true }, 202);
+    })
+    .post("/:runId/resume", async (c) => {
+      const runId = pathId(c.req.param("runId"), "RUN_NOT_FOUND");
+      return c.json({ run_id: runId, status: await engine.unpauseRun(runId) }, 202);
     })
     .post("/:runId/retry", async (c) => {
       const runId = pathId(c.req.param("runId"), "RUN_NOT_FOUND");

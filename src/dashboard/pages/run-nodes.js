@@ -4,7 +4,7 @@
 import { api } from "../lib/api.js";
 import { fill, formatSeconds, h, statusBadge } from "../lib/dom.js";
 
-const statuses = ["pending", "queued", "running", "completed", "failed", "cancelled"];
+const statuses = ["pending", "queued", "running", "completed", "failed", "cancelled", "held"];
 const pageSize = 50;
 
 export function largeRunPanel(box, { runId, onSelect, onError }) {

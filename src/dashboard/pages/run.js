@@ -1,6 +1,6 @@
 // One run: its DAG with each node's state changing live (WebSocket /ws with after=), the selected
-// node's details, the run's events, and the retry and cancel buttons (for operators: a viewer
-// would only be refused, see lib/me.js).
+// node's details, the run's events, and the pause, resume, retry and cancel buttons (for operators:
+// a viewer would only be refused, see lib/me.js).
 import { api, errorView } from "../lib/api.js";
 import { drawDag } from "../lib/dag.js";
 import { fill, formatSeconds, formatTime, h, link, statusBadge } from "../lib/dom.js";
@@ -14,6 +14,7 @@ const nodeStatusOf = {
   node_completed: "completed",
   node_retrying: "queued",
   node_failed: "failed",
+  node_held: "held",
 };
 /** The events list shows at most this many, the newest; the graph and details use them all. */
 const maxEventsShown = 1000;
@@ -23,6 +24,7 @@ const refreshEveryMs = 250;
 const runStatusOf = {
   pipeline_started: "running",
   pipeline_resumed: "running",
+  pipeline_paused: "paused",
   pipeline_completed: "completed",
   pipeline_error: "failed",
   pipeline_cancelled: "cancelled",
@@ -36,7 +38,12 @@ function eventSummary(event) {
       return `in ${formatSeconds(event.execution_time)}`;
     case "node_retrying":
       return `${event.error_message}; retry in ${event.delay_ms} ms`;
+    case "pipeline_paused":
+      return event.mode === "immediate" ? "its running commands were stopped" : "its running nodes finished";
+    case "pipeline_resumed":
+      return event.reason === "unpaused" ? "after a pause" : "";
     case "node_failed":
+    case "node_held":
     case "pipeline_error":
       return event.error_message;
     case "pipeline_completed":
@@ -68,6 +75,13 @@ export function runPage(main, { params, query, signal, onLeave }) {
   // Not built at all for a viewer: null, and everything below that touches them checks.
   const operator = canChange();
   const retry = operator ? h("button", { id: "retry", disabled: true }, "Retry") : null;
+  const pause = operator ? h("button", { id: "pause", disabled: true }, "Pause") : null;
+  // Checked, a pause stops the running commands through their drivers rather than let them finish.
+  const pauseNow = operator ? h("input", { type: "checkbox", id: "pause-now" }) : null;
+  const pauseNowLabel = operator
+    ? h("label", { for: "pause-now", class: "inline" }, pauseNow, " stop running commands now")
+    : null;
+  const resume = operator ? h("button", { id: "resume", disabled: true }, "Resume") : null;
   const cancel = operator ? h("button", { id: "cancel", class: "danger", disabled: true }, "Cancel") : null;
   const dagBox = h("div", { class: "dag-box-outer", id: "dag" }, h("p", { class: "muted" }, "Loading…"));
   const details = h("aside", { class: "details", id: "node-details" });
@@ -80,6 +94,9 @@ export function runPage(main, { params, query, signal, onLeave }) {
     h(
       "div",
       { class: "actions" },
+      pause,
+      pauseNowLabel,
+      resume,
       retry,
       cancel,
       h("a", { href: `/admin/queues/queue/runs/${encodeURIComponent(runId)}` }, "Run job in Bull-board"),
@@ -95,7 +112,9 @@ export function runPage(main, { params, query, signal, onLeave }) {
     const badge = document.getElementById("run-status");
     if (badge) badge.replaceWith(Object.assign(statusBadge(status), { id: "run-status" }));
     if (retry) retry.disabled = !["failed", "cancelled"].includes(status);
-    if (cancel) cancel.disabled = !["queued", "running"].includes(status);
+    if (cancel) cancel.disabled = !["queued", "running", "paused", "held"].includes(status);
+    if (pause) pause.disabled = !["queued", "running", "held"].includes(status);
+    if (resume) resume.disabled = status !== "paused";
   };
   const showDetails = () => {
     const node = state.selected
@@ -260,24 +279,32 @@ export function runPage(main, { params, query, signal, onLeave }) {
     refreshSoon();
   };
 
-  const act = async (action) => {
-    retry.disabled = cancel.disabled = true;
+  const actions = {
+    retry: { done: "Retry requested", doing: "Retrying the run" },
+    cancel: { done: "Cancel requested", doing: "Cancelling the run" },
+    pause: { done: "Pause requested", doing: "Pausing the run" },
+    resume: { done: "Resumed", doing: "Resuming the run" },
+  };
+  const act = async (action, body) => {
+    retry.disabled = cancel.disabled = pause.disabled = resume.disabled = true;
     fill(message);
     try {
-      await api(`/api/runs/${encodeURIComponent(runId)}/${action}`, { method: "POST" });
+      await api(`/api/runs/${encodeURIComponent(runId)}/${action}`, { method: "POST", body });
       // The run's status moves on from here (the pill above shows it live): say only what was done.
       const at = new Date().toLocaleTimeString();
-      fill(
-        message,
-        h("p", { class: "ok" }, `${action === "retry" ? "Retry" : "Cancel"} requested at ${at}.`),
-      );
+      fill(message, h("p", { class: "ok" }, `${actions[action].done} at ${at}.`));
     } catch (error) {
-      fill(message, errorView(error, action === "retry" ? "Retrying the run" : "Cancelling the run"));
+      fill(message, errorView(error, actions[action].doing));
     }
     void refresh();
   };
   retry?.addEventListener("click", () => void act("retry"));
   cancel?.addEventListener("click", () => void act("cancel"));
+  pause?.addEventListener(
+    "click",
+    () => void act("pause", { mode: pauseNow.checked ? "immediate" : "deferred" }),
+  );
+  resume?.addEventListener("click", () => void act("resume"));
 
   // A large run's graph is neither fetched nor drawn: laying out thousands of nodes would stall the page.
   const drawRun = async (run) => {

@@ -8,7 +8,7 @@ import { navigate } from "../lib/router.js";
 const pageSize = 50;
 /** The most rows GET /api/runs gives at once. */
 const maxLimit = 200;
-const statuses = ["queued", "running", "completed", "failed", "cancelled"];
+const statuses = ["queued", "running", "paused", "held", "completed", "failed", "cancelled"];
 const runEvents = new Set([
   "pipeline_started",
   "pipeline_completed",

@@ -63,7 +63,15 @@ export const errorCodes = {
   },
   JOB_NOT_FOUND: { kind: "not_found", meaning: "no job with that id in that queue" },
   RUN_NOT_RETRYABLE: { kind: "conflict", meaning: "only a failed or cancelled run can be retried" },
-  RUN_ALREADY_ENDED: { kind: "conflict", meaning: "the run has ended and cannot be cancelled" },
+  RUN_ALREADY_ENDED: { kind: "conflict", meaning: "the run has ended and cannot be cancelled or paused" },
+  RUN_NOT_PAUSED: {
+    kind: "conflict",
+    meaning: "only a paused run can be resumed (a pausing one once its running nodes have finished)",
+  },
+  RUN_STOPPING: {
+    kind: "conflict",
+    meaning: "the run is being cancelled, or is failing, and cannot be paused",
+  },
   IDEMPOTENCY_KEY_REUSED: { kind: "conflict", meaning: "the Idempotency-Key was used with another body" },
   JOB_STATE_CONFLICT: {
     kind: "conflict",

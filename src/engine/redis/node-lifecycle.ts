@@ -176,6 +176,18 @@ export class NodeLifecycle {
   }
 
   /**
+   * Holds a node whose command was stopped part-way and must not run again by itself (an immediate
+   * pause stopped a non-idempotent command): it waits for a person to recover it, and its run
+   * holds. The job ends; a recovery gives the node a job of a new epoch. A worker that no longer
+   * holds the device records nothing and hands the job back.
+   */
+  async hold(attempt: NodeAttempt, error: NodeError, executionTime: number): Promise<{ held: true }> {
+    const outcome = await this.ledger.failNode(ref(attempt), "held", error, executionTime);
+    if (outcome === "fenced") return handBack(attempt, fencedRetryMs);
+    return { held: true };
+  }
+
+  /**
    * Puts a node whose command was stopped because its worker is shutting down back in its queue,
    * for another worker, without using up an attempt. Only for idempotent functions: running one
    * again from the start is safe.

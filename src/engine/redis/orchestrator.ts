@@ -62,6 +62,8 @@ export function createRunProcessor(deps: {
       // No child is pending: a node still queued or running has no live job. The counts say whether
       // there is one, so a run that went as planned is never read node by node: it is over.
       const counts = await store.nodeCounts(runId, run.plan);
+      const rested = counts.running === 0 && plausible(counts, nodes.size) ? await rest(run, counts) : null;
+      if (rested) return rested;
       if (counts.queued + counts.running === 0 && plausible(counts, nodes.size)) {
         const ended = await finishIfDone(run, counts);
         if (ended) return ended;
@@ -71,7 +73,12 @@ export function createRunProcessor(deps: {
       // counts are made again from them.
       const state = await store.state(runId, run.plan);
       if (!state) throw new UnrecoverableError(`run ${runId} disappeared`);
-      const stranded = state.nodes.filter((node) => node.status === "queued" || node.status === "running");
+      // A paused or held run's queued nodes rest (their jobs ended without running): not stranded.
+      const { halt } = await store.control(runId);
+      const queuedStranded = halt !== "paused" && halt !== "held";
+      const stranded = state.nodes.filter(
+        (node) => node.status === "running" || (node.status === "queued" && queuedStranded),
+      );
       if (stranded.length > 0) {
         await repairStranded(run, epoch, stranded, nodes);
         continue;
@@ -98,6 +105,23 @@ export function createRunProcessor(deps: {
       run.runId,
       run.plan.nodes.map((node) => node.id),
     );
+  }
+
+  /**
+   * Nothing of the run runs and nothing starts by itself: a pausing run becomes paused, a run with
+   * held nodes becomes held (its queued nodes, if any, stay so). Either rests, its job ended, until a
+   * person acts. Returns undefined if the run is to go on or end instead.
+   */
+  async function rest(run: StoredRun, counts: NodeCounts): Promise<{ status: string } | undefined> {
+    if (counts.completed === run.plan.nodes.length) return undefined;
+    const { halt, pauseMode } = await store.control(run.runId);
+    let state: "paused" | "held" | undefined;
+    if (halt === "paused") state = "paused";
+    else if (halt === "held" || (halt === "" && counts.held > 0 && counts.queued === 0)) state = "held";
+    if (!state) return undefined;
+    if (!(await ledger.settleRun(run.runId, run.pipelineId, state, pauseMode))) return undefined;
+    log.info({ runId: run.runId, status: state }, `run ${state}`);
+    return { status: state };
   }
 
   /** A run's time is up: stop it, unless it has ended or been resumed (a new epoch, a new limit). */
@@ -129,10 +153,17 @@ export function createRunProcessor(deps: {
     nodes: ReadonlyMap<string, PlanNode>,
   ): Promise<void> {
     const missing: PlanNode[] = [];
+    const { halt } = await store.control(run.runId);
+    const halted = halt === "cancelled" || halt === "timeout" || halt === "failed";
     for (const node of stranded) {
       const plan = nodes.get(node.nodeId) as PlanNode;
       const existing = await queues.device(plan.deviceId).getJob(nodeJobId(run.runId, node.nodeId, epoch));
-      if (!existing && node.status === "queued") {
+      // A queued node never began: in a halted run it ends as the halt ends nodes not begun, even
+      // if its job ended (it rested while the run was paused, and the run was cancelled since).
+      if (
+        node.status === "queued" &&
+        (!existing || (halted && !liveJobStates.has(await existing.getState())))
+      ) {
         missing.push(plan);
         continue;
       }
@@ -161,10 +192,10 @@ export function createRunProcessor(deps: {
     }
     // A halted run (by a stranded node's failure just now, or before) starts nothing more: its
     // queued nodes without a job end as a halt ends nodes that have not begun.
-    const { halt } = await store.control(run.runId);
-    if (halt === "cancelled" || halt === "timeout" || halt === "failed") {
+    const after = (await store.control(run.runId)).halt;
+    if (after === "cancelled" || after === "timeout" || after === "failed") {
       const ids = missing.map((node) => node.id);
-      await ledger.cancelQueuedNodes(run.runId, epoch, ids, haltedNodeError(halt));
+      await ledger.cancelQueuedNodes(run.runId, epoch, ids, haltedNodeError(after));
       return;
     }
     await addJobs(run, epoch, missing);
@@ -218,7 +249,7 @@ export function createRunProcessor(deps: {
       });
       return { status: "completed" };
     }
-    if (control.halt === "") return undefined;
+    if (control.halt === "" || control.halt === "paused" || control.halt === "held") return undefined;
     if (control.halt === "cancelled") {
       await finish(
         run,

@@ -236,6 +236,18 @@ export class QueueSet {
       .catch(() => undefined);
   }
 
+  /**
+   * Moves the run's timeout job from one epoch to the next with the time it had left (an unpause:
+   * the new epoch's jobs must not find it stale). A run without one (its timeout fired) gets none.
+   */
+  async moveRunTimeout(runId: string, pipelineId: string, from: number, to: number): Promise<void> {
+    const job = await this.runs().getJob(`${runId}__timeout__${from}`);
+    if (!job || from === to) return;
+    const firesAt = job.timestamp + (job.delay ?? 0);
+    await this.addRunTimeout(runId, pipelineId, to, Math.max(0, firesAt - Date.now()));
+    await this.removeRunTimeout(runId, from);
+  }
+
   /** The run job: retried on transient errors (a Redis blip); the newest completed ones are kept. */
   addRunJob(runId: string, pipelineId: string): Promise<unknown> {
     return this.runs().add(

@@ -3,6 +3,7 @@ import type { Plan, PlanNode } from "../pipeline/plan.js";
 import type { RedisKeys } from "./keys.js";
 import type { NodeJobData, QueueSet } from "./queues.js";
 import type { RunLedger } from "./run-ledger.js";
+import { wakeRunJob } from "./run-sweeper.js";
 
 export type HaltReason = "cancelled" | "timeout";
 
@@ -24,6 +25,8 @@ export async function haltRun(
   // whose message a reconnecting subscriber missed still reaches the command.
   await redis.publish(keys.cancelChannel, reason === "cancelled" ? run.runId : `${run.runId} ${reason}`);
   await endNodesNotBegun({ ledger, queues }, run.runId, run.plan.nodes, run.epoch, reason);
+  // A paused or held run's job has ended (it rests): it wakes to end the run.
+  if (before === "paused" || before === "held") await wakeRunJob(queues, run.runId, run.plan.pipelineId);
   return before;
 }
 
@@ -64,7 +67,8 @@ function endNodesWithJobs(
 
 /**
  * Adds the jobs of nodes the ledger has released, then ends them again if the run was halted in
- * the meantime: a halt between the release and the add removed their jobs before they existed.
+ * the meantime (or takes them away, if it was paused or held): a halt between the release and the
+ * add removed their jobs before they existed.
  * Either this read sees the halt, or the halt's removal (which follows its flag) finds the jobs:
  * the read goes in the adds' round trip, and Redis runs it after them.
  */
@@ -76,7 +80,11 @@ export async function addReleasedNodeJobs(
 ): Promise<void> {
   if (jobs.length === 0) return;
   const halt = await deps.queues.addNodeJobs(runId, jobs, deps.ledger.haltField(runId));
-  if (halt === "cancelled" || halt === "timeout" || halt === "failed") {
+  if (halt === "paused" || halt === "held") {
+    // The run rests: these nodes stay queued, and a resume gives them jobs of its new epoch.
+    const nodes = jobs.map(({ node }) => node);
+    await deps.queues.removeNodeJobs(runId, nodes, epoch, () => Promise.resolve());
+  } else if (halt === "cancelled" || halt === "timeout" || halt === "failed") {
     // Their jobs exist now, whatever the ledger says of their nodes: the halt may have ended them
     // there already, before these jobs were added, and left nothing in the queues to remove.
     const nodes = jobs.map(({ node }) => node);

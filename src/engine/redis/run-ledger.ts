@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 import { eventJson, type RunEventBody } from "../run/events.js";
-import type { NodeError } from "../run/types.js";
+import type { NodeError, PauseMode } from "../run/types.js";
 import { defaultEventRetention, type EventRetention } from "./event-retention.js";
 import type { RedisKeys } from "./keys.js";
 import { loadScripts } from "./scripts.js";
@@ -33,6 +33,8 @@ export type BeginResult =
   /** Completed before; `releaseNext` > 0 if its release of successors stopped part-way there. */
   | { kind: "done"; releaseNext: number }
   | { kind: "skip" }
+  /** The run is paused or held: the node stays queued, and its job ends without running. */
+  | { kind: "rest" }
   | { kind: "stale" }
   | { kind: "wait"; deviceId: string; holder: string }
   | { kind: "fenced" }
@@ -148,7 +150,7 @@ export class RunLedger {
     }
     if (kind === "wait") return { kind, deviceId: rest[0] ?? "", holder: rest[1] ?? "" };
     if (kind === "done") return { kind, releaseNext: Number(rest[0] ?? 0) };
-    return { kind: kind as "skip" | "stale" | "fenced" | "interrupted" };
+    return { kind: kind as "skip" | "rest" | "stale" | "fenced" | "interrupted" };
   }
 
   /**
@@ -261,19 +263,18 @@ export class RunLedger {
 
   async failNode(
     ref: FencedNodeRef,
-    status: "failed" | "cancelled",
+    status: "failed" | "cancelled" | "held",
     error: NodeError,
     executionTime: number,
   ): Promise<FailOutcome> {
+    const fields = { node_id: ref.nodeId, error_message: error.message, error_type: error.code };
     const event =
-      status === "failed"
-        ? this.event(ref.runId, ref.pipelineId, {
-            type: "node_failed",
-            node_id: ref.nodeId,
-            error_message: error.message,
-            error_type: error.code,
-          })
-        : "";
+      status === "cancelled"
+        ? ""
+        : this.event(ref.runId, ref.pipelineId, {
+            type: status === "held" ? "node_held" : "node_failed",
+            ...fields,
+          });
     const result = await this.scripts["node-fail"](
       [
         this.keys.run(ref.runId),
@@ -361,19 +362,25 @@ export class RunLedger {
 
   /**
    * Of `nodeIds`, those whose job may be waiting in a queue: released and not begun ("queued"), or
-   * begun ("running": a stalled job BullMQ put back). Ended and pending nodes have none.
+   * begun ("running": a stalled job BullMQ put back). Ended and pending nodes have none. `statuses`
+   * narrows it (a pause takes only queued nodes' jobs away).
    */
-  async nodesWithJobs(runId: string, nodeIds: readonly string[]): Promise<string[]> {
-    const found = await Promise.all(
+  async nodesWithJobs(
+    runId: string,
+    nodeIds: readonly string[],
+    statuses: readonly string[] = ["queued", "running"],
+  ): Promise<string[]> {
+    const wanted = new Set(statuses);
+    const matched = await Promise.all(
       batchesOf(nodeIds, releaseBatch).map(async (batch) => {
-        const statuses = await this.redis.hmget(
+        const found = await this.redis.hmget(
           this.keys.runNodes(runId),
           ...batch.map((nodeId) => `${nodeId}:status`),
         );
-        return batch.filter((_, index) => statuses[index] === "queued" || statuses[index] === "running");
+        return batch.filter((_, index) => wanted.has(found[index] ?? ""));
       }),
     );
-    return found.flat();
+    return matched.flat();
   }
 
   /**
@@ -407,16 +414,18 @@ export class RunLedger {
   }
 
   /**
-   * Resumes a failed or cancelled run (run-resume.lua: a new epoch, in one short step), then puts
-   * its failed and cancelled nodes back to pending (finishReset). A reset that fails part-way (Redis
-   * refuses writes, or this process dies) is finished by the run job when it wakes: run-start.lua
-   * tells it the run is still `resetting`. A resume sent again answers as the first did.
+   * Resumes a failed or cancelled run (`retry`), or a paused one (`unpause`): run-resume.lua starts
+   * a new epoch, in one short step, then finishReset puts the nodes to run again back to pending. A
+   * reset that fails part-way (Redis refuses writes, or this process dies) is finished by the run
+   * job when it wakes: run-start.lua tells it the run is still `resetting`. A resume sent again
+   * answers as the first did.
    */
   async resumeRun(
     runId: string,
     pipelineId: string,
     nodeIds: readonly string[],
-  ): Promise<{ before: string; after: string }> {
+    mode: "retry" | "unpause" = "retry",
+  ): Promise<{ before: string; after: string; epoch: number }> {
     const [before, after, epoch] = (await this.scripts["run-resume"](
       [
         this.keys.run(runId),
@@ -425,13 +434,13 @@ export class RunLedger {
         this.keys.runsByStatusPrefix,
         this.keys.endedRuns,
       ],
-      [randomUUID()],
+      [randomUUID(), mode],
     )) as [string, string, number];
-    if (before === "failed" || before === "cancelled") {
+    if (before === "failed" || before === "cancelled" || (mode === "unpause" && before === "paused")) {
       // Left to the run job if it fails: the resume itself has happened, and is answered as such.
       await this.finishReset(runId, pipelineId, epoch, nodeIds).catch(() => undefined);
     }
-    return { before, after };
+    return { before, after, epoch: Number(epoch) };
   }
 
   /**
@@ -457,8 +466,51 @@ export class RunLedger {
         this.scripts["nodes-reset"](keys, [epoch, "nodes", "", ...limits, ...batch]),
       ),
     );
-    const event = this.event(runId, pipelineId, { type: "pipeline_resumed", node_id: null });
-    await this.scripts["nodes-reset"](keys, [epoch, "done", event, ...limits]);
+    const resumed = (reason: "retried" | "unpaused") =>
+      this.event(runId, pipelineId, { type: "pipeline_resumed", node_id: null, reason });
+    await this.scripts["nodes-reset"](keys, [
+      epoch,
+      "done",
+      resumed("retried"),
+      ...limits,
+      resumed("unpaused"),
+    ]);
+  }
+
+  /**
+   * Asks the run to pause (run-pause.lua). Returns its status, and its halt after the call:
+   * "paused" when it is paused or pausing.
+   */
+  async pauseRun(runId: string, mode: PauseMode): Promise<{ status: string; halt: string }> {
+    const [status, halt] = (await this.scripts["run-pause"]([this.keys.run(runId)], [mode])) as [
+      string,
+      string,
+    ];
+    return { status, halt };
+  }
+
+  /**
+   * Rests a run that nothing runs of (run-settle.lua): a pausing run becomes paused, with
+   * `pipeline_paused`; one with held nodes becomes held. Returns whether it rests so now.
+   */
+  async settleRun(
+    runId: string,
+    pipelineId: string,
+    rest: "paused" | "held",
+    mode: PauseMode,
+  ): Promise<boolean> {
+    const event = rest === "paused" ? this.event(runId, pipelineId, { type: "pipeline_paused", mode }) : "";
+    const result = await this.scripts["run-settle"](
+      [
+        this.keys.run(runId),
+        this.keys.runEvents(runId),
+        this.keys.events,
+        this.keys.runsByStatusPrefix,
+        this.keys.endedRuns,
+      ],
+      [rest, event, globalEventStreamLength, this.retention.runEventsMax, now()],
+    );
+    return Number(result) >= 0;
   }
 
   private nodeKeys(runId: string, deviceId: string): string[] {

@@ -1,9 +1,7 @@
 import type { Redis } from "ioredis";
-import type { RunStatus } from "../run/types.js";
+import { runStatuses, type RunStatus } from "../run/types.js";
 import type { RedisKeys } from "./keys.js";
 import type { RunIndexes } from "./run-indexes.js";
-
-export const runStatuses: readonly RunStatus[] = ["queued", "running", "completed", "failed", "cancelled"];
 
 /**
  * How many runs are in each status, for /metrics: the size of each status's index (kept in step by

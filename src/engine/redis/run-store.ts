@@ -6,7 +6,7 @@ import type { Plan, PlanNode } from "../pipeline/plan.js";
 import { isEventId, lastPossibleEventId, type RunEvent } from "../run/events.js";
 import { countsOf, nodeStatuses } from "../run/types.js";
 import type { NodeCounts, NodeError, NodeState, NodeStatus } from "../run/types.js";
-import type { RunOverview, RunState, RunStatus, RunSummary } from "../run/types.js";
+import type { PauseMode, RunOverview, RunState, RunStatus, RunSummary } from "../run/types.js";
 import type { RedisKeys } from "./keys.js";
 import { PlanStore } from "./plan-store.js";
 import { RunIndexes } from "./run-indexes.js";
@@ -177,22 +177,31 @@ export class RunStore {
     };
   }
 
-  /** What the orchestrator decides on: status, the halt flag and the node that set it, start time. */
-  async control(
-    runId: string,
-  ): Promise<{ status: RunStatus | null; halt: string; haltNode: string; startedAt: string | null }> {
-    const [status, halt, haltNode, startedAt] = await this.redis.hmget(
+  /**
+   * What the orchestrator decides on: status, the halt flag and the node that set it, start time,
+   * and how a pause asked for stops running commands.
+   */
+  async control(runId: string): Promise<{
+    status: RunStatus | null;
+    halt: string;
+    haltNode: string;
+    startedAt: string | null;
+    pauseMode: PauseMode;
+  }> {
+    const [status, halt, haltNode, startedAt, pauseMode] = await this.redis.hmget(
       this.keys.run(runId),
       "status",
       "halt",
       "halt_node",
       "started_at",
+      "pause_mode",
     );
     return {
       status: status as RunStatus | null,
       halt: halt ?? "",
       haltNode: haltNode ?? "",
       startedAt: startedAt || null,
+      pauseMode: pauseMode === "immediate" ? "immediate" : "deferred",
     };
   }
 

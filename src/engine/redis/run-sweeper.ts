@@ -47,13 +47,16 @@ export async function sweepActiveRuns(redis: Redis, keys: RedisKeys, queues: Que
   let woken = 0;
   const scripts = loadScripts(redis);
   for (const runId of await redis.smembers(keys.activeRuns)) {
-    const [status, pipelineId] = await redis.hmget(keys.run(runId), "status", "pipeline_id");
+    const [status, pipelineId, halt] = await redis.hmget(keys.run(runId), "status", "pipeline_id", "halt");
     if (!status || !pipelineId || endedRunStatuses.has(status as RunStatus)) {
       // Decided again in the script: a run admitted a moment ago (run-admit.lua) may have its
       // record by now. (One created a moment ago may have no run job yet: adding it here is harmless.)
       await scripts["active-run-drop"]([keys.run(runId), keys.activeRuns], [runId]);
       continue;
     }
+    // A paused or held run rests, with no run job awake, until a person acts; an action that
+    // changed its halt (a cancel, a resume) and died before waking the job is woken here.
+    if ((status === "paused" || status === "held") && halt === status) continue;
     // An active run job is alive: the periodic sweep does not wait on it (it would wait 2 s on each
     // run being processed, one after the other); the next sweep looks again.
     if (await wakeRunJob(queues, runId, pipelineId, 0)) woken += 1;

@@ -6,6 +6,8 @@ const scriptNames = [
   "run-finish",
   "run-cancel",
   "run-resume",
+  "run-pause",
+  "run-settle",
   "nodes-reset",
   "node-begin",
   "node-complete",

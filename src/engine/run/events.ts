@@ -22,7 +22,9 @@ export type RunEventBody =
   | { type: "pipeline_completed"; success: true; execution_time: number; nodes_executed: number }
   | { type: "pipeline_error"; error_message: string; node_id: string | null; error_type: string }
   | { type: "pipeline_cancelled"; node_id: string | null }
-  | { type: "pipeline_resumed"; node_id: string | null };
+  | { type: "pipeline_resumed"; node_id: string | null; reason: "retried" | "unpaused" }
+  | { type: "pipeline_paused"; mode: "deferred" | "immediate" }
+  | { type: "node_held"; node_id: string; error_message: string; error_type: string };
 
 export type RunEventType = RunEventBody["type"];
 export type RunEventDraft = EventBase & RunEventBody;

@@ -1,5 +1,27 @@
-export type RunStatus = "queued" | "running" | "completed" | "failed" | "cancelled";
-export const nodeStatuses = ["pending", "queued", "running", "completed", "failed", "cancelled"] as const;
+/**
+ * `paused` and `held` are resting states: no node runs and none starts until a person acts (a
+ * resume, a node's recovery) or cancels the run. Neither has ended.
+ */
+export const runStatuses = [
+  "queued",
+  "running",
+  "paused",
+  "held",
+  "completed",
+  "failed",
+  "cancelled",
+] as const;
+export type RunStatus = (typeof runStatuses)[number];
+/** `held`: the node's command was stopped part-way or failed, and a person decides what follows. */
+export const nodeStatuses = [
+  "pending",
+  "queued",
+  "running",
+  "completed",
+  "failed",
+  "cancelled",
+  "held",
+] as const;
 export type NodeStatus = (typeof nodeStatuses)[number];
 
 /** How many of a run's nodes are in each status. */
@@ -11,6 +33,9 @@ export function countsOf(nodes: readonly { status: NodeStatus }[]): NodeCounts {
   for (const node of nodes) counts[node.status] += 1;
   return counts;
 }
+
+/** A deferred pause lets running commands finish; an immediate one stops them through their drivers. */
+export type PauseMode = "deferred" | "immediate";
 
 export const endedRunStatuses: ReadonlySet<RunStatus> = new Set(["completed", "failed", "cancelled"]);
 

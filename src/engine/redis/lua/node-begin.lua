@@ -1,5 +1,5 @@
--- Starts one attempt of a node, unless the run is halting, the job is not the node's current one,
--- or another run has reserved the device.
+-- Starts one attempt of a node, unless the run is halting or resting (paused, held), the job is not
+-- the node's current one, or another run has reserved the device.
 -- KEYS[1] run hash, KEYS[2] run nodes hash, KEYS[3] run outputs hash,
 -- KEYS[4] run event stream, KEYS[5] global event stream,
 -- KEYS[6] device reservations hash (device -> run), KEYS[7] this run's reservations (device -> nodes
@@ -15,6 +15,8 @@
 -- then, for a run that reserves its devices: per device, its id, k, and its k node ids
 -- Returns {'run', outputs...} | {'done', where its release stands (node-release.lua)} | {'skip'} | {'stale'} | {'wait', device, holder run}
 --   | {'fenced'}: the worker no longer holds the device (another took its lease over)
+--   | {'rest'}: the run is paused or held: the node stays queued, its job ends without running,
+--     and a resume gives it a job of the new epoch
 --   | {'interrupted'}: an attempt of this non-idempotent node began and never ended (its worker
 --   died); it must not be repeated by itself.
 -- A job of an older epoch (from before a resume) is stale: it ends without touching the device.
@@ -30,7 +32,8 @@ local status = redis.call('HGET', KEYS[2], node .. ':status')
 if status == 'completed' then return {'done', redis.call('HGET', KEYS[2], node .. ':release_next') or '0'} end
 if status ~= 'queued' and status ~= 'running' then return {'stale'} end
 local halt = run[2] or ''
-if halt ~= '' then
+local resting = halt == 'paused' or halt == 'held'
+if halt ~= '' and not resting then
   local err = ARGV[8]
   if halt == 'cancelled' then err = ARGV[7] end
   if halt == 'timeout' then err = ARGV[9] end
@@ -43,6 +46,12 @@ local runId = run[3]
 -- reply a dropped connection lost, e.g. when Redis restarts. Answer as the first time did.
 local resent = status == 'running' and redis.call('HGET', KEYS[2], node .. ':started_at') == ARGV[3]
 if status == 'running' and not resent and ARGV[12] ~= '1' then return {'interrupted'} end
+if resting and not resent then
+  -- An idempotent node found running (its worker died mid-command) is queued again: it runs
+  -- from the start once the run goes on.
+  if status == 'running' then setNodeStatus(KEYS[2], node, 'queued') end
+  return {'rest'}
+end
 
 local spec = 16 + tonumber(ARGV[15])
 if spec <= #ARGV and redis.call('EXISTS', KEYS[7]) == 0 then

@@ -1,7 +1,9 @@
--- Ends a node as failed or cancelled. A failure halts the run: nodes not yet started will not start.
+-- Ends a node as failed or cancelled, or holds it for a person to decide (held). A failure halts the
+-- run: nodes not yet started will not start, even in a run that was pausing or held. A held node
+-- makes its run hold (unless it is pausing): no node starts until a person recovers it.
 -- KEYS[1] run hash, KEYS[2] run nodes hash, KEYS[3] run event stream, KEYS[4] global event stream,
 -- KEYS[5] the device's lease
--- ARGV[1] node id, ARGV[2] the job's epoch, ARGV[3] 'failed' | 'cancelled', ARGV[4] error JSON,
+-- ARGV[1] node id, ARGV[2] the job's epoch, ARGV[3] 'failed' | 'cancelled' | 'held', ARGV[4] error JSON,
 -- ARGV[5] now (ISO), ARGV[6] execution time (s), ARGV[7] event JSON or '', ARGV[8] global max length,
 -- ARGV[9] run stream max length, ARGV[10] the worker's fencing token ('' for the orchestrator)
 -- Returns 2 if this failure halted the run, 1 if it ended the node only, -1 if the job is not the
@@ -22,7 +24,9 @@ if not fenceHolds(KEYS[5], ARGV[10]) then return -2 end
 setNodeStatus(KEYS[2], node, ARGV[3], node .. ':error', ARGV[4],
   node .. ':finished_at', ARGV[5], node .. ':execution_time', ARGV[6])
 local halted = 1
-if ARGV[3] == 'failed' and (redis.call('HGET', KEYS[1], 'halt') or '') == '' then
+local halt = redis.call('HGET', KEYS[1], 'halt') or ''
+if ARGV[3] == 'held' and halt == '' then redis.call('HSET', KEYS[1], 'halt', 'held') end
+if ARGV[3] == 'failed' and (halt == '' or halt == 'paused' or halt == 'held') then
   redis.call('HSET', KEYS[1], 'halt', 'failed', 'halt_node', node)
   halted = 2
 end

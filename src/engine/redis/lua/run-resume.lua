@@ -1,5 +1,7 @@
--- Resumes a failed or cancelled run in a new epoch; every job of the old epoch is now stale, so new
--- jobs get new ids. Its failed and cancelled nodes go back to pending just after, by batches
+-- Resumes a failed or cancelled run ('retry'), or a paused one ('unpause'), in a new epoch; every
+-- job of the old epoch is now stale, so new jobs get new ids. Its failed, cancelled and held nodes
+-- (a retry), or its queued ones (an unpause: their jobs ended without running), go back to pending
+-- just after, by batches
 -- (nodes-reset.lua), so that no one script walks every node of a large run (one that did took
 -- 170 ms for 10,000 nodes). Until the reset is done, the run's 'resetting' names the epoch it is
 -- for: whoever finds it so finishes it (the caller, or else the run job: run-start.lua answers it),
@@ -7,17 +9,25 @@
 -- KEYS[1] run hash, KEYS[2] run event stream, KEYS[3] active runs set,
 -- KEYS[4] prefix of the runs-by-status indexes, KEYS[5] ended runs
 -- ARGV[1] this resume's id: the same call again (ioredis resends a command whose reply was lost)
--- answers as the first did, so that its caller still resets the nodes and wakes the run job
+-- answers as the first did, so that its caller still resets the nodes and wakes the run job,
+-- ARGV[2] 'retry' | 'unpause'
 -- The run stream's expiry (set by run-finish.lua) is removed: it must not vanish mid-run.
 -- Returns {status before, status after, epoch}; nothing changes unless it was failed or
--- cancelled. A run cancelled before it started goes back to queued, so that it starts
+-- cancelled (a retry), or paused (an unpause). A run cancelled before it started goes back to queued, so that it starts
 -- (pipeline_started) as usual.
 --- @include "set-run-status"
 
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return redis.error_reply('RUN_NOT_FOUND') end
 local epoch = tonumber(redis.call('HGET', KEYS[1], 'epoch')) or 0
-if status ~= 'failed' and status ~= 'cancelled' then
+local halt = redis.call('HGET', KEYS[1], 'halt') or ''
+local allowed
+if ARGV[2] == 'unpause' then
+  allowed = status == 'paused' and halt == 'paused'
+else
+  allowed = status == 'failed' or status == 'cancelled'
+end
+if not allowed then
   local resumed = redis.call('HMGET', KEYS[1], 'resume_id', 'resumed_from')
   if resumed[1] == ARGV[1] then return {resumed[2], status, epoch} end
   return {status, status, epoch}
@@ -27,7 +37,7 @@ redis.call('SADD', KEYS[3], redis.call('HGET', KEYS[1], 'run_id'))
 local after = 'running'
 if (redis.call('HGET', KEYS[1], 'started_at') or '') == '' then after = 'queued' end
 setRunStatus(KEYS[1], KEYS[4], KEYS[5], after)
-redis.call('HSET', KEYS[1], 'halt', '', 'halt_node', '', 'error', '', 'finished_at', '',
+redis.call('HSET', KEYS[1], 'halt', '', 'halt_node', '', 'pause_mode', '', 'error', '', 'finished_at', '',
   'resetting', epoch, 'resume_id', ARGV[1], 'resumed_from', status)
 redis.call('PERSIST', KEYS[2])
 return {status, after, epoch}

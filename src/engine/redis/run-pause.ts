@@ -1,0 +1,96 @@
+import type { Redis } from "ioredis";
+import { RigflowError } from "../errors/rigflow-error.js";
+import type { Plan } from "../pipeline/plan.js";
+import type { PauseMode, RunStatus } from "../run/types.js";
+import type { RedisKeys } from "./keys.js";
+import type { QueueSet } from "./queues.js";
+import type { RunLedger } from "./run-ledger.js";
+import { wakeRunJob } from "./run-sweeper.js";
+
+interface PauseDeps {
+  redis: Redis;
+  keys: RedisKeys;
+  ledger: RunLedger;
+  queues: QueueSet;
+}
+
+/**
+ * Pauses a run: no node of it starts from now on (node-begin.lua), and the run job makes it
+ * `paused` once nothing of it runs. Its queued nodes' jobs leave their queues now, so that the run
+ * rests without waiting for them to come up (on a busy or offline device); their nodes stay queued,
+ * and a resume gives them new jobs. An immediate pause also tells every worker to stop the run's
+ * running commands (halt-watch.ts reads it again if the message is lost). Returns the run's status.
+ */
+export async function pauseRun(
+  deps: PauseDeps,
+  run: { runId: string; plan: Plan; epoch: number },
+  mode: PauseMode,
+): Promise<RunStatus> {
+  const { redis, keys, ledger, queues } = deps;
+  const { runId, plan, epoch } = run;
+  const { status, halt } = await ledger.pauseRun(runId, mode);
+  if (status === "completed" || status === "failed" || status === "cancelled") {
+    throw new RigflowError("RUN_ALREADY_ENDED", `run ${runId} has already ended (${status})`, {
+      run_id: runId,
+      status,
+    });
+  }
+  if (halt !== "paused") {
+    const why = halt === "cancelled" ? "being cancelled" : "failing (a node failed, or it timed out)";
+    throw new RigflowError("RUN_STOPPING", `run ${runId} is ${why} and cannot be paused`, {
+      run_id: runId,
+      status,
+    });
+  }
+  if (mode === "immediate") await redis.publish(keys.cancelChannel, `${runId} pause`);
+  const queued = new Set(
+    await ledger.nodesWithJobs(
+      runId,
+      plan.nodes.map((node) => node.id),
+      ["queued"],
+    ),
+  );
+  // The ledger keeps them queued: nothing to end there first.
+  await queues.removeNodeJobs(
+    runId,
+    plan.nodes.filter((node) => queued.has(node.id)),
+    epoch,
+    () => Promise.resolve(),
+  );
+  // A held run's job has ended (it rests): it wakes to make the run paused.
+  if (status === "held") await wakeRunJob(queues, runId, plan.pipelineId);
+  return status as RunStatus;
+}
+
+/**
+ * Resumes a paused run in a new epoch: its queued nodes go back to pending and the run job
+ * releases them again with new jobs, then `pipeline_resumed` ("unpaused"). The run's timeout job
+ * moves to the new epoch with the time it had left: a pause does not stop the run's clock.
+ * Returns the run's status now (running; queued if it was paused before it started).
+ */
+export async function unpauseRun(
+  deps: PauseDeps,
+  run: { runId: string; plan: Plan; epoch: number },
+): Promise<RunStatus> {
+  const { ledger, queues } = deps;
+  const { runId, plan } = run;
+  const { before, after, epoch } = await ledger.resumeRun(
+    runId,
+    plan.pipelineId,
+    plan.nodes.map((node) => node.id),
+    "unpause",
+  );
+  if (before !== "paused") {
+    throw new RigflowError(
+      "RUN_NOT_PAUSED",
+      before === "running" || before === "queued"
+        ? `run ${runId} is not paused (a pausing run can be resumed once its running nodes have finished)`
+        : `run ${runId} is ${before}; only a paused run can be resumed`,
+      { run_id: runId, status: before },
+    );
+  }
+  // If this fails, the ledger says running and the sweeper wakes the run job within 30 s.
+  await wakeRunJob(queues, runId, plan.pipelineId);
+  await queues.moveRunTimeout(runId, plan.pipelineId, run.epoch, epoch);
+  return after as RunStatus;
+}
