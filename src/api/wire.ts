@@ -14,6 +14,7 @@ export function nodeView(node: NodeState) {
     started_at: node.startedAt,
     finished_at: node.finishedAt,
     execution_time: node.executionTime,
+    ...(node.completedBy && { completed_by: node.completedBy }),
   };
 }
 

@@ -120,6 +120,7 @@ function nodeSymbol(node: NodeModel, tick: number): string {
     failed: "✗",
     cancelled: "⊘",
     held: "✋",
+    skipped: "↷",
   };
   return symbols[node.status];
 }
@@ -164,6 +165,7 @@ function pickNodes(nodes: NodeModel[], room: number): NodeModel[] {
     queued: 3,
     pending: 4,
     completed: 5,
+    skipped: 5,
   };
   const keep = new Set(
     [...nodes].sort((a, b) => rank[a.status] - rank[b.status]).slice(0, Math.max(1, room - 1)),

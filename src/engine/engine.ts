@@ -10,6 +10,7 @@ import { RedisPipelineRepository } from "./redis/pipeline-repository.js";
 import { QueueSet } from "./redis/queues.js";
 import { haltRun } from "./redis/run-halt.js";
 import { pauseRun, unpauseRun } from "./redis/run-pause.js";
+import { recoverNode, type Recovery } from "./redis/node-recovery.js";
 import { RunLedger } from "./redis/run-ledger.js";
 import { RunStatusCounts } from "./redis/run-status-counts.js";
 import { newRunId, RunStore } from "./redis/run-store.js";
@@ -241,7 +242,7 @@ export class Engine {
     if (!run) throw runNotFound(runId);
     return pauseRun(
       { redis: this.redis, keys: this.keys, ledger: this.ledger, queues: this.queues },
-      { runId, plan: run.plan, epoch: await this.runs.epoch(runId) },
+      { runId, plan: run.plan },
       mode,
     ).catch(rethrowNotFound(runId));
   }
@@ -254,6 +255,24 @@ export class Engine {
       { redis: this.redis, keys: this.keys, ledger: this.ledger, queues: this.queues },
       { runId, plan: run.plan, epoch: await this.runs.epoch(runId) },
     ).catch(rethrowNotFound(runId));
+  }
+
+  /** A person's decision on a held node (see node-recovery.ts); returns the run's status after it. */
+  async recoverNode(
+    runId: string,
+    nodeId: string,
+    recovery: Recovery,
+    requestId?: string,
+  ): Promise<RunStatus> {
+    const run = await this.runs.loadRun(runId);
+    if (!run) throw runNotFound(runId);
+    return recoverNode(
+      { ledger: this.ledger, queues: this.queues, catalog: this.catalog },
+      { runId, plan: run.plan },
+      nodeId,
+      recovery,
+      requestId,
+    );
   }
 
   /**

@@ -128,15 +128,15 @@ export function createNodeProcessor(deps: {
         // non-idempotent one stopped part-way needs a person (NODE_INTERRUPTED).
         if (workerStops.has(command.signal.reason) && data.idempotent)
           return await untilRecorded(() => runtime.lifecycle.requeue(attempt, failure), holding);
-        // Stopped by an immediate pause: an idempotent command runs again from the start once the
-        // run is resumed (its job comes back, finds the run resting, and ends); any other is held.
+        // Stopped by an immediate pause: an idempotent command is queued again and runs from the
+        // start once the run is resumed; any other is held.
         if (command.signal.reason === pauseStop) {
           if (data.idempotent) {
             const paused = {
-              ...failure,
+              code: failure.code,
               message: `${data.deviceId}: stopped by a pause of the run; runs again on resume`,
             };
-            return await untilRecorded(() => runtime.lifecycle.requeue(attempt, paused), holding);
+            return await untilRecorded(() => runtime.lifecycle.requeueForResume(attempt, paused), holding);
           }
           return await untilRecorded(() => runtime.lifecycle.hold(attempt, failure, executionTime), holding);
         }

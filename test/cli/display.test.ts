@@ -35,7 +35,16 @@ const run = (nodes: NodeWire[], fields: Partial<FullRunWire> = {}): FullRunWire 
   execution_time: null,
   error: null,
   node_count: nodes.length,
-  node_counts: { pending: 0, queued: 0, running: 0, completed: 0, failed: 0, cancelled: 0, held: 0 },
+  node_counts: {
+    pending: 0,
+    queued: 0,
+    running: 0,
+    completed: 0,
+    failed: 0,
+    cancelled: 0,
+    held: 0,
+    skipped: 0,
+  },
   nodes: Object.fromEntries(nodes.map((n) => [n.node_id, n])),
   ...fields,
 });

@@ -147,6 +147,61 @@ describe("pause and resume a run (POST /api/runs/{id}/pause, /resume)", () => {
     });
   });
 
+  it("immediate: a stopped command does not wait its turn behind other runs' jobs to let the run pause", async () => {
+    const journal = journalFile();
+    await withRig([servo("servo-1", { speed: 50, journal })], async (api) => {
+      const { runId } = await api.engine.submitRun({ document: doc("first", [move("a", "servo-1", 150)]) });
+      await untilNode(api, runId, "a", "running");
+      // Three seconds of another run's moves wait for the device behind it.
+      const other = await api.engine.submitRun({
+        document: chainDoc("other", move("x", "servo-1", 50), move("y", "servo-1", 150)),
+      });
+      await untilNode(api, other.runId, "x", "queued");
+      expect((await api.post(`/api/runs/${runId}/pause`, { mode: "immediate" })).status).toBe(202);
+      await untilRun(api, runId, "paused");
+      expect((await api.engine.getRun(other.runId)).nodes[1]?.status).toBe("pending"); // y not begun yet
+      expect((await api.engine.getRun(runId)).nodes[0]?.status).toBe("queued");
+      expect((await api.engine.waitForRun(other.runId, 15_000)).status).toBe("completed");
+      expect((await api.post(`/api/runs/${runId}/resume`, {})).status).toBe(202);
+      expect((await api.engine.waitForRun(runId, 15_000)).status).toBe("completed");
+    });
+  });
+
+  it("resumed with a node held, the run holds at once: no other branch starts until it is recovered", async () => {
+    const journal = journalFile();
+    await withRig(
+      [servo("servo-1", { speed: 50, journal }), servo("servo-2", { speed: 50, journal })],
+      async (api) => {
+        const { runId } = await api.engine.submitRun({
+          document: doc(
+            "branches",
+            [step("dispense", "servo-1", 150), move("p", "servo-2", 150), move("q", "servo-2", 10)],
+            [{ source: "p", target: "q" }],
+          ),
+        });
+        await untilNode(api, runId, "dispense", "running");
+        await untilNode(api, runId, "p", "running");
+        expect((await api.post(`/api/runs/${runId}/pause`, { mode: "immediate" })).status).toBe(202);
+        await untilRun(api, runId, "paused");
+        expect(
+          Object.fromEntries((await api.engine.getRun(runId)).nodes.map((n) => [n.nodeId, n.status])),
+        ).toEqual({
+          dispense: "held",
+          p: "queued",
+          q: "pending",
+        });
+        expect((await api.post(`/api/runs/${runId}/resume`, {})).status).toBe(202);
+        await untilRun(api, runId, "held");
+        expect(started(journal).sort()).toEqual(["move 150", "step 150"]);
+        expect((await api.post(`/api/runs/${runId}/nodes/dispense/recover`, { action: "skip" })).status).toBe(
+          202,
+        );
+        expect((await api.engine.waitForRun(runId, 15_000)).status).toBe("completed");
+        expect(started(journal).sort()).toEqual(["move 10", "move 150", "move 150", "step 150"]);
+      },
+    );
+  });
+
   it("takes a queued node's job out of its queue: the run pauses without waiting for a busy device", async () => {
     const journal = journalFile();
     await withRig([servo("servo-1", { speed: 50, journal })], async (api) => {

@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import { z } from "zod";
-import { idSchema, nodeStatuses, runStatuses, type Engine } from "../../engine/index.js";
+import { idSchema, nodeStatuses, RigflowError, runStatuses, type Engine } from "../../engine/index.js";
 import { readJson, readOptionalJson } from "../middleware/json-body.js";
 import { parseWith, pathId } from "../validation.js";
 import { nodeView, runSummaryView, runView } from "../wire.js";
@@ -30,6 +30,12 @@ const pauseBodySchema = z
   .object({ mode: z.enum(["deferred", "immediate"]).default("deferred") })
   .strict()
   .default({ mode: "deferred" });
+
+const recoverBodySchema = z.discriminatedUnion("action", [
+  z.strictObject({ action: z.literal("retry") }),
+  z.strictObject({ action: z.literal("skip") }),
+  z.strictObject({ action: z.literal("complete"), outputs: z.record(z.string(), z.unknown()).default({}) }),
+]);
 
 const idempotencyKeySchema = z.string().min(1).max(255);
 
@@ -91,6 +97,21 @@ export function runRoutes(engine: Engine, streams: EventStreamOptions) {
     .post("/:runId/resume", async (c) => {
       const runId = pathId(c.req.param("runId"), "RUN_NOT_FOUND");
       return c.json({ run_id: runId, status: await engine.unpauseRun(runId) }, 202);
+    })
+    .post("/:runId/nodes/:nodeId/recover", async (c) => {
+      const runId = pathId(c.req.param("runId"), "RUN_NOT_FOUND");
+      const nodeId = c.req.param("nodeId");
+      if (!idSchema.safeParse(nodeId).success) {
+        throw new RigflowError("NODE_NOT_FOUND", `run ${runId} has no node '${nodeId.slice(0, 80)}'`, {
+          run_id: runId,
+        });
+      }
+      const recovery = parseWith(recoverBodySchema, await readJson(c), "body");
+      const header = c.req.header("idempotency-key");
+      const key =
+        header === undefined ? undefined : parseWith(idempotencyKeySchema, header, "Idempotency-Key");
+      const status = await engine.recoverNode(runId, nodeId, recovery, key);
+      return c.json({ run_id: runId, node_id: nodeId, action: recovery.action, status }, 202);
     })
     .post("/:runId/retry", async (c) => {
       const runId = pathId(c.req.param("runId"), "RUN_NOT_FOUND");

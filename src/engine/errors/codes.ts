@@ -64,6 +64,18 @@ export const errorCodes = {
   JOB_NOT_FOUND: { kind: "not_found", meaning: "no job with that id in that queue" },
   RUN_NOT_RETRYABLE: { kind: "conflict", meaning: "only a failed or cancelled run can be retried" },
   RUN_ALREADY_ENDED: { kind: "conflict", meaning: "the run has ended and cannot be cancelled or paused" },
+  NODE_NOT_FOUND: { kind: "not_found", meaning: "the run has no node with that id" },
+  NODE_NOT_HELD: { kind: "conflict", meaning: "only a held node can be recovered" },
+  RUN_NOT_RESTING: {
+    kind: "conflict",
+    meaning:
+      "a held node is recovered once its run rests (held or paused): its other running nodes finish first",
+  },
+  NODE_OUTPUTS_NEEDED: {
+    kind: "conflict",
+    meaning:
+      "the node cannot be skipped: a successor takes one of its outputs; complete it with outputs instead",
+  },
   RUN_NOT_PAUSED: {
     kind: "conflict",
     meaning: "only a paused run can be resumed (a pausing one once its running nodes have finished)",

@@ -41,6 +41,9 @@ const uiSchema = z
     message: `must be at most ${maxUiBytes} bytes as JSON`,
   });
 
+/** What a node's last failed attempt does: fail the run (the default), or hold for a person. */
+const onFailureSchema = z.enum(["fail", "hold"]);
+
 const nodeSchema = z.strictObject({
   id: idSchema,
   type: z.literal("device", { error: "only 'device' nodes are supported" }).default("device"),
@@ -49,6 +52,7 @@ const nodeSchema = z.strictObject({
   params: z.record(z.string(), z.unknown()).default({}),
   retry: retrySchema.optional(),
   timeout_ms: z.number().int().min(1).max(86_400_000).optional(),
+  on_failure: onFailureSchema.optional(),
   ui: uiSchema.optional(),
 });
 
@@ -78,6 +82,8 @@ export const pipelineDocumentSchema = z.strictObject({
   /** Hold each device the run uses from its first node there to its last: no other run interleaves. */
   reserve_devices: z.boolean().default(false),
   timeout_ms: runTimeoutSchema.optional(),
+  /** Every node's `on_failure` unless it says its own. */
+  on_failure: onFailureSchema.default("fail"),
   ui: uiSchema.optional(),
 });
 
@@ -91,6 +97,7 @@ export interface PipelineNode {
   params: Record<string, unknown>;
   retry?: RetryPolicy;
   timeoutMs?: number;
+  onFailure: "fail" | "hold";
 }
 
 export interface PipelineEdge {
@@ -123,6 +130,7 @@ export function toPipeline(document: ParsedDocument): Pipeline {
       params: node.params,
       ...(node.retry && { retry: toRetryPolicy(node.retry) }),
       ...(node.timeout_ms !== undefined && { timeoutMs: node.timeout_ms }),
+      onFailure: node.on_failure ?? document.on_failure,
     })),
     edges: document.edges.map((edge) => ({
       source: edge.source,

@@ -14,6 +14,8 @@ export interface PlanNode {
   retry: RetryPolicy;
   timeoutMs: number;
   idempotent: boolean;
+  /** "hold": its last failed attempt holds it for a person rather than failing the run. Absent: "fail". */
+  onFailure?: "hold";
 }
 
 export interface Plan {

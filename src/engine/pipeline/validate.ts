@@ -133,6 +133,7 @@ export function compilePipeline(
       retry: node.retry ?? fn.retry,
       timeoutMs: node.timeoutMs ?? fn.timeoutMs,
       idempotent: fn.idempotent,
+      ...(node.onFailure === "hold" && { onFailure: "hold" as const }),
     });
   }
   linkEdges(pipeline, planNodes, functions);

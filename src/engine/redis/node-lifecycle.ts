@@ -5,6 +5,7 @@ import { addReleasedNodeJobs, endNodesNotBegun, haltedNodeError } from "./run-ha
 import { retryDelayMs } from "../pipeline/retry.js";
 import { NodeRetryError } from "./node-backoff.js";
 import { releaseRest } from "./node-release.js";
+import { removeQueuedJobs } from "./run-pause.js";
 import type { NodeError } from "../run/types.js";
 import type { PlanCache } from "./plan-cache.js";
 import { nodeJobData, type NodeJobData, type QueueSet } from "./queues.js";
@@ -134,14 +135,15 @@ export class NodeLifecycle {
   /**
    * Records a failed attempt and throws what BullMQ should see: an UnrecoverableError when this was
    * the last attempt (or trying again cannot help), so BullMQ's retry count never decides alone. A
-   * failure that halts the run ends its nodes that have not begun at once. A worker that no longer
-   * holds the device records nothing and hands the job back.
+   * failure that halts the run ends its nodes that have not begun at once. A node whose
+   * `on_failure` is "hold" is held instead, for a person (its run holds), and its job ends. A worker
+   * that no longer holds the device records nothing and hands the job back.
    */
   async fail(
     attempt: NodeAttempt,
     error: NodeError & { retryable: boolean },
     executionTime: number,
-  ): Promise<never> {
+  ): Promise<{ held: true }> {
     const { job } = attempt;
     const data = job.data;
     const number = job.attemptsMade + 1;
@@ -153,6 +155,10 @@ export class NodeLifecycle {
       throw new UnrecoverableError(error.message);
     }
     if (!retryable || neverRetriedCodes.has(error.code) || number >= attempts) {
+      // Stopped by the run's own end (its timeout) is no failure of the node's for a person to weigh.
+      if (data.onFailure === "hold" && error.code !== "RUN_TIMEOUT") {
+        return this.hold(attempt, recorded, executionTime);
+      }
       const outcome = await this.ledger.failNode(ref(attempt), "failed", recorded, executionTime);
       if (outcome === "fenced") return handBack(attempt, fencedRetryMs);
       if (outcome === "halted") {
@@ -184,7 +190,20 @@ export class NodeLifecycle {
   async hold(attempt: NodeAttempt, error: NodeError, executionTime: number): Promise<{ held: true }> {
     const outcome = await this.ledger.failNode(ref(attempt), "held", error, executionTime);
     if (outcome === "fenced") return handBack(attempt, fencedRetryMs);
+    const { runId, epoch } = attempt.job.data;
+    const nodes = [...(await this.plans.nodes(runId)).values()];
+    await removeQueuedJobs({ ledger: this.ledger, queues: this.queues }, runId, nodes, epoch);
     return { held: true };
+  }
+
+  /**
+   * Queues again a node whose command an immediate pause stopped (an idempotent one: it runs from
+   * the start once the run is resumed), and ends its job: handed back, it would wait behind every
+   * job of a busy device, or for ever on one whose worker stopped, and hold the pause open.
+   */
+  async requeueForResume(attempt: NodeAttempt, error: NodeError): Promise<{ paused: true }> {
+    if (!(await this.ledger.retryNode(ref(attempt), error, null, 0))) return handBack(attempt, fencedRetryMs);
+    return { paused: true };
   }
 
   /**

@@ -113,7 +113,7 @@ export function createRunProcessor(deps: {
    * person acts. Returns undefined if the run is to go on or end instead.
    */
   async function rest(run: StoredRun, counts: NodeCounts): Promise<{ status: string } | undefined> {
-    if (counts.completed === run.plan.nodes.length) return undefined;
+    if (allDone(counts, run.plan.nodes.length)) return undefined;
     const { halt, pauseMode } = await store.control(run.runId);
     let state: "paused" | "held" | undefined;
     if (halt === "paused") state = "paused";
@@ -182,7 +182,8 @@ export function createRunProcessor(deps: {
           deviceId: plan.deviceId,
           fence: "",
         },
-        "failed",
+        // A node that holds on failure waits for a person instead.
+        plan.onFailure === "hold" ? "held" : "failed",
         {
           code: "NODE_INTERRUPTED",
           message: "the node's job ended without a result (its worker may have died)",
@@ -240,7 +241,7 @@ export function createRunProcessor(deps: {
     if (status === "completed") return { status };
     if (status === "failed" || status === "cancelled") throw new UnrecoverableError(`run ended ${status}`);
     const started = control.startedAt;
-    if (counts.completed === run.plan.nodes.length) {
+    if (allDone(counts, run.plan.nodes.length)) {
       await finish(run, "completed", null, started, {
         type: "pipeline_completed",
         success: true,
@@ -309,6 +310,9 @@ export function createRunProcessor(deps: {
     log.info({ runId: run.runId, status }, "run ended");
   }
 }
+
+/** Every node completed, or skipped by a person: the run has completed. */
+const allDone = (counts: NodeCounts, nodeCount: number) => counts.completed + counts.skipped === nodeCount;
 
 /** Counts that cannot be right: a negative one, or not one per node. */
 function plausible(counts: NodeCounts, nodeCount: number): boolean {

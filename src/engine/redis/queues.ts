@@ -43,6 +43,8 @@ export interface NodeJobData {
   idempotent: boolean;
   /** How many attempts, and how long to wait before each retry. */
   retry: RetryPolicy;
+  /** "hold": the last failed attempt holds the node for a person (NodeLifecycle.fail). */
+  onFailure?: "hold";
 }
 
 export interface RunJobData {
@@ -236,14 +238,19 @@ export class QueueSet {
       .catch(() => undefined);
   }
 
+  /** When the run's timeout job of `epoch` fires (ms since the epoch), or null if it has none. */
+  async runTimeoutAt(runId: string, epoch: number): Promise<number | null> {
+    const job = await this.runs().getJob(`${runId}__timeout__${epoch}`);
+    return job ? job.timestamp + (job.delay ?? 0) : null;
+  }
+
   /**
-   * Moves the run's timeout job from one epoch to the next with the time it had left (an unpause:
-   * the new epoch's jobs must not find it stale). A run without one (its timeout fired) gets none.
+   * Moves the run's timeout job from one epoch to the next with the time it had left (a held run
+   * going on: the new epoch's jobs must not find it stale). A run without one gets none.
    */
   async moveRunTimeout(runId: string, pipelineId: string, from: number, to: number): Promise<void> {
-    const job = await this.runs().getJob(`${runId}__timeout__${from}`);
-    if (!job || from === to) return;
-    const firesAt = job.timestamp + (job.delay ?? 0);
+    const firesAt = from === to ? null : await this.runTimeoutAt(runId, from);
+    if (firesAt === null) return;
     await this.addRunTimeout(runId, pipelineId, to, Math.max(0, firesAt - Date.now()));
     await this.removeRunTimeout(runId, from);
   }
@@ -282,5 +289,6 @@ export function nodeJobData(runId: string, pipelineId: string, node: PlanNode, e
     timeoutMs: node.timeoutMs,
     idempotent: node.idempotent,
     retry: node.retry,
+    ...(node.onFailure && { onFailure: node.onFailure }),
   };
 }

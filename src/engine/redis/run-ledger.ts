@@ -230,15 +230,26 @@ export class RunLedger {
     );
   }
 
-  /** Returns false if the worker no longer holds the device (nothing was recorded). */
-  async retryNode(ref: FencedNodeRef, error: NodeError, attempt: number, delayMs: number): Promise<boolean> {
-    const body: RunEventBody = {
-      type: "node_retrying",
-      node_id: ref.nodeId,
-      attempt,
-      error_message: error.message,
-      delay_ms: delayMs,
-    };
+  /**
+   * Returns false if the worker no longer holds the device (nothing was recorded). `attempt` null:
+   * no retry is announced (node_retrying): the node waits for its run's resume.
+   */
+  async retryNode(
+    ref: FencedNodeRef,
+    error: NodeError,
+    attempt: number | null,
+    delayMs: number,
+  ): Promise<boolean> {
+    const body: RunEventBody | null =
+      attempt === null
+        ? null
+        : {
+            type: "node_retrying",
+            node_id: ref.nodeId,
+            attempt,
+            error_message: error.message,
+            delay_ms: delayMs,
+          };
     const result = await this.scripts["node-retry"](
       [
         this.keys.run(ref.runId),
@@ -251,7 +262,7 @@ export class RunLedger {
         ref.nodeId,
         ref.epoch,
         JSON.stringify(error),
-        this.event(ref.runId, ref.pipelineId, body),
+        body ? this.event(ref.runId, ref.pipelineId, body) : "",
         globalEventStreamLength,
         this.retention.runEventsMax,
         ref.fence,
@@ -425,22 +436,23 @@ export class RunLedger {
     pipelineId: string,
     nodeIds: readonly string[],
     mode: "retry" | "unpause" = "retry",
-  ): Promise<{ before: string; after: string; epoch: number }> {
-    const [before, after, epoch] = (await this.scripts["run-resume"](
+  ): Promise<{ before: string; after: string; epoch: number; resumed: boolean }> {
+    const [before, after, epoch, resumed] = (await this.scripts["run-resume"](
       [
         this.keys.run(runId),
         this.keys.runEvents(runId),
         this.keys.activeRuns,
         this.keys.runsByStatusPrefix,
         this.keys.endedRuns,
+        this.keys.runNodes(runId),
       ],
       [randomUUID(), mode],
-    )) as [string, string, number];
-    if (before === "failed" || before === "cancelled" || (mode === "unpause" && before === "paused")) {
+    )) as [string, string, number, number];
+    if (Number(resumed) === 1) {
       // Left to the run job if it fails: the resume itself has happened, and is answered as such.
       await this.finishReset(runId, pipelineId, epoch, nodeIds).catch(() => undefined);
     }
-    return { before, after, epoch: Number(epoch) };
+    return { before, after, epoch: Number(epoch), resumed: Number(resumed) === 1 };
   }
 
   /**
@@ -466,7 +478,7 @@ export class RunLedger {
         this.scripts["nodes-reset"](keys, [epoch, "nodes", "", ...limits, ...batch]),
       ),
     );
-    const resumed = (reason: "retried" | "unpaused") =>
+    const resumed = (reason: "retried" | "unpaused" | "recovered") =>
       this.event(runId, pipelineId, { type: "pipeline_resumed", node_id: null, reason });
     await this.scripts["nodes-reset"](keys, [
       epoch,
@@ -474,19 +486,71 @@ export class RunLedger {
       resumed("retried"),
       ...limits,
       resumed("unpaused"),
+      resumed("recovered"),
     ]);
   }
 
   /**
-   * Asks the run to pause (run-pause.lua). Returns its status, and its halt after the call:
-   * "paused" when it is paused or pausing.
+   * A person's decision on a held node (node-recover.lua). Returns what it did ("resumed": the held
+   * run goes on in `epoch`, which the caller finishes as a resume's; "recovered": the paused run
+   * stays paused; "again": this recovery was made before) and the run's status after. Throws the
+   * script's refusal (NODE_NOT_HELD, RUN_NOT_RESTING, RUN_NOT_FOUND) as its message.
    */
-  async pauseRun(runId: string, mode: PauseMode): Promise<{ status: string; halt: string }> {
-    const [status, halt] = (await this.scripts["run-pause"]([this.keys.run(runId)], [mode])) as [
+  async recoverNode(
+    ref: { runId: string; pipelineId: string; nodeId: string },
+    recovery: { action: "retry" | "skip" | "complete"; outputs: Record<string, unknown> | null; id: string },
+    successors: readonly string[],
+  ): Promise<{ outcome: "resumed" | "recovered" | "again"; status: string; epoch: number }> {
+    const { runId, pipelineId, nodeId } = ref;
+    const body: RunEventBody | null =
+      recovery.action === "complete"
+        ? {
+            type: "node_completed",
+            node_id: nodeId,
+            outputs: recovery.outputs ?? {},
+            execution_time: 0,
+            completed_by: "operator",
+          }
+        : recovery.action === "skip"
+          ? { type: "node_skipped", node_id: nodeId }
+          : null;
+    const [outcome, status, epoch] = (await this.scripts["node-recover"](
+      [
+        this.keys.run(runId),
+        this.keys.runNodes(runId),
+        this.keys.runOutputs(runId),
+        this.keys.runEvents(runId),
+        this.keys.events,
+        this.keys.activeRuns,
+        this.keys.runsByStatusPrefix,
+        this.keys.endedRuns,
+      ],
+      [
+        nodeId,
+        recovery.action,
+        JSON.stringify(recovery.outputs ?? {}),
+        now(),
+        recovery.id,
+        body ? this.event(runId, pipelineId, body) : "",
+        globalEventStreamLength,
+        this.retention.runEventsMax,
+        ...successors,
+      ],
+    )) as ["resumed" | "recovered" | "again", string, number];
+    return { outcome, status, epoch: Number(epoch) };
+  }
+
+  /**
+   * Asks the run to pause (run-pause.lua). Returns its status, its halt after the call ("paused"
+   * when it is paused or pausing), and its epoch.
+   */
+  async pauseRun(runId: string, mode: PauseMode): Promise<{ status: string; halt: string; epoch: number }> {
+    const [status, halt, epoch] = (await this.scripts["run-pause"]([this.keys.run(runId)], [mode])) as [
       string,
       string,
+      number,
     ];
-    return { status, halt };
+    return { status, halt, epoch: Number(epoch) };
   }
 
   /**

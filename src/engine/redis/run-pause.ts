@@ -1,6 +1,6 @@
 import type { Redis } from "ioredis";
 import { RigflowError } from "../errors/rigflow-error.js";
-import type { Plan } from "../pipeline/plan.js";
+import type { Plan, PlanNode } from "../pipeline/plan.js";
 import type { PauseMode, RunStatus } from "../run/types.js";
 import type { RedisKeys } from "./keys.js";
 import type { QueueSet } from "./queues.js";
@@ -16,19 +16,19 @@ interface PauseDeps {
 
 /**
  * Pauses a run: no node of it starts from now on (node-begin.lua), and the run job makes it
- * `paused` once nothing of it runs. Its queued nodes' jobs leave their queues now, so that the run
- * rests without waiting for them to come up (on a busy or offline device); their nodes stay queued,
- * and a resume gives them new jobs. An immediate pause also tells every worker to stop the run's
+ * `paused` once nothing of it runs. Its queued nodes' jobs leave their queues now
+ * (removeQueuedJobs). An immediate pause also tells every worker to stop the run's
  * running commands (halt-watch.ts reads it again if the message is lost). Returns the run's status.
  */
 export async function pauseRun(
   deps: PauseDeps,
-  run: { runId: string; plan: Plan; epoch: number },
+  run: { runId: string; plan: Plan },
   mode: PauseMode,
 ): Promise<RunStatus> {
   const { redis, keys, ledger, queues } = deps;
-  const { runId, plan, epoch } = run;
-  const { status, halt } = await ledger.pauseRun(runId, mode);
+  const { runId, plan } = run;
+  // The epoch as the pause found it: a resume just before would have made older jobs stale.
+  const { status, halt, epoch } = await ledger.pauseRun(runId, mode);
   if (status === "completed" || status === "failed" || status === "cancelled") {
     throw new RigflowError("RUN_ALREADY_ENDED", `run ${runId} has already ended (${status})`, {
       run_id: runId,
@@ -43,23 +43,37 @@ export async function pauseRun(
     });
   }
   if (mode === "immediate") await redis.publish(keys.cancelChannel, `${runId} pause`);
-  const queued = new Set(
-    await ledger.nodesWithJobs(
-      runId,
-      plan.nodes.map((node) => node.id),
-      ["queued"],
-    ),
-  );
-  // The ledger keeps them queued: nothing to end there first.
-  await queues.removeNodeJobs(
-    runId,
-    plan.nodes.filter((node) => queued.has(node.id)),
-    epoch,
-    () => Promise.resolve(),
-  );
+  await removeQueuedJobs({ ledger, queues }, runId, plan.nodes, epoch);
   // A held run's job has ended (it rests): it wakes to make the run paused.
   if (status === "held") await wakeRunJob(queues, runId, plan.pipelineId);
   return status as RunStatus;
+}
+
+/**
+ * Takes a resting run's queued nodes' jobs out of their queues, so that it rests without waiting
+ * for them to come up (on a busy or offline device). The ledger keeps the nodes queued: a resume
+ * gives them jobs of its new epoch. A job that has come up is locked and stays: it finds the run
+ * resting when it begins, and ends.
+ */
+export async function removeQueuedJobs(
+  deps: { ledger: RunLedger; queues: QueueSet },
+  runId: string,
+  nodes: readonly PlanNode[],
+  epoch: number,
+): Promise<void> {
+  const queued = new Set(
+    await deps.ledger.nodesWithJobs(
+      runId,
+      nodes.map((node) => node.id),
+      ["queued"],
+    ),
+  );
+  await deps.queues.removeNodeJobs(
+    runId,
+    nodes.filter((node) => queued.has(node.id)),
+    epoch,
+    () => Promise.resolve(),
+  );
 }
 
 /**
@@ -74,23 +88,30 @@ export async function unpauseRun(
 ): Promise<RunStatus> {
   const { ledger, queues } = deps;
   const { runId, plan } = run;
-  const { before, after, epoch } = await ledger.resumeRun(
+  // Read first: the old epoch's timeout job, once stale, ends itself (and is gone).
+  const firesAt = await queues.runTimeoutAt(runId, run.epoch);
+  const { before, after, epoch, resumed } = await ledger.resumeRun(
     runId,
     plan.pipelineId,
     plan.nodes.map((node) => node.id),
     "unpause",
   );
-  if (before !== "paused") {
+  if (!resumed || before !== "paused") {
     throw new RigflowError(
       "RUN_NOT_PAUSED",
       before === "running" || before === "queued"
         ? `run ${runId} is not paused (a pausing run can be resumed once its running nodes have finished)`
-        : `run ${runId} is ${before}; only a paused run can be resumed`,
+        : before === "paused"
+          ? `run ${runId} is being cancelled (or timed out) while paused; it cannot be resumed`
+          : `run ${runId} is ${before}; only a paused run can be resumed`,
       { run_id: runId, status: before },
     );
   }
+  if (firesAt !== null && epoch !== run.epoch) {
+    await queues.addRunTimeout(runId, plan.pipelineId, epoch, Math.max(0, firesAt - Date.now()));
+    await queues.removeRunTimeout(runId, run.epoch);
+  }
   // If this fails, the ledger says running and the sweeper wakes the run job within 30 s.
   await wakeRunJob(queues, runId, plan.pipelineId);
-  await queues.moveRunTimeout(runId, plan.pipelineId, run.epoch, epoch);
   return after as RunStatus;
 }

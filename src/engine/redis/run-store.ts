@@ -498,6 +498,7 @@ const nodeStateFields = [
   "started_at",
   "finished_at",
   "execution_time",
+  "completed_by",
 ] as const;
 
 /** Every node's state from the run's whole nodes and outputs hashes. */
@@ -534,5 +535,6 @@ function nodeStateOf(
     startedAt: field("started_at"),
     finishedAt: field("finished_at"),
     executionTime: time === null ? null : Number(time),
+    ...(field("completed_by") === "operator" && { completedBy: "operator" as const }),
   };
 }

@@ -8,6 +8,7 @@ const scriptNames = [
   "run-resume",
   "run-pause",
   "run-settle",
+  "node-recover",
   "nodes-reset",
   "node-begin",
   "node-complete",

@@ -16,13 +16,21 @@ export type RunEventBody =
       attempt: number;
     }
   | { type: "node_progress"; node_id: string; progress: number; message: string }
-  | { type: "node_completed"; node_id: string; outputs: Record<string, unknown>; execution_time: number }
+  | {
+      type: "node_completed";
+      node_id: string;
+      outputs: Record<string, unknown>;
+      execution_time: number;
+      /** A person completed the held node (POST .../recover); absent when its command did. */
+      completed_by?: "operator";
+    }
+  | { type: "node_skipped"; node_id: string }
   | { type: "node_retrying"; node_id: string; attempt: number; error_message: string; delay_ms: number }
   | { type: "node_failed"; node_id: string; error_message: string; error_type: string }
   | { type: "pipeline_completed"; success: true; execution_time: number; nodes_executed: number }
   | { type: "pipeline_error"; error_message: string; node_id: string | null; error_type: string }
   | { type: "pipeline_cancelled"; node_id: string | null }
-  | { type: "pipeline_resumed"; node_id: string | null; reason: "retried" | "unpaused" }
+  | { type: "pipeline_resumed"; node_id: string | null; reason: "retried" | "unpaused" | "recovered" }
   | { type: "pipeline_paused"; mode: "deferred" | "immediate" }
   | { type: "node_held"; node_id: string; error_message: string; error_type: string };
 

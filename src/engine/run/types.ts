@@ -12,7 +12,10 @@ export const runStatuses = [
   "cancelled",
 ] as const;
 export type RunStatus = (typeof runStatuses)[number];
-/** `held`: the node's command was stopped part-way or failed, and a person decides what follows. */
+/**
+ * `held`: the node's command failed, or was stopped part-way, and a person decides what follows;
+ * `skipped`: a person chose to go on without it (it counts as done for its successors).
+ */
 export const nodeStatuses = [
   "pending",
   "queued",
@@ -21,6 +24,7 @@ export const nodeStatuses = [
   "failed",
   "cancelled",
   "held",
+  "skipped",
 ] as const;
 export type NodeStatus = (typeof nodeStatuses)[number];
 
@@ -56,6 +60,8 @@ export interface NodeState {
   startedAt: string | null;
   finishedAt: string | null;
   executionTime: number | null;
+  /** Set when a person completed the held node (its outputs are theirs, no command made them). */
+  completedBy?: "operator";
 }
 
 export interface RunState {

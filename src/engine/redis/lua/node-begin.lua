@@ -15,8 +15,8 @@
 -- then, for a run that reserves its devices: per device, its id, k, and its k node ids
 -- Returns {'run', outputs...} | {'done', where its release stands (node-release.lua)} | {'skip'} | {'stale'} | {'wait', device, holder run}
 --   | {'fenced'}: the worker no longer holds the device (another took its lease over)
---   | {'rest'}: the run is paused or held: the node stays queued, its job ends without running,
---     and a resume gives it a job of the new epoch
+--   | {'rest'}: the run is paused or held: the node stays queued (a non-idempotent one found
+--     interrupted is held), its job ends without running, and a resume gives it a new epoch's job
 --   | {'interrupted'}: an attempt of this non-idempotent node began and never ended (its worker
 --   died); it must not be repeated by itself.
 -- A job of an older epoch (from before a resume) is stale: it ends without touching the device.
@@ -45,7 +45,20 @@ local runId = run[3]
 -- This very begin again (same arguments, so the same started_at): ioredis resends a command whose
 -- reply a dropped connection lost, e.g. when Redis restarts. Answer as the first time did.
 local resent = status == 'running' and redis.call('HGET', KEYS[2], node .. ':started_at') == ARGV[3]
-if status == 'running' and not resent and ARGV[12] ~= '1' then return {'interrupted'} end
+if status == 'running' and not resent and ARGV[12] ~= '1' then
+  if not resting then return {'interrupted'} end
+  -- Its worker died mid-command while the run was pausing (an immediate pause's stop may never
+  -- have been recorded): held, as the pause would have held it, for a person to recover.
+  local err = {code = 'NODE_INTERRUPTED', message = ARGV[10] .. ': this command was interrupted ' ..
+    '(its worker stopped mid-command) while the run was pausing; it is not idempotent, so it is ' ..
+    'held: check the device, then recover the node'}
+  local executing = cjson.decode(ARGV[5])
+  setNodeStatus(KEYS[2], node, 'held', node .. ':error', cjson.encode(err), node .. ':finished_at', ARGV[3])
+  appendEvent(KEYS[4], KEYS[5], cjson.encode({type = 'node_held', node_id = node, error_message = err.message,
+    error_type = err.code, run_id = executing.run_id, pipeline_id = executing.pipeline_id,
+    timestamp = executing.timestamp}), ARGV[13], ARGV[6])
+  return {'rest'}
+end
 if resting and not resent then
   -- An idempotent node found running (its worker died mid-command) is queued again: it runs
   -- from the start once the run goes on.

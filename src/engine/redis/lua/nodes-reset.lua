@@ -1,6 +1,7 @@
 -- Finishes a resume (run-resume.lua): puts nodes back to pending, so that the run job releases them
--- in the new epoch: after a retry its failed, cancelled and held nodes; after an unpause its queued
--- ones, whose jobs ended without running (held nodes of a paused run wait for their recovery).
+-- in the new epoch: after a retry its failed, cancelled and held nodes; after an unpause, or a
+-- held node's recovery, its queued ones, whose jobs ended without running (held nodes then wait
+-- for their own recovery).
 -- One batch of nodes a call (one HMGET and one HSET), then, in a last call once every batch has
 -- run, marks the reset done and appends pipeline_resumed. Nothing changes unless the run is being
 -- reset for this epoch: a reset finished already, by its caller or by the run job, or a run
@@ -8,18 +9,19 @@
 -- KEYS[1] run hash, KEYS[2] run nodes hash, KEYS[3] run event stream, KEYS[4] global event stream
 -- ARGV[1] the epoch being reset, ARGV[2] 'nodes' | 'done', ARGV[3] pipeline_resumed JSON of a retry
 -- ('done'), ARGV[4] global stream max length, ARGV[5] run stream max length, ARGV[6..] node ids
--- ('nodes'), or ARGV[6] pipeline_resumed JSON of an unpause ('done')
+-- ('nodes'); 'done' only: ARGV[6] pipeline_resumed JSON of an unpause, ARGV[7] of a recovery
 -- Returns how many nodes went back to pending ('nodes'), or 1 if it marked the reset done.
 --- @include "append-event"
 --- @include "set-node-status"
 
 local run = redis.call('HMGET', KEYS[1], 'epoch', 'resetting', 'resumed_from')
 if run[1] ~= ARGV[1] or run[2] ~= ARGV[1] then return 0 end
-local unpause = run[3] == 'paused'
+-- Resumed from resting (paused, or held and a node recovered) rather than from an end.
+local rested = run[3] == 'paused' or run[3] == 'held'
 if ARGV[2] == 'done' then
   redis.call('HDEL', KEYS[1], 'resetting')
   local event = ARGV[3]
-  if unpause then event = ARGV[6] end
+  if run[3] == 'paused' then event = ARGV[6] elseif run[3] == 'held' then event = ARGV[7] end
   appendEvent(KEYS[3], KEYS[4], event, ARGV[5], ARGV[4])
   return 1
 end
@@ -31,7 +33,7 @@ local moved = {failed = 0, cancelled = 0, held = 0, queued = 0}
 for i, node in ipairs(nodes) do
   local before = statuses[i]
   local back = before == 'queued'
-  if not unpause then back = before == 'failed' or before == 'cancelled' or before == 'held' end
+  if not rested then back = before == 'failed' or before == 'cancelled' or before == 'held' end
   if back then
     writes[#writes + 1] = node .. ':status'
     writes[#writes + 1] = 'pending'

@@ -6,17 +6,18 @@
 -- run is held again until its held nodes are recovered.
 -- KEYS[1] run hash
 -- ARGV[1] 'deferred' | 'immediate'
--- Returns {status, halt} after the call: halt is 'paused' when the run is paused or pausing. A run
--- that has ended, or is stopping for good (cancelled, failed, timed out), is left alone.
-local run = redis.call('HMGET', KEYS[1], 'status', 'halt', 'pause_mode')
+-- Returns {status, halt, epoch} after the call: halt is 'paused' when the run is paused or pausing;
+-- epoch is the one whose queued jobs the caller takes away. A run that has ended, or is stopping for
+-- good (cancelled, failed, timed out), is left alone.
+local run = redis.call('HMGET', KEYS[1], 'status', 'halt', 'pause_mode', 'epoch')
 if not run[1] then return redis.error_reply('RUN_NOT_FOUND') end
-local status, halt = run[1], run[2] or ''
-if status == 'completed' or status == 'failed' or status == 'cancelled' then return {status, halt} end
+local status, halt, epoch = run[1], run[2] or '', tonumber(run[4]) or 0
+if status == 'completed' or status == 'failed' or status == 'cancelled' then return {status, halt, epoch} end
 if halt == '' or halt == 'held' then
   redis.call('HSET', KEYS[1], 'halt', 'paused', 'pause_mode', ARGV[1])
-  return {status, 'paused'}
+  return {status, 'paused', epoch}
 end
 if halt == 'paused' and ARGV[1] == 'immediate' and run[3] ~= 'immediate' and status ~= 'paused' then
   redis.call('HSET', KEYS[1], 'pause_mode', 'immediate')
 end
-return {status, halt}
+return {status, halt, epoch}
