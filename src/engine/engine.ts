@@ -268,7 +268,7 @@ export class Engine {
     if (!run) throw runNotFound(runId);
     return recoverNode(
       { ledger: this.ledger, queues: this.queues, catalog: this.catalog },
-      { runId, plan: run.plan },
+      { runId, plan: run.plan, epoch: await this.runs.epoch(runId) },
       nodeId,
       recovery,
       requestId,

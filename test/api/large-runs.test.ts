@@ -31,7 +31,16 @@ async function get<T>(path: string, status = 200): Promise<T> {
   return body;
 }
 
-const zeroCounts = { pending: 0, queued: 0, running: 0, completed: 0, failed: 0, cancelled: 0 };
+const zeroCounts = {
+  pending: 0,
+  queued: 0,
+  running: 0,
+  completed: 0,
+  failed: 0,
+  cancelled: 0,
+  held: 0,
+  skipped: 0,
+};
 
 describe("reading large runs", () => {
   it("a small run answers as before, with its node counts", async () => {

@@ -78,6 +78,8 @@ describe("runs over HTTP", () => {
       completed: 1,
       failed: 0,
       cancelled: 0,
+      held: 0,
+      skipped: 0,
     });
     const node = (run.nodes as Record<string, Record<string, unknown>>).only ?? {};
     expect(Object.keys(node).sort()).toEqual(

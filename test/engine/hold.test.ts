@@ -80,6 +80,32 @@ describe("hold on failure, and a person's recovery (on_failure, POST .../nodes/{
     });
   });
 
+  it("a recovery sent again with its Idempotency-Key is not made twice, even once the node is held anew", async () => {
+    const journal = journalFile();
+    await withRig([servo("servo-1", { speed: 1000, journal, fail_first: { move: 2 } })], async (api) => {
+      const { runId } = await api.engine.submitRun({
+        document: doc("twice", [{ ...move("a", "servo-1", 10), on_failure: "hold" }]),
+      });
+      await untilRun(api, runId, "held");
+      const key = { "idempotency-key": "retry-a-1" };
+      expect((await recover(api, runId, "a", { action: "retry" }, key)).status).toBe(202);
+      // The retry ran and failed again: held anew.
+      await expect
+        .poll(() => journalOf(journal), { timeout: 10_000, interval: 10 })
+        .toEqual(["move 10 failed", "move 10 failed"]);
+      await untilRun(api, runId, "held");
+      // The same request again (its answer was lost, say): answered, and nothing runs.
+      const again = await recover(api, runId, "a", { action: "retry" }, key);
+      expect(again.status).toBe(202);
+      expect((await api.engine.getRun(runId)).status).toBe("held");
+      expect(journalOf(journal)).toHaveLength(2);
+      // A new decision runs it again.
+      expect((await recover(api, runId, "a", { action: "retry" })).status).toBe(202);
+      expect((await api.engine.waitForRun(runId, 10_000)).status).toBe("completed");
+      expect(journalOf(journal)).toEqual(["move 10 failed", "move 10 failed", "move 10 completed"]);
+    });
+  });
+
   it("complete gives the held node a person's outputs, checked, which flow along its edges", async () => {
     const journal = journalFile();
     await withRig([servo("servo-1", { speed: 1000, journal })], async (api) => {
@@ -162,23 +188,31 @@ describe("hold on failure, and a person's recovery (on_failure, POST .../nodes/{
       [servo("servo-1", { speed: 1000, journal }), servo("servo-2", { speed: 100, journal })],
       async (api) => {
         const { runId } = await api.engine.submitRun({
-          document: doc("branches", [
-            { ...move("bad", "servo-1", 500), on_failure: "hold" },
-            move("long", "servo-2", 100), // 1 s
-          ]),
+          // "bad" fails once "long" is surely running: after "first", which takes about as long as
+          // "long" takes to be picked up.
+          document: doc(
+            "branches",
+            [
+              move("first", "servo-1", 100), // 0.1 s
+              { ...move("bad", "servo-1", 500), on_failure: "hold" },
+              move("long", "servo-2", 100), // 1 s
+            ],
+            [{ source: "first", target: "bad" }],
+          ),
         });
         await expect
           .poll(async () => Object.fromEntries(await statuses(api, runId)), { timeout: 10_000, interval: 10 })
-          .toEqual({ bad: "held", long: "running" });
+          .toEqual({ first: "completed", bad: "held", long: "running" });
         const early = await recover(api, runId, "bad", { action: "skip" });
         expect(early.status).toBe(409);
         expect(await early.json()).toMatchObject({ error: { code: "RUN_NOT_RESTING" } });
 
         await untilRun(api, runId, "held");
-        expect(await statuses(api, runId)).toEqual([
-          ["bad", "held"],
-          ["long", "completed"],
-        ]);
+        expect(Object.fromEntries(await statuses(api, runId))).toEqual({
+          first: "completed",
+          bad: "held",
+          long: "completed",
+        });
         expect((await recover(api, runId, "bad", { action: "skip" })).status).toBe(202);
         expect((await api.engine.waitForRun(runId, 10_000)).status).toBe("completed");
       },

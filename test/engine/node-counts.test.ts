@@ -106,10 +106,26 @@ describe("node counts", () => {
       keys.activeRuns,
       keys.runsByStatusPrefix,
       keys.endedRuns,
+      keys.runNodes(failed.runId),
     ];
-    expect(await scripts["run-resume"](resumeKeys, ["resume-1"])).toEqual(["failed", "running", 1]);
-    expect(await scripts["run-resume"](resumeKeys, ["resume-1"])).toEqual(["failed", "running", 1]);
-    expect(await scripts["run-resume"](resumeKeys, ["resume-2"])).toEqual(["running", "running", 1]);
+    expect(await scripts["run-resume"](resumeKeys, ["resume-1", "retry"])).toEqual([
+      "failed",
+      "running",
+      1,
+      1,
+    ]);
+    expect(await scripts["run-resume"](resumeKeys, ["resume-1", "retry"])).toEqual([
+      "failed",
+      "running",
+      1,
+      1,
+    ]);
+    expect(await scripts["run-resume"](resumeKeys, ["resume-2", "retry"])).toEqual([
+      "running",
+      "running",
+      1,
+      0,
+    ]);
     expect(await rig.api.redis.hget(keys.run(failed.runId), "resetting")).toBe("1");
     const before = await rig.api.engine.getRun(failed.runId);
     expect(before.nodes.find((node) => node.nodeId === "a")?.status).toBe("failed");

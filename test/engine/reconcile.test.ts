@@ -69,9 +69,10 @@ describe("the sweeper", () => {
       expect(failed.status).toBe("failed");
       // What POST /retry does, minus its last step (the run job's retry), as if the API died there.
       const ledger = new RunLedger(connection, redisKeys(local.prefix));
-      expect(await ledger.resumeRun(failed.runId, "gap", ["only"])).toEqual({
+      expect(await ledger.resumeRun(failed.runId, "gap", ["only"])).toMatchObject({
         before: "failed",
         after: "running",
+        resumed: true,
       });
       expect((await local.engine.getRun(failed.runId)).status).toBe("running");
       second = await startTestWorker(local.prefix, []); // sweeps on start

@@ -16,7 +16,10 @@ export const contractFields: Record<string, string[]> = {
   pipeline_completed: ["success", "execution_time", "nodes_executed"],
   pipeline_error: ["error_message", "node_id", "error_type"],
   pipeline_cancelled: ["node_id"],
-  pipeline_resumed: ["node_id"],
+  pipeline_resumed: ["node_id", "reason"],
+  pipeline_paused: ["mode"],
+  node_held: ["node_id", "error_message", "error_type"],
+  node_skipped: ["node_id"],
 };
 
 const isCount = (value: unknown) => typeof value === "number" && Number.isInteger(value) && value >= 0;

@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import type { DeviceCatalog } from "../catalog.js";
 import { RigflowError } from "../errors/rigflow-error.js";
 import type { Plan, PlanNode } from "../pipeline/plan.js";
@@ -17,11 +16,12 @@ export type Recovery =
  * give every output a successor maps), then records it. A held run goes on at once: its resume is
  * finished here as any other (the nodes to run again back to pending, the run job woken, the
  * timeout moved to the new epoch). `requestId` (an Idempotency-Key) names the recovery; without
- * one, the same decision sent again is taken for the same request. Returns the run's status.
+ * one, the same decision on the same hold is taken for the same request (node-recover.lua).
+ * Returns the run's status.
  */
 export async function recoverNode(
   deps: { ledger: RunLedger; queues: QueueSet; catalog: DeviceCatalog },
-  run: { runId: string; plan: Plan },
+  run: { runId: string; plan: Plan; epoch: number },
   nodeId: string,
   recovery: Recovery,
   requestId?: string,
@@ -46,27 +46,25 @@ export async function recoverNode(
   }
   const outputs = recovery.action === "complete" ? recovery.outputs : null;
   if (outputs) checkOutputs(catalog, node, outputs, takers);
-  const id =
-    requestId ??
-    createHash("sha256")
-      .update(JSON.stringify([nodeId, recovery]))
-      .digest("hex");
+  // Read first: once the run goes on in a new epoch, the old epoch's timeout job ends itself.
+  const firesAt = await queues.runTimeoutAt(runId, run.epoch);
   const result = await ledger
     .recoverNode(
       { runId, pipelineId: plan.pipelineId, nodeId },
-      { action: recovery.action, outputs, id },
-      node.successors,
+      { action: recovery.action, outputs, key: requestId ?? "" },
+      node,
     )
     .catch((error: unknown) => {
       throw refusal(error, runId, nodeId) ?? error;
     });
-  if (result.outcome !== "recovered") {
+  await queues.promoteWaiters(result.woken);
+  if (result.outcome === "resumed") {
     // Left to the run job if this fails (run-start.lua tells it the reset is unfinished), and the
     // run job to the sweeper (the run is running again).
     const nodeIds = plan.nodes.map((candidate) => candidate.id);
     await ledger.finishReset(runId, plan.pipelineId, result.epoch, nodeIds).catch(() => undefined);
+    await queues.carryRunTimeout(runId, plan.pipelineId, firesAt, { from: run.epoch, to: result.epoch });
     await wakeRunJob(queues, runId, plan.pipelineId);
-    await queues.moveRunTimeout(runId, plan.pipelineId, result.epoch - 1, result.epoch);
   }
   return result.status as RunStatus;
 }

@@ -8,6 +8,7 @@ import { nodeJobData, nodeJobId, type QueueSet, type RunJobData } from "./queues
 import type { RedisKeys } from "./keys.js";
 import { addReleasedNodeJobs, haltedNodeError, haltRun } from "./run-halt.js";
 import { releaseRest } from "./node-release.js";
+import { removeQueuedJobs } from "./run-pause.js";
 import { successorBatch, type RunLedger } from "./run-ledger.js";
 import type { RunStore, StoredRun } from "./run-store.js";
 
@@ -197,6 +198,12 @@ export function createRunProcessor(deps: {
     if (after === "cancelled" || after === "timeout" || after === "failed") {
       const ids = missing.map((node) => node.id);
       await ledger.cancelQueuedNodes(run.runId, epoch, ids, haltedNodeError(after));
+      return;
+    }
+    // A held run (a stranded node was held just now) starts nothing more either: its queued nodes
+    // stay queued, and their jobs leave the queues, for the run to rest without waiting for them.
+    if (after === "held" || after === "paused") {
+      await removeQueuedJobs({ ledger, queues }, run.runId, run.plan.nodes, epoch);
       return;
     }
     await addJobs(run, epoch, missing);

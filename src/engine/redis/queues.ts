@@ -245,14 +245,18 @@ export class QueueSet {
   }
 
   /**
-   * Moves the run's timeout job from one epoch to the next with the time it had left (a held run
-   * going on: the new epoch's jobs must not find it stale). A run without one gets none.
+   * Carries the run's timeout from one epoch to the next with the time it had left (`firesAt`, read
+   * before the new epoch began: the old epoch's job then ends itself as stale). None if it had none.
    */
-  async moveRunTimeout(runId: string, pipelineId: string, from: number, to: number): Promise<void> {
-    const firesAt = from === to ? null : await this.runTimeoutAt(runId, from);
-    if (firesAt === null) return;
-    await this.addRunTimeout(runId, pipelineId, to, Math.max(0, firesAt - Date.now()));
-    await this.removeRunTimeout(runId, from);
+  async carryRunTimeout(
+    runId: string,
+    pipelineId: string,
+    firesAt: number | null,
+    epochs: { from: number; to: number },
+  ): Promise<void> {
+    if (firesAt === null || epochs.from === epochs.to) return;
+    await this.addRunTimeout(runId, pipelineId, epochs.to, Math.max(0, firesAt - Date.now()));
+    await this.removeRunTimeout(runId, epochs.from);
   }
 
   /** The run job: retried on transient errors (a Redis blip); the newest completed ones are kept. */

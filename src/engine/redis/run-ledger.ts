@@ -498,9 +498,10 @@ export class RunLedger {
    */
   async recoverNode(
     ref: { runId: string; pipelineId: string; nodeId: string },
-    recovery: { action: "retry" | "skip" | "complete"; outputs: Record<string, unknown> | null; id: string },
-    successors: readonly string[],
-  ): Promise<{ outcome: "resumed" | "recovered" | "again"; status: string; epoch: number }> {
+    /** `key`: the request's Idempotency-Key, or "" (the script names the recovery itself). */
+    recovery: { action: "retry" | "skip" | "complete"; outputs: Record<string, unknown> | null; key: string },
+    node: { deviceId: string; successors: readonly string[] },
+  ): Promise<{ outcome: "resumed" | "recovered" | "again"; status: string; epoch: number; woken: string[] }> {
     const { runId, pipelineId, nodeId } = ref;
     const body: RunEventBody | null =
       recovery.action === "complete"
@@ -514,7 +515,7 @@ export class RunLedger {
         : recovery.action === "skip"
           ? { type: "node_skipped", node_id: nodeId }
           : null;
-    const [outcome, status, epoch] = (await this.scripts["node-recover"](
+    const [outcome, status, epoch, ...woken] = (await this.scripts["node-recover"](
       [
         this.keys.run(runId),
         this.keys.runNodes(runId),
@@ -524,20 +525,24 @@ export class RunLedger {
         this.keys.activeRuns,
         this.keys.runsByStatusPrefix,
         this.keys.endedRuns,
+        this.keys.deviceReservations,
+        this.keys.runReservations(runId),
+        this.keys.reservationWaiters,
       ],
       [
         nodeId,
         recovery.action,
         JSON.stringify(recovery.outputs ?? {}),
         now(),
-        recovery.id,
+        recovery.key,
         body ? this.event(runId, pipelineId, body) : "",
         globalEventStreamLength,
         this.retention.runEventsMax,
-        ...successors,
+        node.deviceId,
+        ...node.successors,
       ],
-    )) as ["resumed" | "recovered" | "again", string, number];
-    return { outcome, status, epoch: Number(epoch) };
+    )) as ["resumed" | "recovered" | "again", string, number, ...string[]];
+    return { outcome, status, epoch: Number(epoch), woken };
   }
 
   /**

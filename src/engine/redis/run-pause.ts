@@ -107,10 +107,7 @@ export async function unpauseRun(
       { run_id: runId, status: before },
     );
   }
-  if (firesAt !== null && epoch !== run.epoch) {
-    await queues.addRunTimeout(runId, plan.pipelineId, epoch, Math.max(0, firesAt - Date.now()));
-    await queues.removeRunTimeout(runId, run.epoch);
-  }
+  await queues.carryRunTimeout(runId, plan.pipelineId, firesAt, { from: run.epoch, to: epoch });
   // If this fails, the ledger says running and the sweeper wakes the run job within 30 s.
   await wakeRunJob(queues, runId, plan.pipelineId);
   return after as RunStatus;

@@ -50,10 +50,11 @@ if status == 'running' and not resent and ARGV[12] ~= '1' then
   -- Its worker died mid-command while the run was pausing (an immediate pause's stop may never
   -- have been recorded): held, as the pause would have held it, for a person to recover.
   local err = {code = 'NODE_INTERRUPTED', message = ARGV[10] .. ': this command was interrupted ' ..
-    '(its worker stopped mid-command) while the run was pausing; it is not idempotent, so it is ' ..
+    '(its worker stopped mid-command) while the run was pausing or holding; it is not idempotent, so it is ' ..
     'held: check the device, then recover the node'}
   local executing = cjson.decode(ARGV[5])
-  setNodeStatus(KEYS[2], node, 'held', node .. ':error', cjson.encode(err), node .. ':finished_at', ARGV[3])
+  setNodeStatus(KEYS[2], node, 'held', node .. ':error', cjson.encode(err), node .. ':finished_at', ARGV[3],
+    node .. ':held_at', ARGV[3])
   appendEvent(KEYS[4], KEYS[5], cjson.encode({type = 'node_held', node_id = node, error_message = err.message,
     error_type = err.code, run_id = executing.run_id, pipeline_id = executing.pipeline_id,
     timestamp = executing.timestamp}), ARGV[13], ARGV[6])
@@ -75,7 +76,8 @@ if spec <= #ARGV and redis.call('EXISTS', KEYS[7]) == 0 then
   while i <= #ARGV do
     local device, count, left = ARGV[i], tonumber(ARGV[i + 1]), 0
     for j = i + 2, i + 1 + count do
-      if redis.call('HGET', KEYS[2], ARGV[j] .. ':status') ~= 'completed' then left = left + 1 end
+      local done = redis.call('HGET', KEYS[2], ARGV[j] .. ':status')
+      if done ~= 'completed' and done ~= 'skipped' then left = left + 1 end
     end
     if left > 0 then
       local holder = redis.call('HGET', KEYS[6], device)

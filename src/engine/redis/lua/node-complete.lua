@@ -23,6 +23,7 @@
 --- @include "append-event"
 --- @include "set-node-status"
 --- @include "release-successors"
+--- @include "device-node-done"
 
 local node = ARGV[1]
 local run = redis.call('HMGET', KEYS[1], 'epoch', 'halt', 'run_id')
@@ -54,14 +55,7 @@ if #batch < total then
   next = #batch + 1
   redis.call('HSET', KEYS[2], node .. ':release_next', next)
 end
-local woken = {}
-local device = ARGV[8]
-if redis.call('HEXISTS', KEYS[7], device) == 1 and redis.call('HINCRBY', KEYS[7], device, -1) <= 0 then
-  redis.call('HDEL', KEYS[7], device)
-  if redis.call('HGET', KEYS[6], device) == run[3] then redis.call('HDEL', KEYS[6], device) end
-  woken = redis.call('SMEMBERS', KEYS[8])
-  redis.call('DEL', KEYS[8])
-end
+local woken = deviceNodeDone(KEYS[6], KEYS[7], KEYS[8], ARGV[8], run[3])
 redis.call('HSET', KEYS[2], node .. ':completion', ARGV[11],
   node .. ':released', cjson.encode({released, woken, next}))
 return {released, woken, next}

@@ -25,7 +25,11 @@ setNodeStatus(KEYS[2], node, ARGV[3], node .. ':error', ARGV[4],
   node .. ':finished_at', ARGV[5], node .. ':execution_time', ARGV[6])
 local halted = 1
 local halt = redis.call('HGET', KEYS[1], 'halt') or ''
-if ARGV[3] == 'held' and halt == '' then redis.call('HSET', KEYS[1], 'halt', 'held') end
+if ARGV[3] == 'held' then
+  -- Names this hold: a person's decision on it is told apart from one on a later hold.
+  redis.call('HSET', KEYS[2], node .. ':held_at', ARGV[5])
+  if halt == '' then redis.call('HSET', KEYS[1], 'halt', 'held') end
+end
 if ARGV[3] == 'failed' and (halt == '' or halt == 'paused' or halt == 'held') then
   redis.call('HSET', KEYS[1], 'halt', 'failed', 'halt_node', node)
   halted = 2
