@@ -3,7 +3,7 @@ import { UsageError } from "./errors.js";
 import { usageLines } from "./help.js";
 import { runStatuses, type RunStatus } from "./wire.js";
 
-export type CommandName = "submit" | "watch" | "retry" | "cancel" | "pause" | "resume" | "runs";
+export type CommandName = "submit" | "watch" | "retry" | "cancel" | "pause" | "resume" | "recover" | "runs";
 
 export type Invocation =
   | { command: "help" }
@@ -22,6 +22,10 @@ export type Invocation =
       cursor: string | undefined;
       /** pause: stop running commands now, rather than let them finish. */
       now: boolean;
+      /** recover: the held node, what to do with it, and (complete) its outputs. */
+      recovery:
+        | { nodeId: string; action: "retry" | "skip" | "complete"; outputs: Record<string, unknown> }
+        | undefined;
     };
 
 const options = {
@@ -34,6 +38,7 @@ const options = {
   limit: { type: "string", short: "n" },
   cursor: { type: "string" },
   now: { type: "boolean" },
+  outputs: { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean" },
 } as const;
@@ -46,6 +51,7 @@ const commands: Record<CommandName, { options: string[]; positionals: [min: numb
   cancel: { options: [], positionals: [1, 1] },
   pause: { options: ["now"], positionals: [1, 1] },
   resume: { options: ["watch"], positionals: [1, 1] },
+  recover: { options: ["outputs"], positionals: [3, 3] },
   runs: { options: ["status", "pipeline", "limit", "cursor"], positionals: [0, 0] },
 };
 const everyCommand = new Set(["url", "token", "json", "help", "version"]);
@@ -67,7 +73,7 @@ export function parseInvocation(argv: string[], env: Record<string, string | und
   const [name, ...rest] = positionals;
   if (values.help || name === "help") return { command: "help" };
   if (name === undefined)
-    throw new UsageError("say what to do: submit, watch, retry, cancel, pause, resume or runs");
+    throw new UsageError("say what to do: submit, watch, retry, cancel, pause, resume, recover or runs");
   if (!isCommand(name)) throw new UsageError(`unknown command '${name}'`);
 
   const spec = commands[name];
@@ -79,7 +85,10 @@ export function parseInvocation(argv: string[], env: Record<string, string | und
   const [min, max] = spec.positionals;
   if (rest.length > max)
     throw new UsageError(`too many arguments: ${rest.join(" ")}\nusage: ${usageLines[name]}`);
-  if (rest.length < min) throw new UsageError(`${name} needs a run id\nusage: ${usageLines[name]}`);
+  if (rest.length < min) {
+    const needs = name === "recover" ? "a run id, a node id and an action" : "a run id";
+    throw new UsageError(`${name} needs ${needs}\nusage: ${usageLines[name]}`);
+  }
   const target = rest[0];
   if (name === "submit" && (target === undefined) === (values.pipeline === undefined)) {
     throw new UsageError(
@@ -106,6 +115,7 @@ export function parseInvocation(argv: string[], env: Record<string, string | und
     limit: checkLimit(values.limit),
     cursor: checkCursor(values.cursor),
     now: values.now ?? false,
+    recovery: name === "recover" ? checkRecovery(rest[1] ?? "", rest[2] ?? "", values.outputs) : undefined,
   };
 }
 
@@ -130,6 +140,30 @@ function checkStatus(status: string | undefined): RunStatus | undefined {
   const known = runStatuses.find((s) => s === status);
   if (!known) throw new UsageError(`--status must be one of ${runStatuses.join(", ")}, not '${status}'`);
   return known;
+}
+
+function checkRecovery(nodeId: string, action: string, outputs: string | undefined) {
+  if (!idPattern.test(nodeId))
+    throw new UsageError(`'${nodeId}' is not a node id (1-64 letters, digits, '_' or '-')`);
+  if (action !== "retry" && action !== "skip" && action !== "complete") {
+    throw new UsageError(
+      `the action must be retry, skip or complete, not '${action}'\nusage: ${usageLines.recover}`,
+    );
+  }
+  if (outputs !== undefined && action !== "complete")
+    throw new UsageError("--outputs goes with complete only");
+  let parsed: unknown = {};
+  if (outputs !== undefined) {
+    try {
+      parsed = JSON.parse(outputs);
+    } catch {
+      parsed = null;
+    }
+    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+      throw new UsageError(`--outputs must be a JSON object such as '{"position": 42}', not '${outputs}'`);
+    }
+  }
+  return { nodeId, action, outputs: parsed as Record<string, unknown> } as const;
 }
 
 function checkLimit(limit: string | undefined): number {

@@ -20,3 +20,23 @@ export async function pause(ctx: CliContext, args: CommandInvocation): Promise<n
   hint(ctx, `go on with: rigflow resume ${runId}`);
   return exitCodes.ok;
 }
+
+/** `rigflow recover <run_id> <node_id> retry|skip|complete [--outputs JSON]`: a person's decision on a held node. */
+export async function recover(ctx: CliContext, args: CommandInvocation): Promise<number> {
+  const runId = args.target ?? "";
+  const { nodeId, action, outputs } = args.recovery ?? { nodeId: "", action: "retry", outputs: {} };
+  const body = action === "complete" ? { action, outputs } : { action };
+  const answer = await ctx.api.post<{ run_id: string; status: RunStatus }>(
+    `${runPath(runId)}/nodes/${encodeURIComponent(nodeId)}/recover`,
+    body,
+  );
+  if (ctx.json) ctx.io.stdout.write(`${JSON.stringify(answer)}\n`);
+  else {
+    const done = { retry: "runs again", skip: "is skipped", complete: "is completed with your outputs" }[
+      action
+    ];
+    ctx.io.stdout.write(`node ${nodeId} of run ${runId} ${done}; the run is ${answer.status}\n`);
+  }
+  hint(ctx, `follow it with: rigflow watch ${runId}`);
+  return exitCodes.ok;
+}

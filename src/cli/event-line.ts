@@ -35,15 +35,30 @@ function describe(event: RunEvent): [subject: string, text: string] {
     case "pipeline_resumed":
       return ["run", event.reason === "unpaused" ? "resumed after a pause" : "resumed"];
     case "pipeline_paused":
-      return ["run", `paused${event.mode === "immediate" ? " (its running commands were stopped)" : ""}`];
+      return [
+        "run",
+        `paused${event.mode === "immediate" ? " (its running commands were stopped)" : ""}; go on with: rigflow resume ${event.run_id}`,
+      ];
     case "node_held":
-      return [event.node_id, `held: ${event.error_type}: ${event.error_message}`];
+      return [
+        event.node_id,
+        `held: ${event.error_type}: ${event.error_message}; decide with: rigflow recover ${event.run_id} ${event.node_id} retry|skip|complete`,
+      ];
+    case "pipeline_held":
+      return ["run", "held: a person decides for its held nodes"];
+    case "node_skipped":
+      return [event.node_id, "skipped by a person"];
     case "node_executing":
       return [event.node_id, `running ${event.function_id}@${event.device_id} (attempt ${event.attempt})`];
     case "node_progress":
       return [event.node_id, `${percent(event.progress)}${event.message ? ` ${event.message}` : ""}`];
     case "node_completed":
-      return [event.node_id, `completed in ${seconds(event.execution_time)}`];
+      return [
+        event.node_id,
+        event.completed_by === "operator"
+          ? "completed by a person"
+          : `completed in ${seconds(event.execution_time)}`,
+      ];
     case "node_retrying":
       return [
         event.node_id,

@@ -6,6 +6,7 @@ export const usageLines: Record<string, string> = {
   cancel: "rigflow cancel <run_id>",
   pause: "rigflow pause <run_id> [--now]",
   resume: "rigflow resume <run_id> [--watch]",
+  recover: "rigflow recover <run_id> <node_id> retry|skip|complete [--outputs JSON]",
   runs: "rigflow runs [--status S] [--pipeline ID] [--limit N] [--cursor C]",
   help: "rigflow help",
 };
@@ -22,6 +23,9 @@ Usage:
                                              (--now: stop them; an idempotent one runs again on
                                              resume, any other is held)
   rigflow resume <run_id> [--watch]          resume a paused run
+  rigflow recover <run_id> <node_id> retry|skip|complete [--outputs JSON]
+                                             decide for a held node: run it again, go on
+                                             without it, or complete it with these outputs
   rigflow runs [--status S] [--pipeline ID] [--limit N] [--cursor C]
                                              list runs, newest first
   rigflow help | --help | --version
@@ -36,6 +40,7 @@ Options:
   --json          machine output: the API's JSON; when watching, one event per line
   -w, --watch     after submit, retry or resume, follow the run until it ends
   --now           pause: stop the running commands now rather than let them finish
+  --outputs JSON  recover complete: the node's outputs, e.g. '{"position": 42}'
   -s, --status S  runs: only those in status S (queued, running, paused, held, completed,
                   failed, cancelled)
   -p, --pipeline  runs: only those of that pipeline; submit: run that saved pipeline

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { ApiClient } from "./api-client.js";
 import { parseInvocation, type CommandName } from "./args.js";
 import { cancel, resume, retry, runs, submit, watch, type CommandInvocation } from "./commands.js";
-import { pause } from "./control-commands.js";
+import { pause, recover } from "./control-commands.js";
 import type { CliContext } from "./context.js";
 import { ApiError, ApiUnreachableError, UsageError } from "./errors.js";
 import { exitCodes } from "./exit-codes.js";
@@ -17,6 +17,7 @@ const commands: Record<CommandName, (ctx: CliContext, args: CommandInvocation) =
   cancel,
   pause,
   resume,
+  recover,
   runs,
 };
 

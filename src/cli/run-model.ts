@@ -77,9 +77,19 @@ export function applyEvent(model: RunModel, event: RunEvent): void {
       model.startedAt = at;
       model.executionTime = null;
       model.error = null;
+      // A retry runs failed, cancelled and held nodes again; an unpause or a recovery, queued ones.
+      if (event.reason === "unpaused" || event.reason === "recovered") return;
       for (const node of model.nodes.values()) {
-        if (node.status === "failed" || node.status === "cancelled") Object.assign(node, waiting);
+        if (node.status === "failed" || node.status === "cancelled" || node.status === "held") {
+          Object.assign(node, waiting);
+        }
       }
+      return;
+    case "pipeline_paused":
+      model.status = "paused";
+      return;
+    case "pipeline_held":
+      model.status = "held";
       return;
     case "pipeline_completed":
       model.status = "completed";
@@ -118,6 +128,16 @@ export function applyEvent(model: RunModel, event: RunEvent): void {
         error: event.error_message,
         retryAt: at + event.delay_ms,
       });
+      return;
+    case "node_held": {
+      Object.assign(nodeOf(model, event.node_id), {
+        status: "held",
+        error: `${event.error_type}: ${event.error_message}`,
+      });
+      return;
+    }
+    case "node_skipped":
+      Object.assign(nodeOf(model, event.node_id), { status: "skipped", progress: null });
       return;
     case "node_failed": {
       const node = nodeOf(model, event.node_id);

@@ -26,7 +26,9 @@ type Piece = [text: string, colour?: (text: string) => string];
 /** The whole display: a run status line, then one line per node (the less telling ones folded). */
 export function frameLines(model: RunModel, options: FrameOptions): string[] {
   const nodes = [...model.nodes.values()];
-  const shown = pickNodes(nodes, Math.max(2, options.maxLines - 1));
+  // What a person can do now, as the command that does it: a line each, below the nodes.
+  const actions = nextActions(model, nodes).slice(0, Math.max(0, Math.min(3, options.maxLines - 3)));
+  const shown = pickNodes(nodes, Math.max(2, options.maxLines - 1 - actions.length));
   const widths = {
     id: Math.max(...shown.map((n) => n.nodeId.length), 0),
     call: Math.max(...shown.map((n) => `${n.functionId}@${n.deviceId}`.length), 0),
@@ -42,7 +44,18 @@ export function frameLines(model: RunModel, options: FrameOptions): string[] {
         options,
       ),
     );
+  for (const action of actions) lines.push(fit([[`  ${action}`, options.style.yellow]], options));
   return lines;
+}
+
+/** The commands that move a resting run on: resume a paused one, decide for each held node. */
+function nextActions(model: RunModel, nodes: readonly NodeModel[]): string[] {
+  if (model.status === "paused") return [`paused: go on with rigflow resume ${model.runId}`];
+  return nodes
+    .filter((node) => node.status === "held")
+    .map(
+      (node) => `${node.nodeId} is held: rigflow recover ${model.runId} ${node.nodeId} retry|skip|complete`,
+    );
 }
 
 /** What redraws `lines` over the previous frame of `previousCount` lines, cursor left below it. */

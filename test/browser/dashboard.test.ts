@@ -399,6 +399,58 @@ describe("the dashboard in Chromium", () => {
     expect(await page.locator("#cancel").isEnabled()).toBe(false);
   }, 60_000);
 
+  it("pauses and resumes a run from its run page", async () => {
+    const runId = await submit(
+      doc(
+        "pausable",
+        [move("out", "servo-1", 180), move("back", "servo-1", 0)],
+        [{ source: "out", target: "back" }],
+      ),
+    );
+    await page.goto(`${base}/runs/${runId}`);
+    await node("out", "running").waitFor({ timeout: 15_000 });
+    expect(await page.locator("#resume").isEnabled()).toBe(false);
+    await page.click("#pause");
+    await page.locator('#run-status[data-status="paused"]').waitFor({ timeout: 15_000 });
+    await node("out", "completed").waitFor();
+    expect(await node("back", "pending").count()).toBe(1);
+    expect(await page.locator("#pause").isEnabled()).toBe(false);
+    await page.click("#resume");
+    await page.locator('#run-status[data-status="completed"]').waitFor({ timeout: 15_000 });
+    await node("back", "completed").waitFor();
+    expect(await page.locator('#events li[data-type="pipeline_paused"]').count()).toBe(1);
+  }, 60_000);
+
+  it("completes a held node from the run page with a person's outputs, which flow to its successor", async () => {
+    // 500 is past servo-1's range: "bad" fails, and the pipeline holds its nodes on failure.
+    const runId = await submit({
+      ...doc(
+        "held_on_page",
+        [move("bad", "servo-1", 500), { id: "after", device_id: "servo-1", function_id: "move", params: {} }],
+        [{ source: "bad", target: "after", source_output: "position", target_input: "position" }],
+      ),
+      on_failure: "hold",
+    });
+    await page.goto(`${base}/runs/${runId}`);
+    await page.locator('#run-status[data-status="held"]').waitFor({ timeout: 15_000 });
+    await node("bad", "held").click();
+    await page.locator("#recover").waitFor({ timeout: 15_000 });
+    await page.fill('input[data-output="position"]', "42");
+    await page.fill('input[data-output="complete"]', "true");
+    await page.screenshot({ path: join(screenshots, "run-page-held.png"), fullPage: true });
+    await page.click("#recover-complete");
+    await page.locator('#run-status[data-status="completed"]').waitFor({ timeout: 15_000 });
+    await node("after", "completed").waitFor();
+    await node("bad", "completed").click();
+    await page.locator("#completed-by").waitFor();
+    const run = await api.engine.getRun(runId);
+    expect(run.nodes.find((n) => n.nodeId === "bad")).toMatchObject({
+      completedBy: "operator",
+      outputs: { position: 42, complete: true },
+    });
+    expect(run.nodes.find((n) => n.nodeId === "after")?.outputs).toMatchObject({ position: 42 });
+  }, 60_000);
+
   it("serves Bull-board at /admin/queues with every device queue, its jobs linked to their run", async () => {
     await page.goto(`${base}/admin/queues`);
     for (const name of ["runs", "device-servo-1", "device-servo-2"]) {

@@ -247,6 +247,65 @@ describe("rigflow CLI", () => {
     expect(watched.stderr).toMatch(new RegExp(`^run ${runId} was cancelled`));
   });
 
+  it("pause, resume and recover act on a run; watch names the command that moves a paused or held run on", async () => {
+    // "patient" moves 120 in 2.4 s; 500 is past the servo's range, so "bad" fails and is held.
+    const document = {
+      ...doc(
+        "cli_operator",
+        [move("first", "patient", 120), move("bad", "steady", 500), move("last", "steady", 10)],
+        [
+          { source: "first", target: "bad" },
+          { source: "bad", target: "last" },
+        ],
+      ),
+      on_failure: "hold",
+    };
+    const submitted = await runHere(["submit", pipelineFile("operator", document)]);
+    expect(submitted.code, submitted.stderr).toBe(0);
+    const runId = submitted.stdout.trim();
+    const watcher = cli(["watch", runId]);
+    await watcher.waitFor(/ first +running move@patient/);
+
+    const paused = await runHere(["pause", runId]);
+    expect(paused.code, paused.stderr).toBe(0);
+    expect(paused.stdout).toMatch(
+      /^pause requested for run \S+: no node starts now; its running nodes finish first/,
+    );
+    await watcher.waitFor(new RegExp(`run +paused; go on with: rigflow resume ${runId}`));
+    expect((await api.engine.getRun(runId)).status).toBe("paused");
+    expect((await runHere(["runs", "--status", "paused"])).stdout).toContain(runId);
+
+    const resumed = await runHere(["resume", runId]);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stdout).toBe(`run ${runId} resumed (running)\n`);
+    await watcher.waitFor(
+      new RegExp(
+        `bad +held: DEVICE_ERROR: .*decide with: rigflow recover ${runId} bad retry\\|skip\\|complete`,
+      ),
+    );
+    await expect.poll(async () => (await api.engine.getRun(runId)).status, { timeout: 10_000 }).toBe("held");
+
+    const usage = await runHere(["recover", runId, "bad", "complete", "--outputs", "[1]"]);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain("--outputs must be a JSON object");
+    const completed = await runHere([
+      "recover",
+      runId,
+      "bad",
+      "complete",
+      "--outputs",
+      '{"complete": true, "position": 7}',
+    ]);
+    expect(completed.code, completed.stderr).toBe(0);
+    expect(completed.stdout).toMatch(
+      /^node bad of run \S+ is completed with your outputs; the run is running/,
+    );
+    const watched = await watcher.exited;
+    expect(watched.code).toBe(0);
+    expect(watched.stdout).toMatch(/ bad +completed by a person\n/);
+    expect(watched.stdout).toMatch(/ last +completed in /);
+  });
+
   it("runs lists runs newest first, filters by status and pipeline, and prints JSON with --json", async () => {
     const first = await api.engine.submitRun({ document: doc("cli_list", [home("h", "servo-1")]) });
     await api.engine.waitForRun(first.runId, 10_000);
@@ -332,7 +391,7 @@ describe("rigflow CLI", () => {
       [["cancel", done.runId], 3, /\(RUN_ALREADY_ENDED, HTTP 409\)/],
       [["runs"], 3, /\(UNAUTHORIZED, HTTP 401\)/, { API_TOKEN: "wrong" }],
       [["watch", done.runId], 3, /\(UNAUTHORIZED, HTTP 401\)/, { API_TOKEN: "" }],
-      [[], 2, /^rigflow: say what to do: submit, watch, retry, cancel, pause, resume or runs\n/],
+      [[], 2, /^rigflow: say what to do: submit, watch, retry, cancel, pause, resume, recover or runs\n/],
       [["frobnicate"], 2, /^rigflow: unknown command 'frobnicate'\nsee 'rigflow help' for usage\n$/],
       [["runs", "--bogus"], 2, /^rigflow: Unknown option '--bogus'\n/],
       [["runs", "--watch"], 2, /^rigflow: runs takes no --watch\n/],

@@ -18,6 +18,7 @@ export const contractFields: Record<string, string[]> = {
   pipeline_cancelled: ["node_id"],
   pipeline_resumed: ["node_id", "reason"],
   pipeline_paused: ["mode"],
+  pipeline_held: [],
   node_held: ["node_id", "error_message", "error_type"],
   node_skipped: ["node_id"],
 };

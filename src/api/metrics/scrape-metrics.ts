@@ -25,7 +25,7 @@ export class ScrapeMetrics {
     const registers = [registry];
     this.runs = new Gauge({
       name: "rigflow_runs",
-      help: "Runs in each status (queued, running, completed, failed, cancelled), from the runs index",
+      help: "Runs in each status (queued, running, paused, held, completed, failed, cancelled), from the runs index",
       labelNames: ["status"],
       registers,
     });

@@ -137,6 +137,8 @@ async function runGraph(engine: Engine, runId: string) {
       device_id: node.deviceId,
       function_id: node.functionId,
       params: node.params,
+      // The function's outputs, by name: the fields of a held node's completion form.
+      outputs: Object.keys(engine.catalog.functionOf(node.driver, node.functionId)?.outputs ?? {}),
     })),
     edges: plan.nodes.flatMap((node) =>
       node.predecessors.map((source) => ({

@@ -15,6 +15,7 @@ const nodeStatusOf = {
   node_retrying: "queued",
   node_failed: "failed",
   node_held: "held",
+  node_skipped: "skipped",
 };
 /** The events list shows at most this many, the newest; the graph and details use them all. */
 const maxEventsShown = 1000;
@@ -25,6 +26,7 @@ const runStatusOf = {
   pipeline_started: "running",
   pipeline_resumed: "running",
   pipeline_paused: "paused",
+  pipeline_held: "held",
   pipeline_completed: "completed",
   pipeline_error: "failed",
   pipeline_cancelled: "cancelled",
@@ -122,7 +124,13 @@ export function runPage(main, { params, query, signal, onLeave }) {
       : undefined;
     const spec = state.graph?.nodes.find((n) => n.node_id === state.selected);
     const events = state.nodeEvents.get(state.selected) ?? [];
-    renderNodeDetails(details, { node, spec, progress: state.progress[state.selected], events });
+    renderNodeDetails(details, {
+      node,
+      spec,
+      progress: state.progress[state.selected],
+      events,
+      onRecover: operator ? recover : null,
+    });
   };
   const select = (nodeId) => {
     state.selected = nodeId;
@@ -298,6 +306,27 @@ export function runPage(main, { params, query, signal, onLeave }) {
     }
     void refresh();
   };
+  // A held node's decision, from its details panel.
+  async function recover(nodeId, body) {
+    fill(message);
+    try {
+      await api(`/api/runs/${encodeURIComponent(runId)}/nodes/${encodeURIComponent(nodeId)}/recover`, {
+        method: "POST",
+        body,
+      });
+      fill(
+        message,
+        h(
+          "p",
+          { class: "ok" },
+          `Recovery of ${nodeId} (${body.action}) requested at ${new Date().toLocaleTimeString()}.`,
+        ),
+      );
+    } catch (error) {
+      fill(message, errorView(error, `Recovering ${nodeId}`));
+    }
+    void refresh();
+  }
   retry?.addEventListener("click", () => void act("retry"));
   cancel?.addEventListener("click", () => void act("cancel"));
   pause?.addEventListener(

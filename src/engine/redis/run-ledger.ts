@@ -560,7 +560,8 @@ export class RunLedger {
 
   /**
    * Rests a run that nothing runs of (run-settle.lua): a pausing run becomes paused, with
-   * `pipeline_paused`; one with held nodes becomes held. Returns whether it rests so now.
+   * `pipeline_paused`; one with held nodes becomes held, with `pipeline_held`. Returns whether it
+   * rests so now.
    */
   async settleRun(
     runId: string,
@@ -568,7 +569,9 @@ export class RunLedger {
     rest: "paused" | "held",
     mode: PauseMode,
   ): Promise<boolean> {
-    const event = rest === "paused" ? this.event(runId, pipelineId, { type: "pipeline_paused", mode }) : "";
+    const body: RunEventBody =
+      rest === "paused" ? { type: "pipeline_paused", mode } : { type: "pipeline_held" };
+    const event = this.event(runId, pipelineId, body);
     const result = await this.scripts["run-settle"](
       [
         this.keys.run(runId),

@@ -32,6 +32,8 @@ export type RunEventBody =
   | { type: "pipeline_cancelled"; node_id: string | null }
   | { type: "pipeline_resumed"; node_id: string | null; reason: "retried" | "unpaused" | "recovered" }
   | { type: "pipeline_paused"; mode: "deferred" | "immediate" }
+  /** Nothing of the run runs any more, and it waits for a person to recover its held nodes. */
+  | { type: "pipeline_held" }
   | { type: "node_held"; node_id: string; error_message: string; error_type: string };
 
 export type RunEventType = RunEventBody["type"];
