@@ -519,6 +519,12 @@ describe("audit log", () => {
     expect((await post("/api/pipelines/save", ada, pipeline)).status).toBe(201);
     const submitted = await post("/api/runs", ada, { pipeline_id: "p1" });
     const runId = (JSON.parse(submitted.text) as { run_id: string }).run_id;
+    // Operator control (no worker here: the run stays queued, pausing).
+    expect((await post(`/api/runs/${runId}/pause`, ada, { mode: "deferred" })).status).toBe(202);
+    expect((await post(`/api/runs/${runId}/resume`, ada)).code).toBe("RUN_NOT_PAUSED");
+    expect((await post(`/api/runs/${runId}/nodes/h/recover`, ada, { action: "retry" })).code).toBe(
+      "NODE_NOT_HELD",
+    );
     expect((await post(`/api/runs/${runId}/cancel`, ada)).status).toBeLessThan(300);
     expect((await post("/api/runs/run_nope/cancel", ada)).code).toBe("RUN_NOT_FOUND");
     expect((await post("/api/queues/device-servo-1/pause", ada)).status).toBe(200);
@@ -564,6 +570,9 @@ describe("audit log", () => {
     expect(lines).toEqual([
       "ada | operator | 10.2.0.1 | pipeline.save | p1 | ok",
       `ada | operator | 10.2.0.1 | run.submit | ${runId} | ok`,
+      `ada | operator | 10.2.0.1 | run.pause | ${runId} | ok`,
+      `ada | operator | 10.2.0.1 | run.resume | ${runId} | RUN_NOT_PAUSED`,
+      `ada | operator | 10.2.0.1 | node.recover | ${runId}/h | NODE_NOT_HELD`,
       `ada | operator | 10.2.0.1 | run.cancel | ${runId} | ok`,
       "ada | operator | 10.2.0.1 | run.cancel | run_nope | RUN_NOT_FOUND",
       "ada | operator | 10.2.0.1 | queue.pause | device-servo-1 | ok",

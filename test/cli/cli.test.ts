@@ -248,11 +248,12 @@ describe("rigflow CLI", () => {
   });
 
   it("pause, resume and recover act on a run; watch names the command that moves a paused or held run on", async () => {
-    // "patient" moves 120 in 2.4 s; 500 is past the servo's range, so "bad" fails and is held.
+    // "patient" moves 120 in 2.4 s, and back to 0 at the end (where the next tests' moves start);
+    // 500 is past the servo's range, so "bad" fails and is held.
     const document = {
       ...doc(
         "cli_operator",
-        [move("first", "patient", 120), move("bad", "steady", 500), move("last", "steady", 10)],
+        [move("first", "patient", 120), move("bad", "steady", 500), move("last", "patient", 0)],
         [
           { source: "first", target: "bad" },
           { source: "bad", target: "last" },
