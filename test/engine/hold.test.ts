@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { RunStatus } from "../../src/engine/index.js";
 import { servo, withRig } from "../support/context.js";
+import { untilRunStatus } from "../support/runs.js";
 import { commands, readJournal } from "../support/journal.js";
 import { chainDoc, doc, move } from "../support/pipelines.js";
 
@@ -11,10 +12,7 @@ type Api = Parameters<Parameters<typeof withRig>[1]>[0];
 
 const journalFile = () => join(mkdtempSync(join(tmpdir(), "rigflow-hold-")), "journal.jsonl");
 
-const untilRun = (api: Api, runId: string, status: RunStatus) =>
-  expect
-    .poll(async () => (await api.engine.getRun(runId)).status, { timeout: 10_000, interval: 10 })
-    .toBe(status);
+const untilRun = (api: Api, runId: string, status: RunStatus) => untilRunStatus(api.engine, runId, status);
 
 /** Each command the servo began, as "<function> <position>", in order, with how it ended. */
 const journalOf = (file: string) =>

@@ -4,8 +4,9 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { RunStatus } from "../../src/engine/index.js";
 import { servo, withRig } from "../support/context.js";
+import { untilRunStatus } from "../support/runs.js";
 import { commands, readJournal } from "../support/journal.js";
-import { chainDoc, doc, move } from "../support/pipelines.js";
+import { chainDoc, doc, move, step } from "../support/pipelines.js";
 
 type Api = Parameters<Parameters<typeof withRig>[1]>[0];
 
@@ -19,17 +20,7 @@ const untilNode = (api: Api, runId: string, nodeId: string, status: string) =>
     })
     .toBe(status);
 
-const untilRun = (api: Api, runId: string, status: RunStatus) =>
-  expect
-    .poll(async () => (await api.engine.getRun(runId)).status, { timeout: 10_000, interval: 10 })
-    .toBe(status);
-
-const step = (id: string, device: string, delta: number) => ({
-  id,
-  device_id: device,
-  function_id: "step",
-  params: { delta },
-});
+const untilRun = (api: Api, runId: string, status: RunStatus) => untilRunStatus(api.engine, runId, status);
 
 const eventTypes = async (api: Api, runId: string) =>
   (await api.engine.runEvents(runId)).map((event) => event.type);

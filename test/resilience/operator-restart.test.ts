@@ -3,7 +3,7 @@ import { startApiProcess, type ApiProcess } from "../support/api-process.js";
 import { newPrefix, redisUrl, servo } from "../support/context.js";
 import { getJson, postJson } from "../support/http.js";
 import { commands, readJournal } from "../support/journal.js";
-import { chainDoc, move } from "../support/pipelines.js";
+import { chainDoc, move, step } from "../support/pipelines.js";
 import { startWorkerProcess, writeDevicesFile, type WorkerProcess } from "../support/worker-process.js";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -19,13 +19,6 @@ interface RunView {
   status: string;
   nodes: Record<string, { status: string; error: { code: string } | null }>;
 }
-
-const step = (id: string, device: string, delta: number) => ({
-  id,
-  device_id: device,
-  function_id: "step",
-  params: { delta },
-});
 
 async function untilStatus(base: string, runId: string, status: string): Promise<RunView> {
   await expect

@@ -44,6 +44,14 @@ export function statusFan(id: string, width: number, deviceIds: readonly string[
   );
 }
 
+/** A relative move (the mock servo's non-idempotent function): never repeated by itself. */
+export const step = (id: string, device: string, delta: number): Node => ({
+  id,
+  device_id: device,
+  function_id: "step",
+  params: { delta },
+});
+
 export const home = (id: string, device: string): Node => ({
   id,
   device_id: device,

@@ -1,5 +1,5 @@
 import { expect } from "vitest";
-import type { Engine, RunEvent, RunState } from "../../src/engine/index.js";
+import type { Engine, RunEvent, RunState, RunStatus } from "../../src/engine/index.js";
 
 /** Submits a pipeline document and waits (on its event stream) for the run to end. */
 export async function runToEnd(engine: Engine, document: unknown, timeoutMs = 20_000): Promise<RunState> {
@@ -35,4 +35,11 @@ export async function untilFirstNodeRuns(engine: Engine, runId: string): Promise
   await expect
     .poll(async () => (await engine.getRun(runId)).nodes[0]?.status, { timeout: 10_000, interval: 20 })
     .toBe("running");
+}
+
+/** Resolves once the run's status is `status` (polled: a run comes to rest without an event of its own). */
+export function untilRunStatus(engine: Engine, runId: string, status: RunStatus): Promise<void> {
+  return expect
+    .poll(async () => (await engine.getRun(runId)).status, { timeout: 10_000, interval: 10 })
+    .toBe(status);
 }
