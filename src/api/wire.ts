@@ -5,8 +5,10 @@ import type { NodeState, RunOverview, RunState, RunSummary } from "../engine/ind
 export function nodeView(node: NodeState) {
   return {
     node_id: node.nodeId,
-    device_id: node.deviceId,
+    // An approval node has no device.
+    device_id: node.deviceId || null,
     function_id: node.functionId,
+    ...(node.approval && { type: "approval" as const }),
     status: node.status,
     attempts: node.attempts,
     outputs: node.outputs,
@@ -15,6 +17,13 @@ export function nodeView(node: NodeState) {
     finished_at: node.finishedAt,
     execution_time: node.executionTime,
     ...(node.completedBy && { completed_by: node.completedBy }),
+    ...(node.approval && {
+      approval: {
+        message: node.approval.message,
+        outputs: node.approval.outputs,
+        timeout_at: node.approval.timeoutAt,
+      },
+    }),
   };
 }
 

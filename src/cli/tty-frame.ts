@@ -134,6 +134,7 @@ function nodeSymbol(node: NodeModel, tick: number): string {
     cancelled: "⊘",
     held: "✋",
     skipped: "↷",
+    waiting: "?",
   };
   return symbols[node.status];
 }
@@ -156,7 +157,7 @@ function nodeColour(status: NodeStatus, style: Style): (text: string) => string 
   if (status === "failed") return style.red;
   if (status === "cancelled") return style.yellow;
   if (status === "running") return style.cyan;
-  if (status === "held") return style.yellow;
+  if (status === "held" || status === "waiting") return style.yellow;
   return style.dim;
 }
 
@@ -173,6 +174,7 @@ function pickNodes(nodes: NodeModel[], room: number): NodeModel[] {
   const rank: Record<NodeStatus, number> = {
     running: 0,
     held: 0,
+    waiting: 0,
     failed: 1,
     cancelled: 2,
     queued: 3,

@@ -11,6 +11,8 @@ import { QueueSet } from "./redis/queues.js";
 import { haltRun } from "./redis/run-halt.js";
 import { pauseRun, unpauseRun } from "./redis/run-pause.js";
 import { recoverNode, type Recovery } from "./redis/node-recovery.js";
+import { decideApproval, type DecisionOutcome } from "./redis/approval-decision.js";
+import type { ApprovalDecision } from "./redis/approval-ledger.js";
 import { RunLedger } from "./redis/run-ledger.js";
 import { RunStatusCounts } from "./redis/run-status-counts.js";
 import { newRunId, RunStore } from "./redis/run-store.js";
@@ -271,6 +273,24 @@ export class Engine {
       { runId, plan: run.plan, epoch: await this.runs.epoch(runId) },
       nodeId,
       recovery,
+      requestId,
+    );
+  }
+
+  /** A person's decision on a waiting approval node (see approval-decision.ts). */
+  async decideApproval(
+    runId: string,
+    nodeId: string,
+    decision: ApprovalDecision,
+    requestId?: string,
+  ): Promise<DecisionOutcome> {
+    const run = await this.runs.loadRun(runId);
+    if (!run) throw runNotFound(runId);
+    return decideApproval(
+      { ledger: this.ledger, queues: this.queues },
+      { runId, plan: run.plan },
+      nodeId,
+      decision,
       requestId,
     );
   }

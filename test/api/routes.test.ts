@@ -80,6 +80,7 @@ describe("runs over HTTP", () => {
       cancelled: 0,
       held: 0,
       skipped: 0,
+      waiting: 0,
     });
     const node = (run.nodes as Record<string, Record<string, unknown>>).only ?? {};
     expect(Object.keys(node).sort()).toEqual(

@@ -43,6 +43,7 @@ const run = (nodes: NodeWire[], fields: Partial<FullRunWire> = {}): FullRunWire 
     failed: 0,
     cancelled: 0,
     held: 0,
+    waiting: 0,
     skipped: 0,
   },
   nodes: Object.fromEntries(nodes.map((n) => [n.node_id, n])),

@@ -134,11 +134,18 @@ async function runGraph(engine: Engine, runId: string) {
     pipeline_name: plan.pipelineName,
     nodes: plan.nodes.map((node) => ({
       node_id: node.id,
-      device_id: node.deviceId,
+      device_id: node.deviceId || null,
       function_id: node.functionId,
       params: node.params,
-      // The function's outputs, by name: the fields of a held node's completion form.
-      outputs: Object.keys(engine.catalog.functionOf(node.driver, node.functionId)?.outputs ?? {}),
+      // The outputs, by name: the fields of a held node's completion form, or an approval's.
+      outputs: node.approval
+        ? Object.keys(node.approval.outputs)
+        : Object.keys(engine.catalog.functionOf(node.driver, node.functionId)?.outputs ?? {}),
+      ...(node.approval && {
+        type: "approval",
+        message: node.approval.message,
+        output_types: node.approval.outputs,
+      }),
     })),
     edges: plan.nodes.flatMap((node) =>
       node.predecessors.map((source) => ({

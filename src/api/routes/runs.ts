@@ -1,4 +1,4 @@
-import { Hono } from "hono";
+import { Hono, type Context } from "hono";
 import { z } from "zod";
 import { idSchema, nodeStatuses, RigflowError, runStatuses, type Engine } from "../../engine/index.js";
 import { readJson, readOptionalJson } from "../middleware/json-body.js";
@@ -8,7 +8,8 @@ import { runEventRoutes, type EventStreamOptions } from "./run-events.js";
 import { parseRunBody } from "./run-request.js";
 
 const listQuerySchema = z.object({
-  status: z.enum(runStatuses).optional(),
+  /** A run status, or "waiting": the runs with an approval waiting for a person. */
+  status: z.enum([...runStatuses, "waiting"]).optional(),
   pipeline_id: idSchema.optional(),
   limit: z.coerce.number().int().min(1).max(200).default(50),
   cursor: z
@@ -36,6 +37,12 @@ const recoverBodySchema = z.discriminatedUnion("action", [
   z.strictObject({ action: z.literal("skip") }),
   z.strictObject({ action: z.literal("complete"), outputs: z.record(z.string(), z.unknown()).default({}) }),
 ]);
+
+const approveBodySchema = z
+  .strictObject({ outputs: z.record(z.string(), z.unknown()).default({}) })
+  .default({ outputs: {} });
+
+const rejectBodySchema = z.strictObject({ reason: z.string().max(1000).default("") }).default({ reason: "" });
 
 const idempotencyKeySchema = z.string().min(1).max(255);
 
@@ -113,9 +120,50 @@ export function runRoutes(engine: Engine, streams: EventStreamOptions) {
       const status = await engine.recoverNode(runId, nodeId, recovery, key);
       return c.json({ run_id: runId, node_id: nodeId, action: recovery.action, status }, 202);
     })
+    .post("/:runId/nodes/:nodeId/approve", async (c) => {
+      const { runId, nodeId, key } = nodeAction(c);
+      const { outputs } = parseWith(approveBodySchema, await readOptionalJson(c), "body");
+      const outcome = await engine.decideApproval(runId, nodeId, { action: "approve", outputs }, key);
+      return c.json(decisionView(runId, nodeId, "approve", outcome), 202);
+    })
+    .post("/:runId/nodes/:nodeId/reject", async (c) => {
+      const { runId, nodeId, key } = nodeAction(c);
+      const { reason } = parseWith(rejectBodySchema, await readOptionalJson(c), "body");
+      const outcome = await engine.decideApproval(runId, nodeId, { action: "reject", reason }, key);
+      return c.json(decisionView(runId, nodeId, "reject", outcome), 202);
+    })
     .post("/:runId/retry", async (c) => {
       const runId = pathId(c.req.param("runId"), "RUN_NOT_FOUND");
       return c.json({ run_id: runId, status: await engine.resumeRun(runId) }, 202);
     })
     .route("/", runEventRoutes(engine, streams));
+}
+
+/** A node action's run and node ids from the path, and its Idempotency-Key. */
+function nodeAction(c: Context): { runId: string; nodeId: string; key: string | undefined } {
+  const runId = pathId(c.req.param("runId") ?? "", "RUN_NOT_FOUND");
+  const nodeId = c.req.param("nodeId") ?? "";
+  if (!idSchema.safeParse(nodeId).success) {
+    throw new RigflowError("NODE_NOT_FOUND", `run ${runId} has no node '${nodeId.slice(0, 80)}'`, {
+      run_id: runId,
+    });
+  }
+  const header = c.req.header("idempotency-key");
+  const key = header === undefined ? undefined : parseWith(idempotencyKeySchema, header, "Idempotency-Key");
+  return { runId, nodeId, key };
+}
+
+function decisionView(
+  runId: string,
+  nodeId: string,
+  decision: "approve" | "reject",
+  outcome: { nodeStatus: string; runStatus: string },
+) {
+  return {
+    run_id: runId,
+    node_id: nodeId,
+    decision,
+    node_status: outcome.nodeStatus,
+    status: outcome.runStatus,
+  };
 }

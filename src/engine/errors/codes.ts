@@ -82,7 +82,12 @@ export const errorCodes = {
   },
   RUN_STOPPING: {
     kind: "conflict",
-    meaning: "the run is being cancelled, or is failing, and cannot be paused",
+    meaning:
+      "the run is being cancelled, or is failing, and cannot be paused; or it is pausing or holding, and its approvals wait again once it goes on",
+  },
+  NODE_NOT_WAITING: {
+    kind: "conflict",
+    meaning: "only an approval node that is waiting can be approved or rejected",
   },
   IDEMPOTENCY_KEY_REUSED: { kind: "conflict", meaning: "the Idempotency-Key was used with another body" },
   JOB_STATE_CONFLICT: {
@@ -132,6 +137,11 @@ export const errorCodes = {
   RUN_TIMEOUT: {
     kind: "node",
     meaning: "the run ran past its timeout_ms: its running commands were stopped and nothing else started",
+  },
+  REJECTED: { kind: "node", meaning: "a person rejected the approval node (POST .../reject)" },
+  APPROVAL_TIMEOUT: {
+    kind: "node",
+    meaning: "the approval node waited past its timeout_ms without a decision",
   },
   INTERNAL_ERROR: { kind: "internal", meaning: "a fault in Rigflow itself; the logs have the stack" },
 } as const satisfies Record<string, { kind: ErrorKind; meaning: string }>;

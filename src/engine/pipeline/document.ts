@@ -44,9 +44,9 @@ const uiSchema = z
 /** What a node's last failed attempt does: fail the run (the default), or hold for a person. */
 const onFailureSchema = z.enum(["fail", "hold"]);
 
-const nodeSchema = z.strictObject({
+const deviceNodeSchema = z.strictObject({
   id: idSchema,
-  type: z.literal("device", { error: "only 'device' nodes are supported" }).default("device"),
+  type: z.literal("device").default("device"),
   device_id: idSchema,
   function_id: idSchema,
   params: z.record(z.string(), z.unknown()).default({}),
@@ -55,6 +55,36 @@ const nodeSchema = z.strictObject({
   on_failure: onFailureSchema.optional(),
   ui: uiSchema.optional(),
 });
+
+/** The types an approval's output may declare, checked when a person approves it. */
+export const approvalOutputTypes = ["string", "number", "boolean"] as const;
+export type ApprovalOutputType = (typeof approvalOutputTypes)[number];
+
+/** The longest an approval may wait, as a run may (7 days); the run's own timeout still applies. */
+export const maxApprovalTimeoutMs = 7 * 86_400_000;
+
+/**
+ * A step that waits for a person (POST .../approve or .../reject) rather than driving a device:
+ * "Load the plate, then approve". Its outputs are what the person gives, and flow along its edges.
+ */
+const approvalNodeSchema = z.strictObject({
+  id: idSchema,
+  type: z.literal("approval"),
+  message: z.string().min(1).max(2000),
+  /** Output names (any JSON value each), or each name mapped to its type. */
+  outputs: z
+    .union([
+      z.array(z.string().min(1).max(128)).max(64),
+      z.record(z.string().min(1).max(128), z.enum(approvalOutputTypes)),
+    ])
+    .optional(),
+  /** Past this long waiting, it fails APPROVAL_TIMEOUT. Without it, it waits as long as the run may. */
+  timeout_ms: z.number().int().min(1).max(maxApprovalTimeoutMs).optional(),
+  on_failure: onFailureSchema.optional(),
+  ui: uiSchema.optional(),
+});
+
+const nodeSchema = z.discriminatedUnion("type", [deviceNodeSchema, approvalNodeSchema]);
 
 const edgeSchema = z.strictObject({
   source: idSchema,
@@ -90,14 +120,23 @@ export const pipelineDocumentSchema = z.strictObject({
 export type PipelineDocument = z.input<typeof pipelineDocumentSchema>;
 type ParsedDocument = z.output<typeof pipelineDocumentSchema>;
 
+/** What an approval node declares: the person's prompt and the outputs they give ("any": untyped). */
+export interface ApprovalSpec {
+  message: string;
+  outputs: Record<string, ApprovalOutputType | "any">;
+}
+
 export interface PipelineNode {
   id: string;
+  /** "" for an approval node, which has no device. */
   deviceId: string;
   functionId: string;
   params: Record<string, unknown>;
   retry?: RetryPolicy;
   timeoutMs?: number;
   onFailure: "fail" | "hold";
+  /** Set on an approval node (type "approval"): it waits for a person, on no device. */
+  approval?: ApprovalSpec;
 }
 
 export interface PipelineEdge {
@@ -123,15 +162,27 @@ export function toPipeline(document: ParsedDocument): Pipeline {
     name: document.name,
     reserveDevices: document.reserve_devices,
     ...(document.timeout_ms !== undefined && { timeoutMs: document.timeout_ms }),
-    nodes: document.nodes.map((node) => ({
-      id: node.id,
-      deviceId: node.device_id,
-      functionId: node.function_id,
-      params: node.params,
-      ...(node.retry && { retry: toRetryPolicy(node.retry) }),
-      ...(node.timeout_ms !== undefined && { timeoutMs: node.timeout_ms }),
-      onFailure: node.on_failure ?? document.on_failure,
-    })),
+    nodes: document.nodes.map((node) =>
+      node.type === "approval"
+        ? {
+            id: node.id,
+            deviceId: "",
+            functionId: approvalFunctionId,
+            params: {},
+            ...(node.timeout_ms !== undefined && { timeoutMs: node.timeout_ms }),
+            onFailure: node.on_failure ?? document.on_failure,
+            approval: { message: node.message, outputs: approvalOutputs(node.outputs) },
+          }
+        : {
+            id: node.id,
+            deviceId: node.device_id,
+            functionId: node.function_id,
+            params: node.params,
+            ...(node.retry && { retry: toRetryPolicy(node.retry) }),
+            ...(node.timeout_ms !== undefined && { timeoutMs: node.timeout_ms }),
+            onFailure: node.on_failure ?? document.on_failure,
+          },
+    ),
     edges: document.edges.map((edge) => ({
       source: edge.source,
       target: edge.target,
@@ -139,4 +190,15 @@ export function toPipeline(document: ParsedDocument): Pipeline {
       ...(edge.target_input !== undefined && { targetInput: edge.target_input }),
     })),
   };
+}
+
+/** An approval node's function, as events and node states name it: it has no device's function. */
+export const approvalFunctionId = "approval";
+
+function approvalOutputs(
+  outputs: string[] | Record<string, ApprovalOutputType> | undefined,
+): Record<string, ApprovalOutputType | "any"> {
+  if (outputs === undefined) return {};
+  if (Array.isArray(outputs)) return Object.fromEntries(outputs.map((name) => [name, "any" as const]));
+  return { ...outputs };
 }

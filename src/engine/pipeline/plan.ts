@@ -1,8 +1,10 @@
+import type { ApprovalSpec } from "./document.js";
 import type { RetryPolicy } from "./retry.js";
 
 /** A validated pipeline compiled for running: what each node needs, by node id. Stored with a run. */
 export interface PlanNode {
   id: string;
+  /** "" for an approval node: it runs on no device (its job is in the runs queue). */
   deviceId: string;
   driver: string;
   functionId: string;
@@ -16,6 +18,8 @@ export interface PlanNode {
   idempotent: boolean;
   /** "hold": its last failed attempt holds it for a person rather than failing the run. Absent: "fail". */
   onFailure?: "hold";
+  /** An approval node's prompt and outputs; its timeoutMs is how long it waits (0: no limit of its own). */
+  approval?: ApprovalSpec;
 }
 
 export interface Plan {

@@ -2,7 +2,13 @@ import type { z } from "zod";
 import type { DeviceCatalog, FunctionContract } from "../catalog.js";
 import { RigflowError } from "../errors/rigflow-error.js";
 import { topologicalOrder } from "./dag.js";
-import { pipelineDocumentSchema, toPipeline, type Pipeline, type PipelineNode } from "./document.js";
+import {
+  pipelineDocumentSchema,
+  toPipeline,
+  type ApprovalSpec,
+  type Pipeline,
+  type PipelineNode,
+} from "./document.js";
 import type { Limits, Plan, PlanNode } from "./plan.js";
 
 /** Parses a pipeline document's shape; the first problem becomes PIPELINE_INVALID naming its path. */
@@ -31,7 +37,7 @@ export function parsePipelineDocument(
       const node = (value as { nodes: Record<string, unknown>[] }).nodes[first.path[1] as number];
       throw new RigflowError(
         "NODE_TYPE_UNSUPPORTED",
-        `node '${String(node?.id)}' has type ${JSON.stringify(node?.type)}; only "device" nodes are supported`,
+        `node '${String(node?.id)}' has type ${JSON.stringify(node?.type)}; a node is of type "device" (the default) or "approval"`,
         { node_id: node?.id, type: node?.type },
       );
     }
@@ -116,10 +122,16 @@ export function compilePipeline(
     });
   }
   const functions = new Map<string, { fn: FunctionContract; driver: string }>();
-  for (const node of nodes.values()) functions.set(node.id, resolveFunction(node, catalog));
+  for (const node of nodes.values()) {
+    if (!node.approval) functions.set(node.id, resolveFunction(node, catalog));
+  }
   const planNodes = new Map<string, PlanNode>();
   for (const id of ordered.order) {
     const node = nodes.get(id) as PipelineNode;
+    if (node.approval) {
+      planNodes.set(id, approvalPlanNode(node, node.approval));
+      continue;
+    }
     const { fn, driver } = functions.get(id) as { fn: FunctionContract; driver: string };
     planNodes.set(id, {
       id,
@@ -138,7 +150,8 @@ export function compilePipeline(
   }
   linkEdges(pipeline, planNodes, functions);
   for (const node of planNodes.values()) {
-    checkParams(node, (functions.get(node.id) as { fn: FunctionContract }).fn, limits);
+    const resolved = functions.get(node.id);
+    if (resolved) checkParams(node, resolved.fn, limits);
   }
   return {
     pipelineId: pipeline.id,
@@ -146,6 +159,26 @@ export function compilePipeline(
     nodes: [...planNodes.values()],
     reserveDevices,
     timeoutMs: timeoutMs ?? limits.defaultRunTimeoutMs,
+  };
+}
+
+/** An approval node as it runs: one attempt, its own wait limit (0: none), and no device. */
+function approvalPlanNode(node: PipelineNode, approval: ApprovalSpec): PlanNode {
+  return {
+    id: node.id,
+    deviceId: "",
+    driver: "",
+    functionId: node.functionId,
+    params: {},
+    inputs: [],
+    predecessors: [],
+    successors: [],
+    retry: { attempts: 1, backoffMs: 0, backoff: "fixed", jitter: false },
+    timeoutMs: node.timeoutMs ?? 0,
+    // Waiting for a person again is harmless: a pause puts a waiting approval back in the queue.
+    idempotent: true,
+    ...(node.onFailure === "hold" && { onFailure: "hold" as const }),
+    approval,
   };
 }
 
@@ -161,6 +194,8 @@ function checkAsks(pipeline: Pipeline, limits: Limits, runTimeoutMs: number | un
     throw over("timeout_ms", runTimeoutMs, limits.maxRunTimeoutMs, "MAX_RUN_TIMEOUT_MS");
   }
   pipeline.nodes.forEach((node, index) => {
+    // An approval waits for a person, not a device: its own limit (7 days) and the run's apply.
+    if (node.approval) return;
     if (node.timeoutMs !== undefined && node.timeoutMs > limits.maxNodeTimeoutMs) {
       throw over(
         `nodes[${index}].timeout_ms`,
@@ -260,21 +295,24 @@ function linkEdges(
         where,
       );
     }
-    const sourceFn = (functions.get(source.id) as { fn: FunctionContract }).fn;
-    if (!Object.hasOwn(sourceFn.outputs, edge.sourceOutput)) {
+    const sourceOutputs =
+      source.approval?.outputs ?? (functions.get(source.id) as { fn: FunctionContract }).fn.outputs;
+    if (!Object.hasOwn(sourceOutputs, edge.sourceOutput)) {
       throw new RigflowError(
         "EDGE_OUTPUT_UNKNOWN",
         `edge ${index}: '${source.functionId}' of node '${source.id}' has no output '${edge.sourceOutput}'` +
-          ` (it has: ${Object.keys(sourceFn.outputs).join(", ") || "none"})`,
+          ` (it has: ${Object.keys(sourceOutputs).join(", ") || "none"})`,
         { ...where, node_id: source.id, source_output: edge.sourceOutput },
       );
     }
-    const targetFn = (functions.get(target.id) as { fn: FunctionContract }).fn;
-    if (!Object.hasOwn(targetFn.params.shape, edge.targetInput)) {
+    const targetParams = target.approval
+      ? {}
+      : (functions.get(target.id) as { fn: FunctionContract }).fn.params.shape;
+    if (!Object.hasOwn(targetParams, edge.targetInput)) {
       throw new RigflowError(
         "EDGE_INPUT_UNKNOWN",
         `edge ${index}: '${target.functionId}' of node '${target.id}' has no parameter '${edge.targetInput}'` +
-          ` (it has: ${Object.keys(targetFn.params.shape).join(", ") || "none"})`,
+          ` (it has: ${Object.keys(targetParams).join(", ") || "none"})`,
         { ...where, node_id: target.id, target_input: edge.targetInput },
       );
     }

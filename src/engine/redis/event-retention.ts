@@ -15,3 +15,6 @@ export const defaultEventRetention: EventRetention = {
   runEventsMax: 10_000,
   runEventsTtlS: 7 * 24 * 3600,
 };
+
+/** How many entries the all-runs event stream keeps (approximately; XADD MAXLEN ~). */
+export const globalEventStreamLength = 10_000;

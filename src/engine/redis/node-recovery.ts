@@ -84,7 +84,9 @@ function checkOutputs(
   outputs: Record<string, unknown>,
   takers: readonly { output: string }[],
 ): void {
-  const declared = Object.keys(catalog.functionOf(node.driver, node.functionId)?.outputs ?? {});
+  const declared = Object.keys(
+    node.approval?.outputs ?? catalog.functionOf(node.driver, node.functionId)?.outputs ?? {},
+  );
   const unknown = Object.keys(outputs).filter((name) => !declared.includes(name));
   if (unknown.length > 0) {
     throw new RigflowError(

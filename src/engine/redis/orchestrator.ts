@@ -4,7 +4,15 @@ import type { Logger } from "pino";
 import type { PlanNode } from "../pipeline/plan.js";
 import type { RunEventBody } from "../run/events.js";
 import { countsOf, nodeStatuses, type NodeCounts, type NodeState } from "../run/types.js";
-import { nodeJobData, nodeJobId, type QueueSet, type RunJobData } from "./queues.js";
+import {
+  approvalJobName,
+  nodeJobData,
+  nodeJobId,
+  type NodeJobData,
+  type QueueSet,
+  type RunJobData,
+} from "./queues.js";
+import { createApprovalProcessor } from "./approval-processor.js";
 import type { RedisKeys } from "./keys.js";
 import { addReleasedNodeJobs, haltedNodeError, haltRun } from "./run-halt.js";
 import { releaseRest } from "./node-release.js";
@@ -33,12 +41,14 @@ export function createRunProcessor(deps: {
   log: Logger;
 }) {
   const { store, ledger, queues, log } = deps;
+  const processApproval = createApprovalProcessor(deps);
 
   return async function processRun(job: Job<RunJobData>, token?: string): Promise<{ status: string }> {
     const { runId } = job.data;
     const run = await store.loadRun(runId);
     if (!run) throw new UnrecoverableError(`run ${runId} has no ledger`);
     if (job.name === "timeout") return timeOut(run, job.data.epoch ?? 0);
+    if (job.name === approvalJobName) return processApproval(job as unknown as Job<NodeJobData>, token, run);
     const nodes = new Map(run.plan.nodes.map((node) => [node.id, node]));
     const { resetting } = await ledger.startRun(runId, run.pipelineId, {
       type: "pipeline_started",
@@ -63,9 +73,12 @@ export function createRunProcessor(deps: {
       // No child is pending: a node still queued or running has no live job. The counts say whether
       // there is one, so a run that went as planned is never read node by node: it is over.
       const counts = await store.nodeCounts(runId, run.plan);
-      const rested = counts.running === 0 && plausible(counts, nodes.size) ? await rest(run, counts) : null;
+      const rested =
+        counts.running + counts.waiting === 0 && plausible(counts, nodes.size)
+          ? await rest(run, counts)
+          : null;
       if (rested) return rested;
-      if (counts.queued + counts.running === 0 && plausible(counts, nodes.size)) {
+      if (counts.queued + counts.running + counts.waiting === 0 && plausible(counts, nodes.size)) {
         const ended = await finishIfDone(run, counts);
         if (ended) return ended;
       }
@@ -75,10 +88,14 @@ export function createRunProcessor(deps: {
       const state = await store.state(runId, run.plan);
       if (!state) throw new UnrecoverableError(`run ${runId} disappeared`);
       // A paused or held run's queued nodes rest (their jobs ended without running): not stranded.
+      // An approval waiting without a live job is, whatever the run's halt.
       const { halt } = await store.control(runId);
       const queuedStranded = halt !== "paused" && halt !== "held";
       const stranded = state.nodes.filter(
-        (node) => node.status === "running" || (node.status === "queued" && queuedStranded),
+        (node) =>
+          node.status === "running" ||
+          node.status === "waiting" ||
+          (node.status === "queued" && queuedStranded),
       );
       if (stranded.length > 0) {
         await repairStranded(run, epoch, stranded, nodes);
@@ -158,11 +175,12 @@ export function createRunProcessor(deps: {
     const halted = halt === "cancelled" || halt === "timeout" || halt === "failed";
     for (const node of stranded) {
       const plan = nodes.get(node.nodeId) as PlanNode;
-      const existing = await queues.device(plan.deviceId).getJob(nodeJobId(run.runId, node.nodeId, epoch));
+      const existing = await queues.nodeQueue(plan).getJob(nodeJobId(run.runId, node.nodeId, epoch));
       // A queued node never began: in a halted run it ends as the halt ends nodes not begun, even
       // if its job ended (it rested while the run was paused, and the run was cancelled since).
+      // An approval waiting without its job gets it again: it goes on waiting until its deadline.
       if (
-        node.status === "queued" &&
+        (node.status === "queued" || node.status === "waiting") &&
         (!existing || (halted && !liveJobStates.has(await existing.getState())))
       ) {
         missing.push(plan);

@@ -51,7 +51,10 @@ function index(plan: Plan): CachedPlan {
   const nodes = new Map(plan.nodes.map((node) => [node.id, node]));
   if (!plan.reserveDevices) return { nodes, reservation: null };
   const byDevice = new Map<string, string[]>();
-  for (const node of plan.nodes)
+  for (const node of plan.nodes) {
+    // An approval node drives no device: it reserves none.
+    if (node.approval) continue;
     byDevice.set(node.deviceId, [...(byDevice.get(node.deviceId) ?? []), node.id]);
+  }
   return { nodes, reservation: [...byDevice] };
 }

@@ -3,7 +3,7 @@ import { eventJson } from "../run/events.js";
 import type { EventRetention } from "./event-retention.js";
 import type { RedisKeys } from "./keys.js";
 import type { FencedNodeRef } from "./run-ledger.js";
-import { globalEventStreamLength } from "./run-ledger.js";
+import { globalEventStreamLength } from "./event-retention.js";
 import { loadScripts } from "./scripts.js";
 
 const scriptsByConnection = new WeakMap<Redis, ReturnType<typeof loadScripts>>();

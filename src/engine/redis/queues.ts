@@ -47,6 +47,9 @@ export interface NodeJobData {
   onFailure?: "hold";
 }
 
+/** The runs queue's job for an approval node: it waits there, delayed, for a person (approval.ts). */
+export const approvalJobName = "approval";
+
 export interface RunJobData {
   runId: string;
   pipelineId: string;
@@ -67,6 +70,13 @@ export const keptJobs = { completed: 100, failed: 1000 };
 export const nodeJobRetention = {
   removeOnComplete: { age: week, count: keptJobs.completed },
   removeOnFail: { age: 4 * week, count: keptJobs.failed },
+};
+
+const approvalJobOptions = {
+  attempts: 20,
+  backoff: { type: "exponential", delay: 500 },
+  removeOnComplete: { age: week, count: 1000 },
+  removeOnFail: { age: 4 * week, count: 1000 },
 };
 
 /**
@@ -101,6 +111,11 @@ export class QueueSet {
 
   device(deviceId: string): Queue<NodeJobData> {
     return this.get(deviceQueueName(deviceId)) as Queue<NodeJobData>;
+  }
+
+  /** The queue of a node's job: its device's, or the runs queue for an approval (it has no device). */
+  nodeQueue(node: PlanNode): Queue<NodeJobData> {
+    return node.approval ? (this.runs() as unknown as Queue<NodeJobData>) : this.device(node.deviceId);
   }
 
   /**
@@ -152,9 +167,16 @@ export class QueueSet {
 
   private nodeJob(runId: string, { node, data }: { node: PlanNode; data: NodeJobData }): Job<NodeJobData> {
     const jobId = nodeJobId(runId, node.id, data.epoch);
+    const parent = { id: runId, queue: this.runs().qualifiedName };
+    if (node.approval) {
+      // Handled by the run processor (approval.ts), which only moves it between waits: its
+      // attempts are for Redis's blips, as the run job's are.
+      const opts = { jobId, parent, ...approvalJobOptions, ignoreDependencyOnFailure: true };
+      return new Job(this.nodeQueue(node), approvalJobName, data, opts, jobId);
+    }
     const opts = {
       jobId,
-      parent: { id: runId, queue: this.runs().qualifiedName },
+      parent,
       attempts: node.retry.attempts,
       backoff: nodeBackoff(node.retry),
       ignoreDependencyOnFailure: true,
@@ -194,7 +216,7 @@ export class QueueSet {
     await Promise.all(
       [...nodes].reverse().map(
         (node) =>
-          this.device(node.deviceId)
+          this.nodeQueue(node)
             .remove(nodeJobId(runId, node.id, epoch))
             .catch(() => undefined), // a job left (Redis refused) ends itself when it comes up
       ),

@@ -47,6 +47,7 @@ export async function endNodesNotBegun(
     await deps.ledger.nodesWithJobs(
       runId,
       nodes.map((node) => node.id),
+      ["queued", "running", "waiting"],
     ),
   );
   const notEnded = nodes.filter((node) => withJobs.has(node.id));

@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto";
+import { ApprovalLedger } from "./approval-ledger.js";
 import type { Redis } from "ioredis";
 import { eventJson, type RunEventBody } from "../run/events.js";
 import type { NodeError, PauseMode } from "../run/types.js";
-import { defaultEventRetention, type EventRetention } from "./event-retention.js";
+import { defaultEventRetention, globalEventStreamLength, type EventRetention } from "./event-retention.js";
 import type { RedisKeys } from "./keys.js";
 import { loadScripts } from "./scripts.js";
 
@@ -74,8 +75,6 @@ export interface ReleaseStep {
  */
 export const successorBatch = 500;
 
-/** How many entries the all-runs event stream keeps (approximately; XADD MAXLEN ~). */
-export const globalEventStreamLength = 10_000;
 /** Nodes one nodes-release or nodes-cancel script looks at: a few milliseconds of Redis's time. */
 const releaseBatch = 250;
 
@@ -85,6 +84,8 @@ const releaseBatch = 250;
  */
 export class RunLedger {
   private readonly scripts;
+  /** The approval nodes' steps (approval-ledger.ts). */
+  readonly approvals: ApprovalLedger;
 
   constructor(
     private readonly redis: Redis,
@@ -92,6 +93,7 @@ export class RunLedger {
     private readonly retention: EventRetention = defaultEventRetention,
   ) {
     this.scripts = loadScripts(redis);
+    this.approvals = new ApprovalLedger(redis, keys, retention);
   }
 
   async startRun(
@@ -293,6 +295,7 @@ export class RunLedger {
         this.keys.runEvents(ref.runId),
         this.keys.events,
         this.keys.deviceLease(ref.deviceId),
+        this.keys.runsByStatusPrefix,
       ],
       [
         ref.nodeId,
@@ -416,7 +419,7 @@ export class RunLedger {
       batchesOf(nodeIds, releaseBatch).map(
         (batch) =>
           this.scripts["nodes-cancel"](
-            [this.keys.run(runId), this.keys.runNodes(runId)],
+            [this.keys.run(runId), this.keys.runNodes(runId), this.keys.runsByStatusPrefix],
             [epoch, JSON.stringify(error), now(), ...batch],
           ) as Promise<number>,
       ),

@@ -51,9 +51,10 @@ export async function pauseRun(
 
 /**
  * Takes a resting run's queued nodes' jobs out of their queues, so that it rests without waiting
- * for them to come up (on a busy or offline device). The ledger keeps the nodes queued: a resume
- * gives them jobs of its new epoch. A job that has come up is locked and stays: it finds the run
- * resting when it begins, and ends.
+ * for them to come up (on a busy or offline device), and its waiting approvals' jobs, once they
+ * are queued again (approvals-rest.lua). The ledger keeps the nodes queued: a resume gives them
+ * jobs of its new epoch. A job that has come up is locked and stays: it finds the run resting
+ * when it begins, and ends.
  */
 export async function removeQueuedJobs(
   deps: { ledger: RunLedger; queues: QueueSet },
@@ -61,18 +62,17 @@ export async function removeQueuedJobs(
   nodes: readonly PlanNode[],
   epoch: number,
 ): Promise<void> {
-  const queued = new Set(
+  const found = new Set(
     await deps.ledger.nodesWithJobs(
       runId,
       nodes.map((node) => node.id),
-      ["queued"],
+      ["queued", "waiting"],
     ),
   );
-  await deps.queues.removeNodeJobs(
-    runId,
-    nodes.filter((node) => queued.has(node.id)),
-    epoch,
-    () => Promise.resolve(),
+  const resting = nodes.filter((node) => found.has(node.id));
+  const approvals = resting.filter((node) => node.approval).map((node) => node.id);
+  await deps.queues.removeNodeJobs(runId, resting, epoch, () =>
+    deps.ledger.approvals.rest(runId, epoch, approvals),
   );
 }
 

@@ -179,8 +179,7 @@ export class RunRetentionSweeper {
   ): Promise<void> {
     const removals: [Queue, string][] = [];
     for (let each = 0; each <= epoch; each += 1) {
-      for (const node of nodes)
-        removals.push([this.queues.device(node.deviceId), nodeJobId(runId, node.id, each)]);
+      for (const node of nodes) removals.push([this.queues.nodeQueue(node), nodeJobId(runId, node.id, each)]);
       removals.push([this.queues.runs(), `${runId}__timeout__${each}`]);
     }
     for (let from = 0; from < removals.length; from += removalsAtOnce) {

@@ -367,9 +367,12 @@ export class RunStore {
     };
   }
 
-  /** Newest first. The cursor is the sequence number of the last run of the previous page. */
+  /**
+   * Newest first. The cursor is the sequence number of the last run of the previous page. Status
+   * "waiting" lists the runs with an approval waiting for a person (their own status is running).
+   */
   async list(filter: {
-    status?: RunStatus;
+    status?: RunStatus | "waiting";
     pipelineId?: string;
     limit: number;
     cursor?: number;
@@ -379,11 +382,13 @@ export class RunStore {
     // Each run's own status is still checked, so a run changing status meanwhile is shown as it is.
     if (filter.pipelineId !== undefined || filter.status !== undefined) await this.indexes.ready();
     const index =
-      filter.pipelineId !== undefined
-        ? this.keys.pipelineRuns(filter.pipelineId)
-        : filter.status !== undefined
-          ? this.keys.runsByStatus(filter.status)
-          : this.keys.runs;
+      filter.status === "waiting"
+        ? this.keys.runsByStatus("waiting")
+        : filter.pipelineId !== undefined
+          ? this.keys.pipelineRuns(filter.pipelineId)
+          : filter.status !== undefined
+            ? this.keys.runsByStatus(filter.status)
+            : this.keys.runs;
     let max: string = filter.cursor === undefined ? "+inf" : `(${filter.cursor}`;
     const batch = Math.max(filter.limit * 2, 50);
     for (;;) {
@@ -408,7 +413,9 @@ export class RunStore {
           string | null
         )[];
         if (!pipelineId) continue;
-        if (filter.status && status !== filter.status) continue;
+        if (filter.status === "waiting" ? status !== "running" : filter.status && status !== filter.status) {
+          continue;
+        }
         if (filter.pipelineId && pipelineId !== filter.pipelineId) continue;
         runs.push({
           runId: id,
@@ -536,5 +543,12 @@ function nodeStateOf(
     finishedAt: field("finished_at"),
     executionTime: time === null ? null : Number(time),
     ...(field("completed_by") === "operator" && { completedBy: "operator" as const }),
+    ...(node.approval && {
+      approval: {
+        message: node.approval.message,
+        outputs: node.approval.outputs,
+        timeoutAt: field("deadline") ? new Date(Number(field("deadline"))).toISOString() : null,
+      },
+    }),
   };
 }

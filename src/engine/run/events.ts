@@ -21,7 +21,7 @@ export type RunEventBody =
       node_id: string;
       outputs: Record<string, unknown>;
       execution_time: number;
-      /** A person completed the held node (POST .../recover); absent when its command did. */
+      /** A person completed the node (POST .../recover, or .../approve); absent when its command did. */
       completed_by?: "operator";
     }
   | { type: "node_skipped"; node_id: string }
@@ -34,7 +34,18 @@ export type RunEventBody =
   | { type: "pipeline_paused"; mode: "deferred" | "immediate" }
   /** Nothing of the run runs any more, and it waits for a person to recover its held nodes. */
   | { type: "pipeline_held" }
-  | { type: "node_held"; node_id: string; error_message: string; error_type: string };
+  | { type: "node_held"; node_id: string; error_message: string; error_type: string }
+  /**
+   * An approval waits for a person: its message, the outputs it asks (name -> "string", "number",
+   * "boolean", or "any"), and when it fails APPROVAL_TIMEOUT (null: no limit of its own).
+   */
+  | {
+      type: "node_waiting";
+      node_id: string;
+      message: string;
+      outputs: Record<string, string>;
+      timeout_at: string | null;
+    };
 
 export type RunEventType = RunEventBody["type"];
 export type RunEventDraft = EventBase & RunEventBody;

@@ -14,7 +14,8 @@ export const runStatuses = [
 export type RunStatus = (typeof runStatuses)[number];
 /**
  * `held`: the node's command failed, or was stopped part-way, and a person decides what follows;
- * `skipped`: a person chose to go on without it (it counts as done for its successors).
+ * `skipped`: a person chose to go on without it (it counts as done for its successors);
+ * `waiting`: an approval node waits for a person to approve or reject it.
  */
 export const nodeStatuses = [
   "pending",
@@ -25,6 +26,7 @@ export const nodeStatuses = [
   "cancelled",
   "held",
   "skipped",
+  "waiting",
 ] as const;
 export type NodeStatus = (typeof nodeStatuses)[number];
 
@@ -60,8 +62,10 @@ export interface NodeState {
   startedAt: string | null;
   finishedAt: string | null;
   executionTime: number | null;
-  /** Set when a person completed the held node (its outputs are theirs, no command made them). */
+  /** Set when a person completed the node (recovered a held one, or approved an approval). */
   completedBy?: "operator";
+  /** An approval node's prompt, the outputs it asks, and while it waits, when it times out. */
+  approval?: { message: string; outputs: Record<string, string>; timeoutAt: string | null };
 }
 
 export interface RunState {

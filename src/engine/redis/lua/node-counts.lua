@@ -4,10 +4,10 @@
 -- whose counts were found off (a script of an older release changed statuses without them).
 -- KEYS[1] run nodes hash
 -- ARGV[1] 'count' | 'recount', ARGV[2..] every node id of the run (read only when counting)
--- Returns {pending, queued, running, completed, failed, cancelled, held, skipped} (nodeStatuses in types.ts); all 0, and nothing written, for
+-- Returns {pending, queued, running, completed, failed, cancelled, held, skipped, waiting} (nodeStatuses in types.ts); all 0, and nothing written, for
 -- a run that is gone (removed by retention between the caller's reads).
-local statuses = {'pending', 'queued', 'running', 'completed', 'failed', 'cancelled', 'held', 'skipped'}
-if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 0, 0, 0, 0, 0, 0, 0} end
+local statuses = {'pending', 'queued', 'running', 'completed', 'failed', 'cancelled', 'held', 'skipped', 'waiting'}
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 0, 0, 0, 0, 0, 0, 0, 0} end
 if ARGV[1] == 'recount' or redis.call('HEXISTS', KEYS[1], '#counted') == 0 then
   local counts = {}
   for _, status in ipairs(statuses) do counts[status] = 0 end

@@ -18,6 +18,8 @@ local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {''} end
 if status == 'completed' or status == 'failed' or status == 'cancelled' then return {status} end
 setRunStatus(KEYS[1], KEYS[8], KEYS[9], ARGV[1])
+-- An ended run waits for no approval (a halt ends waiting nodes first): out of that index, whatever.
+redis.call('ZREM', KEYS[8] .. 'waiting', redis.call('HGET', KEYS[1], 'run_id'))
 redis.call('HSET', KEYS[1], 'finished_at', ARGV[2], 'execution_time', ARGV[3], 'error', ARGV[4])
 appendEvent(KEYS[2], KEYS[3], ARGV[5], ARGV[8], ARGV[6])
 if tonumber(ARGV[9]) > 0 then redis.call('EXPIRE', KEYS[2], ARGV[9]) end

@@ -23,6 +23,8 @@ local run = redis.call('HMGET', KEYS[1], 'status', 'pipeline_id', 'plan_id')
 releaseReservations(KEYS[12], KEYS[5], ARGV[1])
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
 if run[1] then redis.call('ZREM', KEYS[9] .. run[1], ARGV[1]) end
+-- And from the index of runs with an approval waiting, which follows nodes, not the run's status.
+redis.call('ZREM', KEYS[9] .. 'waiting', ARGV[1])
 if run[2] then redis.call('ZREM', KEYS[10] .. run[2], ARGV[1]) end
 redis.call('ZREM', KEYS[6], ARGV[1])
 redis.call('ZREM', KEYS[7], ARGV[1])
