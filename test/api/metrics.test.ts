@@ -181,6 +181,23 @@ describe("GET /metrics", () => {
     expect(sample(done, "rigflow_runs", { status: "running" })?.value).toBe(0);
   });
 
+  it("counts the runs with an approval waiting for a person", async () => {
+    const approval = { id: "ok", type: "approval", message: "Go?" };
+    const { runId } = await api.engine.submitRun({
+      document: {
+        id: "asks",
+        nodes: [approval, move("after", "servo-1", 20)],
+        edges: [{ source: "ok", target: "after" }],
+      },
+    });
+    await expect.poll(() => valueOf("rigflow_runs_waiting", {}), poll).toBe(1);
+    expect(await valueOf("rigflow_runs", { status: "running" })).toBe(1);
+    const approved = await fetch(`${base}/api/runs/${runId}/nodes/ok/approve`, { method: "POST" });
+    expect(approved.status).toBe(202);
+    expect((await api.engine.waitForRun(runId, 10_000)).status).toBe("completed");
+    expect(await valueOf("rigflow_runs_waiting", {})).toBe(0);
+  });
+
   it("is open like /healthz when API_TOKEN is set, while /api/* is not", async () => {
     const guarded = createTestApi(devices, { apiToken: "s3cret" });
     try {

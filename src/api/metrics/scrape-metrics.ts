@@ -11,6 +11,7 @@ const deviceStates = ["idle", "busy", "offline", "error"] as const;
  */
 export class ScrapeMetrics {
   private readonly runs: Gauge<"status">;
+  private readonly runsWaiting: Gauge;
   private readonly queueJobs: Gauge<"queue" | "state">;
   private readonly queuePaused: Gauge<"queue">;
   private readonly deviceStatus: Gauge<"device_id" | "status">;
@@ -27,6 +28,11 @@ export class ScrapeMetrics {
       name: "rigflow_runs",
       help: "Runs in each status (queued, running, paused, held, completed, failed, cancelled), from the runs index",
       labelNames: ["status"],
+      registers,
+    });
+    this.runsWaiting = new Gauge({
+      name: "rigflow_runs_waiting",
+      help: "Runs with an approval node waiting for a person (counted among the running runs too)",
       registers,
     });
     this.queueJobs = new Gauge({
@@ -57,12 +63,14 @@ export class ScrapeMetrics {
 
   /** Reads everything first and sets the gauges after, so a failed read leaves no half-set figures. */
   async refresh(): Promise<void> {
-    const [runs, queues, devices] = await Promise.all([
+    const [runs, waiting, queues, devices] = await Promise.all([
       this.runCounts.counts(),
+      this.runCounts.waiting(),
       this.queues.overview(),
       this.engine.devices(),
     ]);
     for (const [status, count] of Object.entries(runs)) this.runs.set({ status }, count);
+    this.runsWaiting.set(waiting);
     this.queueJobs.reset();
     this.queuePaused.reset();
     for (const queue of queues) {

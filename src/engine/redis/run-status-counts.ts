@@ -15,6 +15,11 @@ export class RunStatusCounts {
     private readonly indexes: RunIndexes,
   ) {}
 
+  /** Runs with an approval waiting for a person (their status is running): their index's size. */
+  async waiting(): Promise<number> {
+    return this.redis.zcard(this.keys.runsByStatus("waiting"));
+  }
+
   async counts(): Promise<Record<RunStatus, number>> {
     await this.indexes.ready();
     const sizes = this.redis.pipeline();
