@@ -42,6 +42,8 @@ export interface WorkerOptions {
   eventRetention?: EventRetention;
   /** How long ended runs are kept (RUN_RETENTION_S) and how often to look (RUN_SWEEP_INTERVAL_MS). */
   runRetention?: RunRetention;
+  /** How often a waiting approval's job looks at its node again (default 30 s; see approval-processor.ts). */
+  approvalRecheckMs?: number;
 }
 
 export interface WorkerHandle {
@@ -81,6 +83,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     options.eventRetention,
     options.runRetention,
     workerId,
+    options.approvalRecheckMs,
   );
   const commands = new CommandRegistry();
   const inFlight = new InFlightNodes();

@@ -3,7 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { RunStatus } from "../../src/engine/index.js";
-import { servo, withRig } from "../support/context.js";
+import { redisKeys } from "../../src/engine/redis/keys.js";
+import { RunLedger } from "../../src/engine/redis/run-ledger.js";
+import { createTestApi, servo, startTestWorker, withRig } from "../support/context.js";
 import { commands, readJournal } from "../support/journal.js";
 import { doc, move } from "../support/pipelines.js";
 import { untilRunStatus } from "../support/runs.js";
@@ -261,5 +263,43 @@ describe("approval nodes (type approval; POST .../approve and .../reject)", () =
         expect((await api.engine.waitForRun(runId, 10_000)).status).toBe("cancelled");
       },
     );
+  });
+
+  it("an approval recorded whose job was never brought forward (the API died between) is seen at the next look", async () => {
+    const journal = journalFile();
+    const devices = [servo("servo-1", { speed: 1000, journal })];
+    const api = createTestApi(devices);
+    const worker = await startTestWorker(api.prefix, devices, { approvalRecheckMs: 300 });
+    try {
+      const { runId } = await api.engine.submitRun({ document: loadThenMove({ timeout_ms: 600_000 }) });
+      await untilNode(api, runId, "load", "waiting");
+      // What the API's approve does up to its death: the script alone, with no promote of the job.
+      const run = await api.engine.runs.loadRun(runId);
+      const node = run?.plan.nodes.find((candidate) => candidate.id === "load");
+      if (!run || !node) throw new Error("the run has no node 'load'");
+      const ledger = new RunLedger(api.redis, redisKeys(api.prefix));
+      const outputs = { plate_id: "P3", position: 25 };
+      await ledger.approvals.decide(
+        { runId, pipelineId: run.pipelineId, nodeId: "load" },
+        node,
+        {
+          action: "approve",
+          outputs,
+        },
+        "",
+      );
+      expect(await nodeStatus(api, runId, "load")).toBe("completed");
+      const ended = await api.engine.waitForRun(runId, 10_000);
+      expect(ended.status).toBe("completed");
+      expect(journalOf(journal)).toEqual(["home  completed", "move 25 completed"]);
+      // The person's retry of the request answers as the first, and runs nothing again.
+      const again = await decide(api, runId, "load", "approve", { outputs });
+      expect(again.status).toBe(202);
+      expect(await again.json()).toMatchObject({ node_status: "completed", status: "completed" });
+      expect(journalOf(journal)).toHaveLength(2);
+    } finally {
+      await worker.close();
+      await api.close();
+    }
   });
 });

@@ -74,7 +74,13 @@ export function startTestWorker(
   options: Partial<
     Pick<
       WorkerOptions,
-      "workerId" | "log" | "shutdownGraceMs" | "redisUrl" | "runConcurrency" | "runRetention"
+      | "workerId"
+      | "log"
+      | "shutdownGraceMs"
+      | "redisUrl"
+      | "runConcurrency"
+      | "runRetention"
+      | "approvalRecheckMs"
     >
   > = {},
 ): Promise<WorkerHandle> {

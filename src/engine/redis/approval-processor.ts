@@ -14,7 +14,7 @@ import type { StoredRun } from "./run-store.js";
  * forward at once, and this bounds how late it is seen when that could not be done (the API died
  * between recording the decision and bringing the job forward).
  */
-export const approvalRecheckMs = 30_000;
+export const defaultApprovalRecheckMs = 30_000;
 
 const haltErrors = {
   cancelled: haltedNodeError("cancelled"),
@@ -35,8 +35,10 @@ export function createApprovalProcessor(deps: {
   ledger: RunLedger;
   queues: QueueSet;
   log: Logger;
+  approvalRecheckMs?: number | undefined;
 }) {
   const { redis, keys, ledger, queues, log } = deps;
+  const recheckMs = deps.approvalRecheckMs ?? defaultApprovalRecheckMs;
 
   return async function processApproval(
     job: Job<NodeJobData>,
@@ -68,7 +70,7 @@ export function createApprovalProcessor(deps: {
     if (found.kind !== "wait") return { status: found.kind };
     const now = Date.now();
     if (found.deadline !== null && found.deadline <= now) return expire(run, node, data.epoch);
-    await job.moveToDelayed(Math.min(found.deadline ?? Infinity, now + approvalRecheckMs), token);
+    await job.moveToDelayed(Math.min(found.deadline ?? Infinity, now + recheckMs), token);
     // A decision made while this job was active found no delayed job to bring forward: looked at
     // once the job is delayed, so that either the decision's own promote or this one sees it.
     const status = await redis.hget(keys.runNodes(data.runId), `${data.nodeId}:status`);

@@ -39,6 +39,7 @@ export function createRunProcessor(deps: {
   ledger: RunLedger;
   queues: QueueSet;
   log: Logger;
+  approvalRecheckMs?: number | undefined;
 }) {
   const { store, ledger, queues, log } = deps;
   const processApproval = createApprovalProcessor(deps);

@@ -42,6 +42,7 @@ export function createWorkerRuntime(
   retention: EventRetention = defaultEventRetention,
   runRetention: RunRetention = defaultRunRetention,
   workerId = "worker",
+  approvalRecheckMs?: number,
 ): WorkerRuntime {
   const keys = redisKeys(prefix);
   const store = new RunStore(redis, keys);
@@ -53,7 +54,7 @@ export function createWorkerRuntime(
     queues,
     lifecycle: new NodeLifecycle(ledger, queues, new PlanCache(store)),
     leases: new DeviceLeaseStore(redis, keys),
-    processRun: createRunProcessor({ redis, keys, store, ledger, queues, log }),
+    processRun: createRunProcessor({ redis, keys, store, ledger, queues, log, approvalRecheckMs }),
     async progress(job, fence, fraction, message) {
       const { runId, pipelineId, nodeId, epoch, deviceId } = job.data;
       const ref = { runId, pipelineId, nodeId, epoch, deviceId, fence };
