@@ -19,6 +19,7 @@ export { nodeBackoffStrategy } from "./redis/node-backoff.js";
 export { fencedRetryMs, handBack, type NodeAttempt } from "./redis/node-lifecycle.js";
 export { redisKeys, type RedisKeys } from "./redis/keys.js";
 export {
+  approvalJobName,
   deviceQueueName,
   isOutputsRecorded,
   nodeJobId,

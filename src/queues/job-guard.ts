@@ -93,8 +93,9 @@ export class JobGuard {
       throw refuse(`its predecessors ${list} have not completed`, { predecessors: waiting });
     }
     // Released (queued) is the ledger's word that it may start; anything else it has left behind.
+    // A waiting approval's job only looks at its node again when promoted: harmless.
     const status = states.get(owner.nodeId);
-    if (status !== "queued") {
+    if (status !== "queued" && status !== "waiting") {
       throw refuse(`it is ${status ?? "unknown"}, not queued`, { node_status: status });
     }
   }

@@ -1,5 +1,5 @@
 import type { Job } from "bullmq";
-import { runsQueueName } from "../engine/index.js";
+import { approvalJobName, runsQueueName } from "../engine/index.js";
 
 /**
  * The states a job is listed and counted by. BullMQ 6 keeps the jobs of a paused queue in its wait
@@ -54,7 +54,8 @@ export function jobOwner(queueName: string, job: Job): JobOwner {
     typeof job.data === "object" && job.data !== null ? (job.data as Record<string, unknown>) : {};
   const runId = typeof data.runId === "string" ? data.runId : undefined;
   if (runId === undefined) return { kind: "other" };
-  if (queueName === runsQueueName) {
+  // An approval node's job lives in the runs queue (it has no device) and is a node's as any other.
+  if (queueName === runsQueueName && job.name !== approvalJobName) {
     if (job.name === "timeout") return { kind: "timeout", runId, epoch: Number(data.epoch ?? 0) };
     return { kind: "run", runId };
   }

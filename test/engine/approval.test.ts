@@ -112,6 +112,22 @@ describe("approval nodes (type approval; POST .../approve and .../reject)", () =
       expect(notApproval.status).toBe(409);
       expect(await notApproval.json()).toMatchObject({ error: { code: "NODE_NOT_WAITING" } });
       expect((await decide(api, runId, "nope", "approve", {})).status).toBe(404);
+      // Its job, in the runs queue, is the node's: the queue API will not remove it from a run
+      // going on; promoted, it only looks at its node again.
+      const jobPath = `/api/queues/runs/jobs/${runId}__0__load`;
+      const removal = await api.post(`${jobPath}/remove`, {});
+      expect(removal.status).toBe(409);
+      expect(await removal.json()).toMatchObject({ error: { code: "RUN_NOT_ENDED" } });
+      expect((await api.post(`${jobPath}/promote`, {})).status).toBe(200);
+      await expect
+        .poll(
+          async () => (await (await api.get(`/api/queues/runs/jobs/${runId}__0__load`)).json()) as unknown,
+          {
+            timeout: 5000,
+            interval: 20,
+          },
+        )
+        .toMatchObject({ state: "delayed" });
       expect(await nodeStatus(api, runId, "load")).toBe("waiting");
 
       const body = { outputs: { plate_id: "P1", position: 40 } };
