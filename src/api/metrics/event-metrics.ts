@@ -58,6 +58,8 @@ export class EventMetrics {
         });
         return;
       case "node_completed":
+        // A person completed it (a recovery, an approval): no command ran, and no time was its.
+        if (event.completed_by === "operator") return;
         return this.withLabels(event, (labels) => this.durations.observe(labels, event.execution_time));
       case "node_retrying":
         return this.withLabels(event, (labels) => this.retries.inc(labels));
