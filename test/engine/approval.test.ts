@@ -184,6 +184,16 @@ describe("approval nodes (type approval; POST .../approve and .../reject)", () =
       });
       expect(approveLate.status).toBe(409);
       expect(await approveLate.json()).toMatchObject({ error: { code: "NODE_NOT_WAITING" } });
+
+      // Retried, the run asks again (home keeps its outputs and does not run again).
+      expect((await api.post(`/api/runs/${runId}/retry`, {})).status).toBe(202);
+      await untilNode(api, runId, "load", "waiting");
+      const approved = await decide(api, runId, "load", "approve", {
+        outputs: { plate_id: "P2", position: 12 },
+      });
+      expect(approved.status).toBe(202);
+      expect((await api.engine.waitForRun(runId, 10_000)).status).toBe("completed");
+      expect(journalOf(journal)).toEqual(["home  completed", "move 12 completed"]);
     });
   });
 
@@ -317,5 +327,31 @@ describe("approval nodes (type approval; POST .../approve and .../reject)", () =
       await worker.close();
       await api.close();
     }
+  });
+
+  it("a run reserving its devices keeps them while its approval waits, and lets them go at its end", async () => {
+    const journal = journalFile();
+    await withRig([servo("servo-1", { speed: 1000, journal })], async (api) => {
+      const { runId } = await api.engine.submitRun({
+        document: { ...loadThenMove(), reserve_devices: true },
+      });
+      await untilNode(api, runId, "load", "waiting");
+      const reservedBy = async () => {
+        const { devices } = (await (await api.get("/api/devices")).json()) as {
+          devices: { device_id: string; reserved_by: string | null }[];
+        };
+        return devices.find((device) => device.device_id === "servo-1")?.reserved_by;
+      };
+      expect(await reservedBy()).toBe(runId);
+      const other = await api.engine.submitRun({ document: doc("other", [move("m", "servo-1", 5)]) });
+      expect(
+        (await decide(api, runId, "load", "approve", { outputs: { plate_id: "P", position: 70 } })).status,
+      ).toBe(202);
+      expect((await api.engine.waitForRun(runId, 10_000)).status).toBe("completed");
+      expect((await api.engine.waitForRun(other.runId, 10_000)).status).toBe("completed");
+      // The other run's move came only once the reserving run had let servo-1 go.
+      expect(journalOf(journal)).toEqual(["home  completed", "move 70 completed", "move 5 completed"]);
+      expect(await reservedBy()).toBeNull();
+    });
   });
 });
