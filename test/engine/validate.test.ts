@@ -49,6 +49,36 @@ describe("pipeline validation rejects", () => {
     expect(error.details).toMatchObject({ node_id: "a", type: "script" });
   });
 
+  it("an approval node without its message, with a device, or with an output type it does not know", () => {
+    const approval = { id: "ok", type: "approval", message: "Go?" };
+    const noMessage = rejection({ id: "p", nodes: [{ id: "ok", type: "approval" }] });
+    expect(noMessage.code).toBe("PIPELINE_INVALID");
+    expect(noMessage.message).toContain("nodes[0].message");
+    const withDevice = rejection({ id: "p", nodes: [{ ...approval, device_id: "servo-1" }] });
+    expect(withDevice.code).toBe("VALIDATION_FAILED");
+    expect(withDevice.details).toMatchObject({ field: "nodes[0].device_id" });
+    const badType = rejection({ id: "p", nodes: [{ ...approval, outputs: { when: "date" } }] });
+    expect(badType.code).toBe("PIPELINE_INVALID");
+    expect(badType.message).toContain("nodes[0].outputs");
+  });
+
+  it("edges that feed an approval an input, or take an output it does not declare", () => {
+    const approval = { id: "ok", type: "approval", message: "Go?", outputs: ["position"] };
+    const into = rejection(
+      doc("p", [move("m", "servo-1", 10), approval] as never, [
+        { source: "m", target: "ok", source_output: "position", target_input: "position" },
+      ]),
+    );
+    expect(into.code).toBe("EDGE_INPUT_UNKNOWN");
+    const from = rejection(
+      doc("p", [approval, { id: "m", device_id: "servo-1", function_id: "move" }] as never, [
+        { source: "ok", target: "m", source_output: "volume", target_input: "position" },
+      ]),
+    );
+    expect(from.code).toBe("EDGE_OUTPUT_UNKNOWN");
+    expect(from.message).toContain("(it has: position)");
+  });
+
   it("duplicate node ids", () => {
     const error = rejection(doc("p", [home("a", "servo-1"), home("a", "servo-2")]));
     expect(error.code).toBe("NODE_DUPLICATE_ID");
