@@ -525,6 +525,12 @@ describe("audit log", () => {
     expect((await post(`/api/runs/${runId}/nodes/h/recover`, ada, { action: "retry" })).code).toBe(
       "NODE_NOT_HELD",
     );
+    expect((await post(`/api/runs/${runId}/nodes/h/approve`, ada, { outputs: {} })).code).toBe(
+      "NODE_NOT_WAITING",
+    );
+    expect((await post(`/api/runs/${runId}/nodes/h/reject`, ada, { reason: "no" })).code).toBe(
+      "NODE_NOT_WAITING",
+    );
     expect((await post(`/api/runs/${runId}/cancel`, ada)).status).toBeLessThan(300);
     expect((await post("/api/runs/run_nope/cancel", ada)).code).toBe("RUN_NOT_FOUND");
     expect((await post("/api/queues/device-servo-1/pause", ada)).status).toBe(200);
@@ -573,6 +579,8 @@ describe("audit log", () => {
       `ada | operator | 10.2.0.1 | run.pause | ${runId} | ok`,
       `ada | operator | 10.2.0.1 | run.resume | ${runId} | RUN_NOT_PAUSED`,
       `ada | operator | 10.2.0.1 | node.recover | ${runId}/h | NODE_NOT_HELD`,
+      `ada | operator | 10.2.0.1 | node.approve | ${runId}/h | NODE_NOT_WAITING`,
+      `ada | operator | 10.2.0.1 | node.reject | ${runId}/h | NODE_NOT_WAITING`,
       `ada | operator | 10.2.0.1 | run.cancel | ${runId} | ok`,
       "ada | operator | 10.2.0.1 | run.cancel | run_nope | RUN_NOT_FOUND",
       "ada | operator | 10.2.0.1 | queue.pause | device-servo-1 | ok",
