@@ -1,23 +1,24 @@
 import { parseArgs } from "node:util";
 import { UsageError } from "./errors.js";
 import { usageLines } from "./help.js";
-import { runStatuses, type RunStatus } from "./wire.js";
+import { runFilters, type RunFilter } from "./wire.js";
 
-export type CommandName = "submit" | "watch" | "retry" | "cancel" | "pause" | "resume" | "recover" | "runs";
+export type CommandName =
+  "submit" | "watch" | "retry" | "cancel" | "pause" | "resume" | "recover" | "approve" | "reject" | "runs";
 
 export type Invocation =
   | { command: "help" }
   | { command: "version" }
   | {
       command: CommandName;
-      /** The file (submit) or the run id (watch, retry, cancel, pause, resume); absent for runs. */
+      /** The file (submit) or the run id (every other command but runs); absent for runs. */
       target: string | undefined;
       url: string;
       token: string | undefined;
       json: boolean;
       watch: boolean;
       pipeline: string | undefined;
-      status: RunStatus | undefined;
+      status: RunFilter | undefined;
       limit: number;
       cursor: string | undefined;
       /** pause: stop running commands now, rather than let them finish. */
@@ -26,6 +27,8 @@ export type Invocation =
       recovery:
         | { nodeId: string; action: "retry" | "skip" | "complete"; outputs: Record<string, unknown> }
         | undefined;
+      /** approve, reject: the waiting approval node; approve: its outputs; reject: why, if said. */
+      decision: { nodeId: string; outputs: Record<string, unknown>; reason: string | undefined } | undefined;
     };
 
 const options = {
@@ -39,6 +42,8 @@ const options = {
   cursor: { type: "string" },
   now: { type: "boolean" },
   outputs: { type: "string" },
+  output: { type: "string", multiple: true },
+  reason: { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean" },
 } as const;
@@ -52,6 +57,8 @@ const commands: Record<CommandName, { options: string[]; positionals: [min: numb
   pause: { options: ["now"], positionals: [1, 1] },
   resume: { options: ["watch"], positionals: [1, 1] },
   recover: { options: ["outputs"], positionals: [3, 3] },
+  approve: { options: ["output", "outputs"], positionals: [2, 2] },
+  reject: { options: ["reason"], positionals: [2, 2] },
   runs: { options: ["status", "pipeline", "limit", "cursor"], positionals: [0, 0] },
 };
 const everyCommand = new Set(["url", "token", "json", "help", "version"]);
@@ -73,7 +80,9 @@ export function parseInvocation(argv: string[], env: Record<string, string | und
   const [name, ...rest] = positionals;
   if (values.help || name === "help") return { command: "help" };
   if (name === undefined)
-    throw new UsageError("say what to do: submit, watch, retry, cancel, pause, resume, recover or runs");
+    throw new UsageError(
+      "say what to do: submit, watch, retry, cancel, pause, resume, recover, approve, reject or runs",
+    );
   if (!isCommand(name)) throw new UsageError(`unknown command '${name}'`);
 
   const spec = commands[name];
@@ -86,8 +95,7 @@ export function parseInvocation(argv: string[], env: Record<string, string | und
   if (rest.length > max)
     throw new UsageError(`too many arguments: ${rest.join(" ")}\nusage: ${usageLines[name]}`);
   if (rest.length < min) {
-    const needs = name === "recover" ? "a run id, a node id and an action" : "a run id";
-    throw new UsageError(`${name} needs ${needs}\nusage: ${usageLines[name]}`);
+    throw new UsageError(`${name} needs ${positionalsNeeded(name)}\nusage: ${usageLines[name]}`);
   }
   const target = rest[0];
   if (name === "submit" && (target === undefined) === (values.pipeline === undefined)) {
@@ -116,7 +124,17 @@ export function parseInvocation(argv: string[], env: Record<string, string | und
     cursor: checkCursor(values.cursor),
     now: values.now ?? false,
     recovery: name === "recover" ? checkRecovery(rest[1] ?? "", rest[2] ?? "", values.outputs) : undefined,
+    decision:
+      name === "approve" || name === "reject"
+        ? checkDecision(rest[1] ?? "", values.output ?? [], values.outputs, values.reason)
+        : undefined,
   };
+}
+
+function positionalsNeeded(name: CommandName): string {
+  if (name === "recover") return "a run id, a node id and an action";
+  if (name === "approve" || name === "reject") return "a run id and a node id";
+  return "a run id";
 }
 
 const isCommand = (name: string): name is CommandName => Object.hasOwn(commands, name);
@@ -135,16 +153,21 @@ function checkUrl(url: string, fromEnv: boolean): string {
   return url;
 }
 
-function checkStatus(status: string | undefined): RunStatus | undefined {
+function checkStatus(status: string | undefined): RunFilter | undefined {
   if (status === undefined) return undefined;
-  const known = runStatuses.find((s) => s === status);
-  if (!known) throw new UsageError(`--status must be one of ${runStatuses.join(", ")}, not '${status}'`);
+  const known = runFilters.find((s) => s === status);
+  if (!known) throw new UsageError(`--status must be one of ${runFilters.join(", ")}, not '${status}'`);
   return known;
 }
 
-function checkRecovery(nodeId: string, action: string, outputs: string | undefined) {
+function checkNodeId(nodeId: string): string {
   if (!idPattern.test(nodeId))
     throw new UsageError(`'${nodeId}' is not a node id (1-64 letters, digits, '_' or '-')`);
+  return nodeId;
+}
+
+function checkRecovery(nodeId: string, action: string, outputs: string | undefined) {
+  checkNodeId(nodeId);
   if (action !== "retry" && action !== "skip" && action !== "complete") {
     throw new UsageError(
       `the action must be retry, skip or complete, not '${action}'\nusage: ${usageLines.recover}`,
@@ -152,18 +175,61 @@ function checkRecovery(nodeId: string, action: string, outputs: string | undefin
   }
   if (outputs !== undefined && action !== "complete")
     throw new UsageError("--outputs goes with complete only");
-  let parsed: unknown = {};
-  if (outputs !== undefined) {
-    try {
-      parsed = JSON.parse(outputs);
-    } catch {
-      parsed = null;
-    }
-    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
-      throw new UsageError(`--outputs must be a JSON object such as '{"position": 42}', not '${outputs}'`);
-    }
+  return { nodeId, action, outputs: outputs === undefined ? {} : parseOutputsJson(outputs) } as const;
+}
+
+/** `--outputs '{"position": 42}'` (recover complete, approve): a JSON object. */
+function parseOutputsJson(outputs: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(outputs);
+  } catch {
+    parsed = null;
   }
-  return { nodeId, action, outputs: parsed as Record<string, unknown> } as const;
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+    throw new UsageError(`--outputs must be a JSON object such as '{"position": 42}', not '${outputs}'`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+/**
+ * approve's outputs, from `--output name=value` (each value JSON when it parses as JSON, else the
+ * text itself: `position=42` is a number, `plate_id=P-17` a string) and from `--outputs JSON`, as
+ * recover takes them; the API checks them against what the approval declares.
+ */
+function checkDecision(
+  nodeId: string,
+  pairs: string[],
+  outputsJson: string | undefined,
+  reason: string | undefined,
+) {
+  const entries = Object.entries(outputsJson === undefined ? {} : parseOutputsJson(outputsJson));
+  for (const pair of pairs) {
+    const [name, value] = splitPair(pair);
+    // Said twice, one value would silently win: a person meant one of them.
+    if (entries.some(([given]) => given === name)) throw new UsageError(`output '${name}' is given twice`);
+    entries.push([name, jsonOrText(value)]);
+  }
+  // fromEntries rather than assignment: an output named __proto__ stays an output.
+  return { nodeId: checkNodeId(nodeId), outputs: Object.fromEntries(entries), reason };
+}
+
+function splitPair(pair: string): [name: string, value: string] {
+  const at = pair.indexOf("=");
+  if (at <= 0) {
+    throw new UsageError(
+      `--output takes name=value, such as position=42, not '${pair}'\nusage: ${usageLines.approve}`,
+    );
+  }
+  return [pair.slice(0, at), pair.slice(at + 1)];
+}
+
+function jsonOrText(value: string): unknown {
+  try {
+    return JSON.parse(value) as unknown;
+  } catch {
+    return value;
+  }
 }
 
 function checkLimit(limit: string | undefined): number {

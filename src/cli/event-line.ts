@@ -1,3 +1,4 @@
+import { approveCommand, rejectCommand } from "./approval-commands.js";
 import { clock, count, percent, printable, seconds } from "./format.js";
 import type { RunModel } from "./run-model.js";
 import type { RunEvent } from "./wire.js";
@@ -8,12 +9,12 @@ import type { RunEvent } from "./wire.js";
  */
 export function eventLine(event: RunEvent, model: RunModel): string {
   const width = Math.max(3, ...[...model.nodes.keys()].map((id) => id.length));
-  const [subject, text] = describe(event);
+  const [subject, text] = describe(event, model);
   // Node ids, names and messages come from devices and the server: printed on one line, as text.
   return printable(`${clock(Date.parse(event.timestamp))}  ${subject.padEnd(width)}  ${text}`);
 }
 
-function describe(event: RunEvent): [subject: string, text: string] {
+function describe(event: RunEvent, model: RunModel): [subject: string, text: string] {
   switch (event.type) {
     case "pipeline_started":
       return [
@@ -55,19 +56,34 @@ function describe(event: RunEvent): [subject: string, text: string] {
     case "node_completed":
       return [
         event.node_id,
-        event.completed_by === "operator"
-          ? "completed by a person"
-          : `completed in ${seconds(event.execution_time)}`,
+        event.completed_by !== "operator"
+          ? `completed in ${seconds(event.execution_time)}`
+          : model.nodes.get(event.node_id)?.approval
+            ? "approved by a person"
+            : "completed by a person",
       ];
     case "node_retrying":
       return [
         event.node_id,
         `will retry (attempt ${event.attempt}) in ${seconds(event.delay_ms / 1000)}: ${event.error_message}`,
       ];
+    case "node_waiting":
+      return [event.node_id, waitingText(event)];
     case "node_failed":
       return [event.node_id, `failed: ${event.error_type}: ${event.error_message}`];
     default:
       // An event type newer than this CLI: still one line.
       return ["run", (event as { type: string }).type];
   }
+}
+
+/** A waiting approval: what it asks, until when, and the commands that decide it. */
+function waitingText(event: Extract<RunEvent, { type: "node_waiting" }>): string {
+  const until = event.timeout_at === null ? "" : ` until ${clock(Date.parse(event.timeout_at)).slice(0, 8)}`;
+  const message = event.message ? `: ${event.message}` : "";
+  return (
+    `waiting for a person${until}${message}; ` +
+    `approve with: ${approveCommand(event.run_id, event.node_id, event.outputs)}; ` +
+    `reject with: ${rejectCommand(event.run_id, event.node_id)}`
+  );
 }

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { ApiClient } from "./api-client.js";
 import { parseInvocation, type CommandName } from "./args.js";
 import { cancel, resume, retry, runs, submit, watch, type CommandInvocation } from "./commands.js";
-import { pause, recover } from "./control-commands.js";
+import { approve, pause, recover, reject } from "./control-commands.js";
 import type { CliContext } from "./context.js";
 import { ApiError, ApiUnreachableError, UsageError } from "./errors.js";
 import { exitCodes } from "./exit-codes.js";
@@ -18,6 +18,8 @@ const commands: Record<CommandName, (ctx: CliContext, args: CommandInvocation) =
   pause,
   resume,
   recover,
+  approve,
+  reject,
   runs,
 };
 

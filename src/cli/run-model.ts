@@ -3,7 +3,8 @@ import type { FullRunWire, NodeStatus, RunEvent, RunStatus } from "./wire.js";
 /** What the watch display shows of one node, kept current by the run's events. */
 export interface NodeModel {
   nodeId: string;
-  deviceId: string;
+  /** Null for an approval node: it drives no device. */
+  deviceId: string | null;
   functionId: string;
   status: NodeStatus;
   /** The attempt under way or last made (0 before the first). */
@@ -17,7 +18,13 @@ export interface NodeModel {
   error: string | null;
   /** When a node waiting out a retry's backoff starts its next attempt. */
   retryAt: number | null;
+  /** An approval node's prompt and the outputs it asks for (name -> type); null for a device's. */
+  approval: { message: string; outputs: Record<string, string> } | null;
 }
+
+/** What a node calls, as its line shows it: `move@servo-1`, or `approval` (no device). */
+export const callText = (node: NodeModel): string =>
+  node.deviceId === null ? node.functionId : `${node.functionId}@${node.deviceId}`;
 
 export interface RunModel {
   runId: string;
@@ -49,6 +56,7 @@ export function modelFromRun(run: FullRunWire, pipelineName: string | null = nul
       executionTime: node.execution_time,
       error: node.error && `${node.error.code}: ${node.error.message}`,
       retryAt: null,
+      approval: node.approval ? { message: node.approval.message, outputs: node.approval.outputs } : null,
     });
   }
   return {
@@ -81,15 +89,17 @@ export function applyEvent(model: RunModel, event: RunEvent): void {
       if (event.reason === "unpaused" || event.reason === "recovered") return;
       for (const node of model.nodes.values()) {
         if (node.status === "failed" || node.status === "cancelled" || node.status === "held") {
-          Object.assign(node, waiting);
+          Object.assign(node, aboutToRun);
         }
       }
       return;
     case "pipeline_paused":
       model.status = "paused";
+      putApprovalsBack(model);
       return;
     case "pipeline_held":
       model.status = "held";
+      putApprovalsBack(model);
       return;
     case "pipeline_completed":
       model.status = "completed";
@@ -104,7 +114,7 @@ export function applyEvent(model: RunModel, event: RunEvent): void {
       return;
     case "node_executing":
       Object.assign(nodeOf(model, event.node_id, event.device_id, event.function_id), {
-        ...waiting,
+        ...aboutToRun,
         status: "running",
         attempt: event.attempt,
         startedAt: at,
@@ -139,6 +149,14 @@ export function applyEvent(model: RunModel, event: RunEvent): void {
     case "node_skipped":
       Object.assign(nodeOf(model, event.node_id), { status: "skipped", progress: null });
       return;
+    case "node_waiting":
+      Object.assign(nodeOf(model, event.node_id, null, "approval"), {
+        ...aboutToRun,
+        status: "waiting",
+        startedAt: at,
+        approval: { message: event.message, outputs: event.outputs },
+      });
+      return;
     case "node_failed": {
       const node = nodeOf(model, event.node_id);
       node.status = "failed";
@@ -149,14 +167,31 @@ export function applyEvent(model: RunModel, event: RunEvent): void {
   }
 }
 
-/** A node about to run (again): nothing of its last attempt shown. */
-const waiting = { status: "queued", progress: null, message: null, error: null, retryAt: null } as const;
+/**
+ * A run at rest (paused, held) puts its waiting approvals back to queued, with no event of their
+ * own: each waits afresh (a new node_waiting) once the run goes on.
+ */
+function putApprovalsBack(model: RunModel): void {
+  for (const node of model.nodes.values()) if (node.status === "waiting") Object.assign(node, aboutToRun);
+}
 
-function nodeOf(model: RunModel, nodeId: string, deviceId = "?", functionId = "?"): NodeModel {
+/** A node about to run (again): nothing of its last attempt shown. */
+const aboutToRun = { status: "queued", progress: null, message: null, error: null, retryAt: null } as const;
+
+function nodeOf(model: RunModel, nodeId: string, deviceId: string | null = "?", functionId = "?"): NodeModel {
   let node = model.nodes.get(nodeId);
   if (!node) {
     // Not in the snapshot (it should be): shown at the end rather than dropped.
-    node = { nodeId, deviceId, functionId, attempt: 0, startedAt: null, executionTime: null, ...waiting };
+    node = {
+      nodeId,
+      deviceId,
+      functionId,
+      attempt: 0,
+      startedAt: null,
+      executionTime: null,
+      approval: null,
+      ...aboutToRun,
+    };
     model.nodes.set(nodeId, node);
   }
   return node;

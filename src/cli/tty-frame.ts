@@ -1,5 +1,6 @@
 import { percent, printable, progressBar, seconds, truncate, type Style } from "./format.js";
-import type { NodeModel, RunModel } from "./run-model.js";
+import { approveCommand, rejectCommand } from "./approval-commands.js";
+import { callText, type NodeModel, type RunModel } from "./run-model.js";
 import type { NodeStatus, RunStatus } from "./wire.js";
 
 export interface FrameOptions {
@@ -26,12 +27,15 @@ type Piece = [text: string, colour?: (text: string) => string];
 /** The whole display: a run status line, then one line per node (the less telling ones folded). */
 export function frameLines(model: RunModel, options: FrameOptions): string[] {
   const nodes = [...model.nodes.values()];
-  // What a person can do now, as the command that does it: a line each, below the nodes.
-  const actions = nextActions(model, nodes).slice(0, Math.max(0, Math.min(3, options.maxLines - 3)));
+  // What a person can do now, as the command that does it, below the nodes: whole commands only.
+  const actions = wholeActions(
+    nextActions(model, nodes).map((action) => actionLines(action, options.columns)),
+    Math.max(0, Math.min(maxActionLines, options.maxLines - 3)),
+  );
   const shown = pickNodes(nodes, Math.max(2, options.maxLines - 1 - actions.length));
   const widths = {
     id: Math.max(...shown.map((n) => n.nodeId.length), 0),
-    call: Math.max(...shown.map((n) => `${n.functionId}@${n.deviceId}`.length), 0),
+    call: Math.max(...shown.map((n) => callText(n).length), 0),
     attempt: Math.max(...shown.map((n) => attemptText(n).length), 0),
   };
   const lines = [fit(header(model, nodes, options), options)];
@@ -44,18 +48,85 @@ export function frameLines(model: RunModel, options: FrameOptions): string[] {
         options,
       ),
     );
-  for (const action of actions) lines.push(fit([[`  ${action}`, options.style.yellow]], options));
+  for (const action of actions) lines.push(fit([[action, options.style.yellow]], options));
   return lines;
 }
 
-/** The commands that move a resting run on: resume a paused one, decide for each held node. */
-function nextActions(model: RunModel, nodes: readonly NodeModel[]): string[] {
-  if (model.status === "paused") return [`paused: go on with rigflow resume ${model.runId}`];
-  return nodes
-    .filter((node) => node.status === "held")
-    .map(
-      (node) => `${node.nodeId} is held: rigflow recover ${model.runId} ${node.nodeId} retry|skip|complete`,
-    );
+/** Most lines the commands below the nodes take, so that the nodes keep most of the screen. */
+const maxActionLines = 6;
+
+/** A command a person may run now, and the words that say what it is for. */
+interface Action {
+  lead: string;
+  command: string;
+}
+
+/**
+ * The commands that move a resting run on: resume a paused one, decide for each held node, approve
+ * or reject each waiting approval.
+ */
+function nextActions(model: RunModel, nodes: readonly NodeModel[]): Action[] {
+  if (model.status === "paused")
+    return [{ lead: "paused: go on with ", command: `rigflow resume ${model.runId}` }];
+  return nodes.flatMap((node): Action[] => {
+    if (node.status === "held") {
+      const command = `rigflow recover ${model.runId} ${node.nodeId} retry|skip|complete`;
+      return [{ lead: `${node.nodeId} is held: `, command }];
+    }
+    if (node.status === "waiting") {
+      const approve = approveCommand(model.runId, node.nodeId, node.approval?.outputs ?? {});
+      return [
+        { lead: `${node.nodeId} is waiting: `, command: approve },
+        { lead: "or reject it with: ", command: rejectCommand(model.runId, node.nodeId) },
+      ];
+    }
+    return [];
+  });
+}
+
+/**
+ * An action as lines no wider than the terminal: a command too long for one is folded between its
+ * words, each line but the last ending in ` \`, so that a copy of it still runs in a shell (a
+ * command cut short with an ellipsis could not be read, nor run).
+ */
+function actionLines(action: Action, columns: number): string[] {
+  const room = Math.max(10, columns - 1);
+  const whole = `  ${action.lead}${action.command}`;
+  if ([...whole].length <= room) return [whole];
+  const lines: string[] = [];
+  let line = `  ${action.lead}`;
+  let empty = true; // no word of the command on this line yet
+  for (const word of commandWords(action.command)) {
+    const longer = empty ? `${line}${word}` : `${line} ${word}`;
+    if (!empty && [...longer].length + 2 > room) {
+      lines.push(`${line} \\`);
+      line = `      ${word}`;
+    } else line = longer;
+    empty = false;
+  }
+  lines.push(line);
+  return lines;
+}
+
+/** A command's words, an option kept with its value (`--output position=<number>`) so a fold reads well. */
+function commandWords(command: string): string[] {
+  const words: string[] = [];
+  for (const word of command.split(" ")) {
+    const last = words.at(-1);
+    if (last?.startsWith("--") && !last.includes(" ")) words[words.length - 1] = `${last} ${word}`;
+    else words.push(word);
+  }
+  return words;
+}
+
+/** The actions' lines, as many whole actions as `room` lines hold, in order. */
+function wholeActions(actions: string[][], room: number): string[] {
+  const lines: string[] = [];
+  for (const action of actions) {
+    if (lines.length + action.length > room) break;
+    lines.push(...action);
+  }
+  return lines;
 }
 
 /** What redraws `lines` over the previous frame of `previousCount` lines, cursor left below it. */
@@ -92,7 +163,7 @@ function nodeLine(
   const colour = nodeColour(node.status, style);
   const pieces: Piece[] = [
     [`  ${nodeSymbol(node, options.tick)} `, colour],
-    [`${node.nodeId.padEnd(widths.id)}  ${`${node.functionId}@${node.deviceId}`.padEnd(widths.call)}  `],
+    [`${node.nodeId.padEnd(widths.id)}  ${callText(node).padEnd(widths.call)}  `],
     [`${attemptText(node).padEnd(widths.attempt)}  `, style.dim],
   ];
   const bar = (fraction: number) => `${progressBar(fraction, barWidth)} ${percent(fraction).padStart(4)}`;
@@ -100,13 +171,16 @@ function nodeLine(
   else if (node.status === "completed") pieces.push([bar(1), style.green]);
   else pieces.push([statusWord(node, options.now).padEnd(middleWidth), colour]);
   const duration =
-    node.status === "running" && node.startedAt !== null
+    (node.status === "running" || node.status === "waiting") && node.startedAt !== null
       ? Math.max(0, options.now - node.startedAt) / 1000
       : node.status === "completed" || node.status === "failed"
         ? node.executionTime
         : null;
   pieces.push([`  ${(duration === null ? "" : seconds(duration)).padStart(8)}`]);
   if (node.status === "running" && node.message) pieces.push([`  ${node.message}`, style.dim]);
+  // What the approval asks of a person; the commands that answer it are below the nodes.
+  if (node.status === "waiting" && node.approval?.message)
+    pieces.push([`  ${node.approval.message}`, style.yellow]);
   if (node.error !== null && node.status !== "running" && node.status !== "completed") {
     pieces.push([`  ${node.error}`, node.status === "failed" ? style.red : style.yellow]);
   }
@@ -121,7 +195,9 @@ function statusWord(node: NodeModel, now: number): string {
   return node.status;
 }
 
-const attemptText = (node: NodeModel) => (node.attempt > 0 ? `#${node.attempt}` : "");
+/** The attempt under way or last made; an approval makes none (a person decides it once). */
+const attemptText = (node: NodeModel) =>
+  node.attempt > 0 && node.approval === null ? `#${node.attempt}` : "";
 
 function nodeSymbol(node: NodeModel, tick: number): string {
   if (node.status === "queued" && node.retryAt !== null) return "↻";

@@ -1,4 +1,6 @@
 import type { NodeState, RunEvent, RunStatus } from "../engine/index.js";
+// The list itself, from the engine's types module alone (no Redis nor BullMQ comes with it).
+import { runStatuses } from "../engine/run/types.js";
 
 // The API's JSON as the CLI reads it (docs/contract.md). Only types come from the engine: the
 // CLI is a client of the HTTP API and the WebSocket, and never runs engine code.
@@ -12,10 +14,24 @@ export interface WireError {
   details?: Record<string, unknown>;
 }
 
+/** What an approval node asks of a person: its prompt, its outputs (name -> type), its deadline. */
+export interface ApprovalWire {
+  message: string;
+  /** Each output's type: "string", "number", "boolean" or "any". */
+  outputs: Record<string, string>;
+  /** While it waits: when it fails APPROVAL_TIMEOUT (null: no limit of its own). */
+  timeout_at: string | null;
+}
+
 export interface NodeWire {
   node_id: string;
-  device_id: string;
+  /** Null for an approval node: it drives no device. */
+  device_id: string | null;
   function_id: string;
+  /** Only on an approval node. */
+  type?: "approval";
+  approval?: ApprovalWire;
+  completed_by?: "operator";
   status: NodeStatus;
   attempts: number;
   outputs: Record<string, unknown> | null;
@@ -73,8 +89,21 @@ export interface SubmittedWire {
   pipeline_id: string;
 }
 
-// The list itself, from the engine's types module alone (no Redis nor BullMQ comes with it).
-export { runStatuses } from "../engine/run/types.js";
+export { runStatuses };
+
+/** What GET /api/runs?status= filters on: a run status, or "waiting" (an approval waits for a person). */
+export const runFilters = [...runStatuses, "waiting"] as const;
+export type RunFilter = (typeof runFilters)[number];
+
+/** The decision answer of POST .../nodes/{node_id}/approve and .../reject. */
+export interface DecisionWire {
+  run_id: string;
+  node_id: string;
+  decision: "approve" | "reject";
+  /** completed (approved), failed (rejected), or held (rejected, its on_failure is hold). */
+  node_status: NodeStatus;
+  status: RunStatus;
+}
 
 export const hasEnded = (status: RunStatus): boolean =>
   status === "completed" || status === "failed" || status === "cancelled";

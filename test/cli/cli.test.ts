@@ -307,6 +307,112 @@ describe("rigflow CLI", () => {
     expect(watched.stdout).toMatch(/ last +completed in /);
   });
 
+  it("approve and reject decide a waiting approval; watch names both commands, and approve's outputs flow on", async () => {
+    // An approval asking where to go, then a move there: the approval's position feeds the move's.
+    const loadThenGo = doc(
+      "cli_approval",
+      [
+        {
+          id: "load",
+          type: "approval",
+          message: "Load the plate, then approve",
+          timeout_ms: 600_000,
+          outputs: { plate_id: "string", position: "number" },
+        } as never,
+        { id: "go", device_id: "servo-1", function_id: "move", params: {} },
+      ],
+      [{ source: "load", target: "go", source_output: "position", target_input: "position" }],
+    );
+    const file = pipelineFile("approval", loadThenGo);
+    const waitingLine = (runId: string) =>
+      new RegExp(
+        ` load +waiting for a person until \\d\\d:\\d\\d:\\d\\d: Load the plate, then approve; ` +
+          `approve with: rigflow approve ${runId} load --output plate_id=<string> --output position=<number>; ` +
+          `reject with: rigflow reject ${runId} load\n`,
+      );
+
+    const submitted = await runHere(["submit", file]);
+    expect(submitted.code, submitted.stderr).toBe(0);
+    const runId = submitted.stdout.trim();
+    const watcher = cli(["watch", runId]);
+    await watcher.waitFor(waitingLine(runId));
+    expect((await runHere(["runs", "--status", "waiting"])).stdout).toContain(runId);
+
+    // Each output is name=value: JSON when it parses (42 a number), else text (P-17); the API
+    // checks them against the approval's declared types, and says which one is wrong.
+    const wrongType = await runHere([
+      "approve",
+      runId,
+      "load",
+      "--output",
+      "plate_id=P-17",
+      "--output",
+      "position=far",
+    ]);
+    expect(wrongType.code).toBe(3);
+    expect(wrongType.stderr).toMatch(/^rigflow: .*position.* \(VALIDATION_FAILED, HTTP 400\)\n/);
+    const approved = await runHere([
+      "approve",
+      runId,
+      "load",
+      "--output",
+      "plate_id=P-17",
+      "--output",
+      "position=42",
+    ]);
+    expect(approved.code, approved.stderr).toBe(0);
+    expect(approved.stdout).toMatch(
+      new RegExp(`^node load of run ${runId} is approved; the run is running\n$`),
+    );
+
+    const watched = await watcher.exited;
+    expect(watched.code, watched.stderr).toBe(0);
+    expect(watched.stdout).toMatch(/ load +approved by a person\n/);
+    expect(watched.stdout).toMatch(/ go +running move@servo-1 \(attempt 1\)\n/);
+    expect(watched.stdout).toMatch(new RegExp(`\nrun ${runId} completed in .*: 2 nodes\n$`));
+    const done = await api.engine.getRun(runId);
+    expect(done.nodes.find((node) => node.nodeId === "load")?.outputs).toEqual({
+      plate_id: "P-17",
+      position: 42,
+    });
+    expect(done.nodes.find((node) => node.nodeId === "go")?.outputs).toMatchObject({ position: 42 });
+    // The same command again (a person unsure it went through) answers as the first did; another
+    // decision is refused: the node no longer waits.
+    const again = await runHere([
+      "approve",
+      runId,
+      "load",
+      "--output",
+      "plate_id=P-17",
+      "--output",
+      "position=42",
+    ]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toBe(`node load of run ${runId} is approved; the run is completed\n`);
+    const late = await runHere(["reject", runId, "load"]);
+    expect(late.code).toBe(3);
+    expect(late.stderr).toMatch(/\(NODE_NOT_WAITING, HTTP 409\)\n/);
+
+    // Another run of it, rejected: the node fails REJECTED with the reason, and so does the run.
+    const second = await runHere(["submit", file]);
+    const secondId = second.stdout.trim();
+    const secondWatcher = cli(["watch", secondId]);
+    await secondWatcher.waitFor(waitingLine(secondId));
+    const rejected = await runHere(["reject", secondId, "load", "--reason", "no plate in the rack"]);
+    expect(rejected.code, rejected.stderr).toBe(0);
+    expect(rejected.stdout).toMatch(
+      new RegExp(
+        `^node load of run ${secondId} is rejected and failed; ` +
+          String.raw`the run (fails once its running nodes have stopped \(it was running\)|is failed)\n$`,
+      ),
+    );
+    const failed = await secondWatcher.exited;
+    expect(failed.code).toBe(1);
+    expect(failed.stdout).toMatch(/ load +failed: REJECTED: rejected: no plate in the rack\n/);
+    expect(failed.stderr).toMatch(new RegExp(`^run ${secondId} failed .*REJECTED: .*no plate in the rack`));
+    expect((await api.engine.getRun(secondId)).status).toBe("failed");
+  });
+
   it("runs lists runs newest first, filters by status and pipeline, and prints JSON with --json", async () => {
     const first = await api.engine.submitRun({ document: doc("cli_list", [home("h", "servo-1")]) });
     await api.engine.waitForRun(first.runId, 10_000);
@@ -392,7 +498,29 @@ describe("rigflow CLI", () => {
       [["cancel", done.runId], 3, /\(RUN_ALREADY_ENDED, HTTP 409\)/],
       [["runs"], 3, /\(UNAUTHORIZED, HTTP 401\)/, { API_TOKEN: "wrong" }],
       [["watch", done.runId], 3, /\(UNAUTHORIZED, HTTP 401\)/, { API_TOKEN: "" }],
-      [[], 2, /^rigflow: say what to do: submit, watch, retry, cancel, pause, resume, recover or runs\n/],
+      [
+        [],
+        2,
+        /^rigflow: say what to do: submit, watch, retry, cancel, pause, resume, recover, approve, reject or runs\n/,
+      ],
+      [
+        ["approve", done.runId],
+        2,
+        /approve needs a run id and a node id\nusage: rigflow approve <run_id> <node_id>/,
+      ],
+      [
+        ["approve", done.runId, "h", "--output", "position"],
+        2,
+        /--output takes name=value, such as position=42/,
+      ],
+      [
+        ["approve", done.runId, "h", "--outputs", '{"position": 1}', "--output", "position=2"],
+        2,
+        /output 'position' is given twice/,
+      ],
+      [["reject", done.runId, "h", "--output", "a=1"], 2, /^rigflow: reject takes no --output\n/],
+      [["approve", done.runId, "h"], 3, /\(NODE_NOT_WAITING, HTTP 409\)/],
+      [["reject", done.runId, "nope"], 3, /\(NODE_NOT_FOUND, HTTP 404\)/],
       [["frobnicate"], 2, /^rigflow: unknown command 'frobnicate'\nsee 'rigflow help' for usage\n$/],
       [["runs", "--bogus"], 2, /^rigflow: Unknown option '--bogus'\n/],
       [["runs", "--watch"], 2, /^rigflow: runs takes no --watch\n/],

@@ -197,3 +197,107 @@ describe("device and server words on a terminal", () => {
     expect(redraw(0, coloured).split("\n")).toHaveLength(6);
   });
 });
+
+describe("a waiting approval on the watch display", () => {
+  const runId = "run_0123456789abcdef0123";
+  const loadThenGo = () =>
+    modelFromRun(
+      run(
+        [
+          node("load", {
+            device_id: null,
+            function_id: "approval",
+            type: "approval",
+            status: "waiting",
+            attempts: 1,
+            started_at: iso(500),
+            approval: {
+              message: "Load the plate, then approve",
+              outputs: { plate_id: "string", position: "number" },
+              timeout_at: iso(600_500),
+            },
+          }),
+          node("go"),
+        ],
+        { run_id: runId },
+      ),
+      "Load then go",
+    );
+  const approve = `rigflow approve ${runId} load --output plate_id=<string> --output position=<number>`;
+
+  it("shows the node as approval (no device), its message, and the commands that approve or reject it", () => {
+    expect(frameLines(loadThenGo(), options({ columns: 120 }))).toEqual([
+      `⠋ run ${runId} · Load then go · running 2.00 s · 0/2 nodes done`,
+      "  ? load  approval        waiting            1.50 s  Load the plate, then approve",
+      "  · go    move@servo-1    pending",
+      `  load is waiting: ${approve}`,
+      `  or reject it with: rigflow reject ${runId} load`,
+    ]);
+  });
+
+  it("folds a command too long for the terminal between its words, as a shell continues a line", () => {
+    const lines = frameLines(loadThenGo(), options({ columns: 80 }));
+    expect(lines.slice(3)).toEqual([
+      `  load is waiting: rigflow approve ${runId} load \\`,
+      "      --output plate_id=<string> --output position=<number>",
+      `  or reject it with: rigflow reject ${runId} load`,
+    ]);
+    const narrow = frameLines(loadThenGo(), options({ columns: 50 }));
+    for (const line of narrow) expect([...line].length).toBeLessThan(50);
+    // Pasted into a shell, the folded lines are the one command; no word is cut.
+    const folded = narrow.slice(
+      3,
+      narrow.findIndex((line) => line.startsWith("  or reject")),
+    );
+    expect(folded.length).toBeGreaterThan(2);
+    for (const line of folded.slice(0, -1)) expect(line).toMatch(/ \\$/);
+    const command = folded
+      .map((line) => line.replace(/ \\$/, "").trim())
+      .join(" ")
+      .replace(/^load is waiting: /, "");
+    expect(command).toBe(approve);
+  });
+
+  it("node_waiting is one plain line with the message, the deadline and both commands", () => {
+    const model = modelFromRun(run([node("load"), node("go")], { run_id: runId }));
+    const waiting = event(
+      "node_waiting",
+      {
+        run_id: runId,
+        node_id: "load",
+        message: "Load the plate, then approve",
+        outputs: { plate_id: "string", position: "number" },
+        timeout_at: iso(600_000),
+      },
+      100,
+    );
+    applyEvent(model, waiting);
+    expect(model.nodes.get("load")).toMatchObject({
+      status: "waiting",
+      deviceId: "servo-1",
+      approval: { message: "Load the plate, then approve" },
+    });
+    expect(eventLine(waiting, model)).toMatch(
+      new RegExp(
+        String.raw`^\d\d:\d\d:\d\d\.\d{3}  load  waiting for a person until \d\d:\d\d:\d\d: Load the plate, then approve; ` +
+          String.raw`approve with: ${approve}; reject with: rigflow reject ${runId} load$`,
+      ),
+    );
+    const approved = event("node_completed", {
+      node_id: "load",
+      outputs: {},
+      execution_time: 3,
+      completed_by: "operator",
+    });
+    expect(eventLine(approved, model)).toMatch(/ load +approved by a person$/);
+  });
+
+  it("a run coming to rest puts its waiting approval back to queued: no command is offered for it", () => {
+    const model = loadThenGo();
+    applyEvent(model, event("pipeline_paused", { mode: "deferred" }, 1000));
+    expect(model.nodes.get("load")?.status).toBe("queued");
+    const lines = frameLines(model, options({ columns: 120 }));
+    expect(lines.at(-1)).toBe(`  paused: go on with rigflow resume ${runId}`);
+    expect(lines.join("\n")).not.toContain("rigflow approve");
+  });
+});
