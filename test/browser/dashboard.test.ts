@@ -101,6 +101,42 @@ type Attributed = { getAttribute(name: string): string | null };
 const node = (nodeId: string, status?: string) =>
   page.locator(`g.dag-node[data-node-id="${nodeId}"]${status ? `[data-status="${status}"]` : ""}`);
 
+/**
+ * An approval asking which plate, whether it is sealed and where to take it, then a move there: the
+ * approval's position feeds it.
+ */
+const loadThenMove = (id: string) => ({
+  id,
+  name: id,
+  nodes: [
+    {
+      id: "load",
+      type: "approval",
+      message: "Load the plate, then approve",
+      timeout_ms: 600_000,
+      outputs: { plate_id: "string", sealed: "boolean", position: "number" },
+    },
+    { id: "go", device_id: "servo-1", function_id: "move", params: {} },
+  ],
+  edges: [{ source: "load", target: "go", source_output: "position", target_input: "position" }],
+});
+
+interface RunView {
+  status: string;
+  error: { code: string; node_id: string | null } | null;
+  nodes: Record<
+    string,
+    { status: string; outputs: unknown; error: { code: string; message: string } | null }
+  >;
+}
+
+/** GET through the API, with the token. */
+async function read<T>(path: string): Promise<T> {
+  const response = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${token}` } });
+  expect(response.status).toBe(200);
+  return (await response.json()) as T;
+}
+
 /** Starts a run through the API (with the token) and returns its id. */
 async function submit(pipeline: unknown): Promise<string> {
   const response = await fetch(`${base}/api/runs`, {
@@ -436,6 +472,7 @@ describe("the dashboard in Chromium", () => {
     await node("bad", "held").click();
     await page.locator("#recover").waitFor({ timeout: 15_000 });
     await page.fill('input[data-output="position"]', "42");
+    expect(await page.locator("#approval label.invalid").count()).toBe(0); // corrected
     await page.fill('input[data-output="complete"]', "true");
     await page.screenshot({ path: join(screenshots, "run-page-held.png"), fullPage: true });
     await page.click("#recover-complete");
@@ -449,6 +486,84 @@ describe("the dashboard in Chromium", () => {
       outputs: { position: 42, complete: true },
     });
     expect(run.nodes.find((n) => n.nodeId === "after")?.outputs).toMatchObject({ position: 42 });
+  }, 60_000);
+
+  it("approves a waiting approval from the run page: its outputs, typed, flow to the move after it", async () => {
+    const runId = await submit(loadThenMove("approve_on_page"));
+    await page.goto(`${base}/runs/${runId}`);
+    await node("load", "waiting").waitFor({ timeout: 15_000 });
+    await node("load").click();
+    const form = page.locator("#approval");
+    await form.waitFor();
+    expect(await page.locator("#approval-message").textContent()).toBe("Load the plate, then approve");
+    expect(await form.locator('input[data-output="plate_id"]').getAttribute("type")).toBe("text");
+    expect(await form.locator('input[data-output="sealed"]').getAttribute("type")).toBe("checkbox");
+    expect(await form.locator('input[data-output="position"]').getAttribute("type")).toBe("number");
+    // No device: the graph, the details and the events say "approval", never "on null".
+    const waitingLine = page.locator('#events li[data-type="node_waiting"]');
+    await waitingLine.waitFor();
+    for (const text of [
+      await node("load").textContent(),
+      await page.locator("#node-details .facts").textContent(),
+      await waitingLine.textContent(),
+    ]) {
+      expect(text).toContain("approval");
+      expect(text).not.toContain("null");
+    }
+
+    // Approved without its position, the API's refusal is shown as a recovery's is, its field marked.
+    await page.fill('input[data-output="plate_id"]', "P-17");
+    await page.check('input[data-output="sealed"]');
+    await page.click("#approve");
+    const refusal = page.locator('#action-message .error[data-error-code="VALIDATION_FAILED"]');
+    await refusal.waitFor({ timeout: 15_000 });
+    expect(await refusal.textContent()).toContain("'position' is missing");
+    await page.locator('label.invalid input[data-output="position"]').waitFor();
+    expect(await node("load", "waiting").count()).toBe(1);
+    // Before the typing, not before a click: a full-page screenshot resizes the viewport for a
+    // moment, and a click while the page settles back can land beside its button.
+    await page.screenshot({ path: join(screenshots, "run-page-approval.png"), fullPage: true });
+
+    await page.fill('input[data-output="position"]', "42");
+    expect(await page.locator("#approval label.invalid").count()).toBe(0); // corrected
+    await page.click("#approve");
+    await page.locator('#run-status[data-status="completed"]').waitFor({ timeout: 15_000 });
+    await node("go", "completed").waitFor();
+    await node("load", "completed").waitFor();
+    // The details follow the run's next snapshot, a moment after the graph's events.
+    await form.waitFor({ state: "detached" });
+    const run = await read<RunView>(`/api/runs/${runId}`);
+    expect(run.nodes.load).toMatchObject({
+      type: "approval",
+      device_id: null,
+      completed_by: "operator",
+      outputs: { plate_id: "P-17", sealed: true, position: 42 },
+    });
+    expect(run.nodes.go).toMatchObject({ status: "completed", outputs: { position: 42 } });
+  }, 60_000);
+
+  it("finds a waiting run with the runs list's waiting filter, and rejects its approval with a reason", async () => {
+    const runId = await submit(loadThenMove("reject_on_page"));
+    const waitingIds = async () =>
+      (await read<{ runs: { run_id: string }[] }>("/api/runs?status=waiting")).runs.map((r) => r.run_id);
+    await expect.poll(waitingIds, { timeout: 15_000 }).toContain(runId);
+    await page.goto(`${base}/runs?status=waiting`);
+    expect(await page.locator("#filter-status").inputValue()).toBe("waiting");
+    await page.locator(`#runs tr[data-run-id="${runId}"] a`).click();
+    await page.waitForURL(new RegExp(`/runs/${runId}$`));
+
+    await page.locator("#approval").waitFor({ timeout: 15_000 });
+    await page.fill("#reject-reason", "the plate is cracked");
+    await page.click("#reject");
+    await page.locator('#run-status[data-status="failed"]').waitFor({ timeout: 15_000 });
+    await node("load", "failed").waitFor();
+    expect(await page.locator("#run-error").textContent()).toContain("REJECTED");
+    expect(await page.locator("#node-error").textContent()).toContain("the plate is cracked");
+    const run = await read<RunView>(`/api/runs/${runId}`);
+    expect(run.error).toMatchObject({ code: "REJECTED", node_id: "load" });
+    expect(run.nodes.load?.error).toMatchObject({ code: "REJECTED" });
+    expect(run.nodes.load?.error?.message).toContain("the plate is cracked");
+    expect(run.nodes.go?.status).not.toBe("completed");
   }, 60_000);
 
   it("serves Bull-board at /admin/queues with every device queue, its jobs linked to their run", async () => {

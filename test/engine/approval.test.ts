@@ -120,13 +120,10 @@ describe("approval nodes (type approval; POST .../approve and .../reject)", () =
       expect(await removal.json()).toMatchObject({ error: { code: "RUN_NOT_ENDED" } });
       expect((await api.post(`${jobPath}/promote`, {})).status).toBe(200);
       await expect
-        .poll(
-          async () => (await (await api.get(`/api/queues/runs/jobs/${runId}__0__load`)).json()) as unknown,
-          {
-            timeout: 5000,
-            interval: 20,
-          },
-        )
+        .poll(async () => await (await api.get(`/api/queues/runs/jobs/${runId}__0__load`)).json(), {
+          timeout: 5000,
+          interval: 20,
+        })
         .toMatchObject({ state: "delayed" });
       expect(await nodeStatus(api, runId, "load")).toBe("waiting");
 

@@ -1,12 +1,26 @@
 // Draws a run's (or a pipeline's) DAG as SVG: dagre computes a layered layout, left to right.
 import dagre from "/dashboard/vendor/dagre.js";
 import { h, s } from "./dom.js";
+import { isApproval, nodeWork } from "./node-kind.js";
 
 const nodeWidth = 190;
 const nodeHeight = 64;
 
 function shorten(text, max) {
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
+/** A node's second line: its function and device, or for an approval what it asks of a person. */
+function subtitle(node) {
+  return isApproval(node)
+    ? `approval${node.message ? ` · ${node.message}` : ""}`
+    : `${node.function_id} · ${node.device_id}`;
+}
+
+/** A node's tooltip: its id and work, and an approval's whole message (the box shows its start). */
+function tooltip(node) {
+  const asks = isApproval(node) && node.message ? `: ${node.message}` : "";
+  return `${node.node_id}: ${nodeWork(node)}${asks}`;
 }
 
 function layout(nodes, edges) {
@@ -28,7 +42,8 @@ function edgePath(points) {
  * Renders the graph into `container` and returns a handle to change node states in place:
  * setStatus(nodeId, status, note), setProgress(nodeId, fraction|null), select(nodeId).
  * @param {HTMLElement} container
- * @param {{nodes: {node_id: string, function_id: string, device_id: string}[],
+ * @param {{nodes: {node_id: string, function_id: string, device_id: string | null, type?: string,
+ *   message?: string}[],
  *   edges: {source: string, target: string, data?: {source_output: string, target_input: string}[]}[]}} graph
  * @param {{onSelect?: (nodeId: string) => void}} options
  */
@@ -66,10 +81,10 @@ export function drawDag(container, graph, options = {}) {
         role: "button",
         "aria-label": `node ${node.node_id}`,
       },
-      s("title", {}, `${node.node_id}: ${node.function_id} on ${node.device_id}`),
+      s("title", {}, tooltip(node)),
       s("rect", { width: nodeWidth, height: nodeHeight, rx: 8, class: "dag-box" }),
       s("text", { x: 12, y: 20, class: "dag-id" }, shorten(node.node_id, 22)),
-      s("text", { x: 12, y: 37, class: "dag-fn" }, shorten(`${node.function_id} · ${node.device_id}`, 26)),
+      s("text", { x: 12, y: 37, class: "dag-fn" }, shorten(subtitle(node), 26)),
       status,
       progress,
     );

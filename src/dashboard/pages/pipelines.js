@@ -167,6 +167,9 @@ export function pipelinePage(main, { params, signal }) {
           node_id: n.id,
           function_id: n.function_id,
           device_id: n.device_id,
+          // An approval has neither function nor device: the graph shows what it asks instead.
+          type: n.type,
+          message: n.message,
         })),
         edges: document.edges ?? [],
       };

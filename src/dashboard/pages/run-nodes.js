@@ -3,8 +3,19 @@
 // status if asked. The page shown is re-read as the run moves, and its rows follow the live events.
 import { api } from "../lib/api.js";
 import { fill, formatSeconds, h, statusBadge } from "../lib/dom.js";
+import { isApproval } from "../lib/node-kind.js";
 
-const statuses = ["pending", "queued", "running", "completed", "failed", "cancelled", "held"];
+const statuses = [
+  "pending",
+  "queued",
+  "running",
+  "waiting",
+  "completed",
+  "failed",
+  "cancelled",
+  "held",
+  "skipped",
+];
 const pageSize = 50;
 
 export function largeRunPanel(box, { runId, onSelect, onError }) {
@@ -46,7 +57,8 @@ export function largeRunPanel(box, { runId, onSelect, onError }) {
       "tr",
       { "data-node-id": node.node_id, "data-status": node.status, class: "clickable" },
       h("td", {}, h("code", {}, node.node_id)),
-      h("td", {}, node.device_id),
+      // An approval runs on no device: a person decides it.
+      h("td", {}, isApproval(node) ? h("span", { class: "muted" }, "approval") : node.device_id),
       h("td", {}, node.function_id),
       h("td", {}, statusBadge(node.status)),
       h("td", {}, String(node.attempts)),

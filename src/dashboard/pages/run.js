@@ -1,11 +1,13 @@
 // One run: its DAG with each node's state changing live (WebSocket /ws with after=), the selected
-// node's details, the run's events, and the pause, resume, retry and cancel buttons (for operators:
-// a viewer would only be refused, see lib/me.js).
+// node's details, the run's events, and the pause, resume, retry and cancel buttons, a held node's
+// recovery and a waiting approval's decision (for operators: a viewer would only be refused, see
+// lib/me.js).
 import { api, errorView } from "../lib/api.js";
 import { drawDag } from "../lib/dag.js";
 import { fill, formatSeconds, formatTime, h, link, statusBadge } from "../lib/dom.js";
 import { LiveEvents } from "../lib/live.js";
 import { canChange } from "../lib/me.js";
+import { nodeWork } from "../lib/node-kind.js";
 import { renderNodeDetails } from "./run-details.js";
 import { largeRunPanel } from "./run-nodes.js";
 
@@ -16,6 +18,7 @@ const nodeStatusOf = {
   node_failed: "failed",
   node_held: "held",
   node_skipped: "skipped",
+  node_waiting: "waiting",
 };
 /** The events list shows at most this many, the newest; the graph and details use them all. */
 const maxEventsShown = 1000;
@@ -35,9 +38,13 @@ const runStatusOf = {
 function eventSummary(event) {
   switch (event.type) {
     case "node_executing":
-      return `${event.function_id} on ${event.device_id}, attempt ${event.attempt}`;
+      return `${nodeWork(event)}, attempt ${event.attempt}`;
+    case "node_waiting":
+      return `approval: ${event.message}`;
     case "node_completed":
-      return `in ${formatSeconds(event.execution_time)}`;
+      return event.completed_by === "operator"
+        ? `by a person, after ${formatSeconds(event.execution_time)}`
+        : `in ${formatSeconds(event.execution_time)}`;
     case "node_retrying":
       return `${event.error_message}; retry in ${event.delay_ms} ms`;
     case "pipeline_paused":
@@ -130,6 +137,7 @@ export function runPage(main, { params, query, signal, onLeave }) {
       progress: state.progress[state.selected],
       events,
       onRecover: operator ? recover : null,
+      onDecide: operator ? decide : null,
     });
   };
   const select = (nodeId) => {
@@ -326,6 +334,27 @@ export function runPage(main, { params, query, signal, onLeave }) {
       fill(message, errorView(error, `Recovering ${nodeId}`));
     }
     void refresh();
+  }
+  // A waiting approval's decision, from its details panel: resolves to the API's error (the form
+  // marks the output it names), or null.
+  const decisions = {
+    approve: { done: "Approved", doing: "Approving" },
+    reject: { done: "Rejected", doing: "Rejecting" },
+  };
+  async function decide(nodeId, decision, body) {
+    fill(message);
+    const path = `/api/runs/${encodeURIComponent(runId)}/nodes/${encodeURIComponent(nodeId)}/${decision}`;
+    try {
+      await api(path, { method: "POST", body });
+      const at = new Date().toLocaleTimeString();
+      fill(message, h("p", { class: "ok" }, `${decisions[decision].done} ${nodeId} at ${at}.`));
+      return null;
+    } catch (error) {
+      fill(message, errorView(error, `${decisions[decision].doing} ${nodeId}`));
+      return error;
+    } finally {
+      void refresh();
+    }
   }
   retry?.addEventListener("click", () => void act("retry"));
   cancel?.addEventListener("click", () => void act("cancel"));

@@ -8,14 +8,26 @@ import { navigate } from "../lib/router.js";
 const pageSize = 50;
 /** The most rows GET /api/runs gives at once. */
 const maxLimit = 200;
-const statuses = ["queued", "running", "paused", "held", "completed", "failed", "cancelled"];
+// "waiting" is no run status (such a run is running) but a filter of its own: the runs with an
+// approval waiting for a person.
+const statuses = ["queued", "running", "paused", "held", "waiting", "completed", "failed", "cancelled"];
 const runEvents = new Set([
   "pipeline_started",
   "pipeline_completed",
   "pipeline_error",
   "pipeline_cancelled",
   "pipeline_resumed",
+  "pipeline_paused",
+  "pipeline_held",
+  // A run starts waiting for a person: it joins the waiting ones.
+  "node_waiting",
 ]);
+
+/** Whether an event may change which runs the list shows, or their status. */
+function changesTheList(event) {
+  // A person's completion (an approval approved, a held node completed) may end a run's wait.
+  return runEvents.has(event.type) || (event.type === "node_completed" && event.completed_by === "operator");
+}
 
 function filterForm(query) {
   const status = h(
@@ -213,7 +225,7 @@ export function runsPage(main, { query, signal, onLeave }) {
   let wasLive = false;
   const live = new LiveEvents({
     onEvent: (event) => {
-      if (runEvents.has(event.type)) refreshSoon();
+      if (changesTheList(event)) refreshSoon();
     },
     onState: (state) => {
       const element = document.getElementById("live-state");
