@@ -40,6 +40,7 @@ const zeroCounts = {
   cancelled: 0,
   held: 0,
   skipped: 0,
+  waiting: 0,
 };
 
 describe("reading large runs", () => {

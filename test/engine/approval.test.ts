@@ -351,4 +351,56 @@ describe("approval nodes (type approval; POST .../approve and .../reject)", () =
       expect(await reservedBy()).toBeNull();
     });
   });
+
+  it("past its deadline while no worker serves the runs queue, it takes no decision, and fails once one is back", async () => {
+    const journal = journalFile();
+    const devices = [servo("servo-1", { speed: 1000, journal })];
+    const api = createTestApi(devices);
+    let worker = await startTestWorker(api.prefix, devices);
+    try {
+      const { runId } = await api.engine.submitRun({ document: loadThenMove({ timeout_ms: 1500 }) });
+      await untilNode(api, runId, "load", "waiting");
+      const timeoutAt = Date.parse(
+        (await api.engine.getRun(runId)).nodes.find((node) => node.nodeId === "load")?.approval?.timeoutAt ??
+          "",
+      );
+      await worker.close();
+      await expect.poll(() => Date.now() > timeoutAt, { timeout: 5000, interval: 50 }).toBe(true);
+      const late = await decide(api, runId, "load", "approve", { outputs: { plate_id: "P", position: 9 } });
+      expect(late.status).toBe(409);
+      expect(await late.json()).toMatchObject({ error: { code: "NODE_NOT_WAITING" } });
+      expect(await nodeStatus(api, runId, "load")).toBe("waiting");
+      worker = await startTestWorker(api.prefix, devices);
+      const ended = await api.engine.waitForRun(runId, 10_000);
+      expect(ended.error).toMatchObject({ code: "APPROVAL_TIMEOUT", nodeId: "load" });
+      expect(journalOf(journal)).toEqual(["home  completed"]);
+    } finally {
+      await worker.close();
+      await api.close();
+    }
+  });
+
+  it("an approval whose job was lost goes on waiting: the run job adds it again", async () => {
+    const journal = journalFile();
+    await withRig([servo("servo-1", { speed: 1000, journal })], async (api) => {
+      const { runId } = await api.engine.submitRun({ document: loadThenMove({ timeout_ms: 600_000 }) });
+      await untilNode(api, runId, "load", "waiting");
+      const jobId = `${runId}__0__load`;
+      const runs = api.engine.queues.runs();
+      const first = await runs.getJob(jobId);
+      // Taken away behind the engine's back (the queue API refuses it): its run job wakes, with no child.
+      await first?.remove();
+      await expect
+        .poll(async () => (await runs.getJob(jobId))?.timestamp, { timeout: 10_000, interval: 20 })
+        .toBeGreaterThan(first?.timestamp ?? 0);
+      expect(await nodeStatus(api, runId, "load")).toBe("waiting");
+      const waits = (await api.engine.runEvents(runId)).filter((event) => event.type === "node_waiting");
+      expect(waits).toHaveLength(1);
+      expect(
+        (await decide(api, runId, "load", "approve", { outputs: { plate_id: "P", position: 8 } })).status,
+      ).toBe(202);
+      expect((await api.engine.waitForRun(runId, 10_000)).status).toBe("completed");
+      expect(journalOf(journal)).toEqual(["home  completed", "move 8 completed"]);
+    });
+  });
 });

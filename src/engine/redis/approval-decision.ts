@@ -63,7 +63,7 @@ export async function decideApproval(
 }
 
 /** Every output the approval declares, each of its declared type, and no other. */
-function checkApprovalOutputs(node: PlanNode, outputs: Record<string, unknown>): void {
+export function checkApprovalOutputs(node: PlanNode, outputs: Record<string, unknown>): void {
   const declared = node.approval?.outputs ?? {};
   const names = Object.keys(declared);
   const unknown = Object.keys(outputs).find((name) => !Object.hasOwn(declared, name));
@@ -106,6 +106,13 @@ function refusal(error: unknown, runId: string, nodeId: string): RigflowError | 
       `node '${nodeId}' is ${status}; only a waiting approval can be approved or rejected` +
         (status === "pending" || status === "queued" ? " (it waits once its predecessors are done)" : ""),
       { run_id: runId, node_id: nodeId, node_status: status },
+    );
+  }
+  if (message.includes("APPROVAL_EXPIRED")) {
+    return new RigflowError(
+      "NODE_NOT_WAITING",
+      `node '${nodeId}' waited past its timeout_ms: it fails APPROVAL_TIMEOUT (or is held), and takes no decision`,
+      { run_id: runId, node_id: nodeId, node_status: "waiting" },
     );
   }
   const stopping = /RUN_NOT_GOING_ON (\w+) (\w+)/.exec(message);

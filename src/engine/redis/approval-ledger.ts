@@ -20,6 +20,11 @@ export type ApprovalWait =
   | { kind: "wait"; deadline: number | null }
   /** A person approved it: the successors its approval released, whose jobs are to be added. */
   | { kind: "done"; released: string[] }
+  /**
+   * It timed out now, or a rejection or timeout ended it before: what follows a failure (the
+   * nodes not begun end) or a hold (the queued nodes' jobs leave) is to be done, or done again.
+   */
+  | { kind: "ended"; as: "failed" | "held" }
   /** The run rests (paused, held): it stays queued, and waits afresh when the run goes on. */
   | { kind: "rest" }
   /** The run is stopping: it ended cancelled, as a node that never began. */
@@ -46,7 +51,10 @@ export class ApprovalLedger {
     this.scripts = loadScripts(redis);
   }
 
-  /** The approval's job has come up: it begins or goes on waiting, or ends as its run decides. */
+  /**
+   * The approval's job has come up: it begins or goes on waiting, fails (or is held) past its
+   * deadline, or ends as its run decides.
+   */
   async wait(
     ref: NodeRef,
     node: PlanNode,
@@ -54,6 +62,17 @@ export class ApprovalLedger {
   ): Promise<ApprovalWait> {
     const nowMs = Date.now();
     const deadline = node.timeoutMs > 0 ? nowMs + node.timeoutMs : null;
+    const timedOutAs = node.onFailure === "hold" ? "held" : "failed";
+    const timeoutError = {
+      code: "APPROVAL_TIMEOUT",
+      message: `no one approved or rejected it within its timeout_ms (${node.timeoutMs} ms)`,
+    };
+    const timeoutEvent = this.event(ref, {
+      type: timedOutAs === "held" ? "node_held" : "node_failed",
+      node_id: ref.nodeId,
+      error_message: timeoutError.message,
+      error_type: timeoutError.code,
+    });
     const event = this.event(ref, {
       type: "node_waiting",
       node_id: ref.nodeId,
@@ -81,10 +100,15 @@ export class ApprovalLedger {
         JSON.stringify(haltErrors.cancelled),
         JSON.stringify(haltErrors.failed),
         JSON.stringify(haltErrors.timeout),
+        timedOutAs,
+        JSON.stringify(timeoutError),
+        timeoutEvent,
+        node.timeoutMs / 1000,
       ],
     )) as [string, string | undefined];
     if (kind === "wait") return { kind, deadline: value ? Number(value) : null };
     if (kind === "done") return { kind, released: JSON.parse(value ?? "[]") as string[] };
+    if (kind === "ended") return { kind, as: value === "held" ? "held" : "failed" };
     if (kind === "rest" || kind === "skip") return { kind };
     return { kind: "stale" };
   }
@@ -110,9 +134,10 @@ export class ApprovalLedger {
         ? {
             type: "node_completed",
             node_id: ref.nodeId,
-            outputs: decision.outputs,
-            // Filled in by the script, which knows how long the node waited.
+            // Filled in by the script, which knows how long the node waited: before the outputs,
+            // so that the first "execution_time":-1 in the JSON is this one.
             execution_time: -1,
+            outputs: decision.outputs,
             completed_by: "operator",
           }
         : {

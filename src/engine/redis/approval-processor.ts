@@ -1,7 +1,6 @@
 import { DelayedError, type Job } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
-import type { PlanNode } from "../pipeline/plan.js";
 import type { RedisKeys } from "./keys.js";
 import { nodeJobData, type NodeJobData, type QueueSet } from "./queues.js";
 import { addReleasedNodeJobs, endNodesNotBegun, haltedNodeError } from "./run-halt.js";
@@ -37,7 +36,7 @@ export function createApprovalProcessor(deps: {
   log: Logger;
   approvalRecheckMs?: number | undefined;
 }) {
-  const { redis, keys, ledger, queues, log } = deps;
+  const { redis, keys, ledger, queues } = deps;
   const recheckMs = deps.approvalRecheckMs ?? defaultApprovalRecheckMs;
 
   return async function processApproval(
@@ -67,9 +66,19 @@ export function createApprovalProcessor(deps: {
       );
       return { status: "approved" };
     }
+    if (found.kind === "ended") {
+      // It failed or was held (its timeout, just now; or a rejection or timeout whose caller
+      // may have died before this step): what follows is done again, harmlessly if done already.
+      if (found.as === "failed") {
+        await endNodesNotBegun({ ledger, queues }, data.runId, run.plan.nodes, data.epoch, "failed");
+      } else {
+        await removeQueuedJobs({ ledger, queues }, data.runId, run.plan.nodes, data.epoch);
+      }
+      return { status: found.as };
+    }
     if (found.kind !== "wait") return { status: found.kind };
+    // The script found it short of its deadline by this clock: the job comes back at it at most.
     const now = Date.now();
-    if (found.deadline !== null && found.deadline <= now) return expire(run, node, data.epoch);
     await job.moveToDelayed(Math.min(found.deadline ?? Infinity, now + recheckMs), token);
     // A decision made while this job was active found no delayed job to bring forward: looked at
     // once the job is delayed, so that either the decision's own promote or this one sees it.
@@ -77,25 +86,4 @@ export function createApprovalProcessor(deps: {
     if (status !== "waiting") await job.promote().catch(() => undefined);
     throw new DelayedError();
   };
-
-  /** Past its deadline: the node fails APPROVAL_TIMEOUT, or is held for a person if it holds on failure. */
-  async function expire(run: StoredRun, node: PlanNode, epoch: number): Promise<{ status: string }> {
-    const held = node.onFailure === "hold";
-    const outcome = await ledger.failNode(
-      { runId: run.runId, pipelineId: run.pipelineId, nodeId: node.id, epoch, deviceId: "", fence: "" },
-      held ? "held" : "failed",
-      {
-        code: "APPROVAL_TIMEOUT",
-        message: `no one approved or rejected it within its timeout_ms (${node.timeoutMs} ms)`,
-      },
-      node.timeoutMs / 1000,
-    );
-    log.info({ runId: run.runId, nodeId: node.id, outcome }, "approval timed out");
-    if (outcome === "halted") {
-      await endNodesNotBegun({ ledger, queues }, run.runId, run.plan.nodes, epoch, "failed");
-    } else if (held && outcome === "ended") {
-      await removeQueuedJobs({ ledger, queues }, run.runId, run.plan.nodes, epoch);
-    }
-    return { status: "timed out" };
-  }
 }

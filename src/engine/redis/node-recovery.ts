@@ -1,4 +1,5 @@
 import type { DeviceCatalog } from "../catalog.js";
+import { checkApprovalOutputs } from "./approval-decision.js";
 import { RigflowError } from "../errors/rigflow-error.js";
 import type { Plan, PlanNode } from "../pipeline/plan.js";
 import type { RunStatus } from "../run/types.js";
@@ -45,7 +46,9 @@ export async function recoverNode(
     );
   }
   const outputs = recovery.action === "complete" ? recovery.outputs : null;
-  if (outputs) checkOutputs(catalog, node, outputs, takers);
+  // A held approval is completed as it would have been approved: its declared outputs, typed.
+  if (outputs && node.approval) checkApprovalOutputs(node, outputs);
+  else if (outputs) checkOutputs(catalog, node, outputs, takers);
   // Read first: once the run goes on in a new epoch, the old epoch's timeout job ends itself.
   const firesAt = await queues.runTimeoutAt(runId, run.epoch);
   const result = await ledger
@@ -84,9 +87,7 @@ function checkOutputs(
   outputs: Record<string, unknown>,
   takers: readonly { output: string }[],
 ): void {
-  const declared = Object.keys(
-    node.approval?.outputs ?? catalog.functionOf(node.driver, node.functionId)?.outputs ?? {},
-  );
+  const declared = Object.keys(catalog.functionOf(node.driver, node.functionId)?.outputs ?? {});
   const unknown = Object.keys(outputs).filter((name) => !declared.includes(name));
   if (unknown.length > 0) {
     throw new RigflowError(

@@ -191,6 +191,18 @@ export function createRunProcessor(deps: {
       // then thawed) is alive: the next round waits for it as a child. Only a job that has ended
       // without recording its node stranded it.
       if (existing && liveJobStates.has(await existing.getState())) continue;
+      // An approval's job that ended without deciding it (failed on Redis errors, or after
+      // stalls) did no work of its own: made anew (the ended one first taken away, or the add
+      // would link it to the run job again), the node goes on waiting to its stored deadline.
+      if (plan.approval && existing && (node.status === "queued" || node.status === "waiting")) {
+        log.warn(
+          { runId: run.runId, nodeId: node.nodeId },
+          "an approval's job ended undecided: adding it again",
+        );
+        await existing.remove().catch(() => undefined);
+        missing.push(plan);
+        continue;
+      }
       log.warn({ runId: run.runId, nodeId: node.nodeId }, "node job ended without a result");
       await ledger.failNode(
         // The orchestrator drives no device: its writes carry no fence.

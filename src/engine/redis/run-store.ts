@@ -547,7 +547,11 @@ function nodeStateOf(
       approval: {
         message: node.approval.message,
         outputs: node.approval.outputs,
-        timeoutAt: field("deadline") ? new Date(Number(field("deadline"))).toISOString() : null,
+        // Only while it waits: a deadline has no meaning for a node that has ended.
+        timeoutAt:
+          field("status") === "waiting" && field("deadline")
+            ? new Date(Number(field("deadline"))).toISOString()
+            : null,
       },
     }),
   };

@@ -9,11 +9,13 @@
 -- KEYS[5] global event stream, KEYS[6] prefix of the runs-by-status indexes
 -- ARGV[1] node id, ARGV[2] 'approve' | 'reject', ARGV[3] outputs JSON (approve) or error JSON
 -- (reject), ARGV[4] now (ISO), ARGV[5] now (ms), ARGV[6] the request's Idempotency-Key ('' for
--- none), ARGV[7] the node's event JSON (execution_time left for this script to fill: a sentinel),
+-- none), ARGV[7] the node's event JSON (execution_time left for this script to fill: -1, the first
+-- field after type and node_id, so that no output comes before it),
 -- ARGV[8] what a rejection makes it, 'failed' | 'held', ARGV[9] global stream max length,
 -- ARGV[10] run stream max length, ARGV[11..] the node's successors
 -- Returns {'decided' | 'again', the node's status after, the run's status, epoch}, or an error
--- reply: RUN_NOT_FOUND, 'NODE_NOT_WAITING <status>', 'RUN_NOT_GOING_ON <status> <halt>'.
+-- reply: RUN_NOT_FOUND, 'NODE_NOT_WAITING <status>', 'RUN_NOT_GOING_ON <status> <halt>',
+-- APPROVAL_EXPIRED (past its deadline: its job fails it APPROVAL_TIMEOUT when it next looks).
 --- @include "append-event"
 --- @include "set-node-status"
 --- @include "release-successors"
@@ -22,7 +24,8 @@
 local node = ARGV[1]
 local run = redis.call('HMGET', KEYS[1], 'status', 'halt', 'epoch')
 if not run[1] then return redis.error_reply('RUN_NOT_FOUND') end
-local fields = redis.call('HMGET', KEYS[2], node .. ':status', node .. ':waiting_since', node .. ':decision')
+local fields = redis.call('HMGET', KEYS[2], node .. ':status', node .. ':waiting_since', node .. ':decision',
+  node .. ':deadline')
 local status = fields[1] or 'pending'
 local id = ARGV[6]
 if id == '' then id = redis.sha1hex(ARGV[2] .. '\n' .. ARGV[3] .. '\n' .. (fields[2] or '')) end
@@ -30,6 +33,8 @@ if fields[3] == id then return {'again', status, run[1], tonumber(run[3]) or 0} 
 if status ~= 'waiting' then return redis.error_reply('NODE_NOT_WAITING ' .. status) end
 local halt = run[2] or ''
 if halt ~= '' then return redis.error_reply('RUN_NOT_GOING_ON ' .. run[1] .. ' ' .. halt) end
+local deadline = tonumber(fields[4])
+if deadline and deadline <= tonumber(ARGV[5]) then return redis.error_reply('APPROVAL_EXPIRED') end
 
 local seconds = math.max(0, (tonumber(ARGV[5]) - (tonumber(fields[2]) or tonumber(ARGV[5])))) / 1000
 local event = string.gsub(ARGV[7], '"execution_time":%-1', '"execution_time":' .. string.format('%.3f', seconds), 1)

@@ -23,6 +23,10 @@ for i, node in ipairs(nodes) do
     batch[#batch + 1] = ARGV[2]
     batch[#batch + 1] = node .. ':finished_at'
     batch[#batch + 1] = ARGV[3]
+    if statuses[i] == 'waiting' then
+      batch[#batch + 1] = node .. ':deadline'
+      batch[#batch + 1] = ''
+    end
     ended[statuses[i]] = ended[statuses[i]] + 1
   end
 end
