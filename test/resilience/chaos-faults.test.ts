@@ -14,7 +14,8 @@ import { stopAll } from "./scenario.js";
 // frozen past its lease while another stands by, a worker killed (SIGKILL) and replaced, the
 // workers' connections killed (CLIENT KILL), their link to Redis cut, slowed or silent (a TCP proxy).
 // Seeded: the seed is printed, and CHAOS_SEED replays it. The devices journal every start, step
-// and end across processes, so the invariants are checked by what the devices did.
+// and end across processes, so the invariants are checked by what the devices did. Every third
+// run waits for an approval midway, which a person (a loop here) gives as soon as it is asked.
 
 const seed = Number(process.env.CHAOS_SEED ?? Date.now() % 1_000_000);
 const runCount = 16;
@@ -42,13 +43,17 @@ function random(value: number): () => number {
   };
 }
 
-/** Chains with a few edges that skip ahead (fan-outs and fan-ins); each node's params are unique. */
+/**
+ * Chains with a few edges that skip ahead (fan-outs and fan-ins); each node's params are unique.
+ * Every third run's third node is an approval.
+ */
 function pipelines(rand: () => number) {
   return Array.from({ length: runCount }, (_, run) => {
     const count = 4 + Math.floor(rand() * 4);
-    const nodes = Array.from({ length: count }, (_, i) => {
+    const nodes = Array.from({ length: count }, (_, i): Record<string, unknown> => {
       const key = run * 10 + i;
       const device = deviceIds[Math.floor(rand() * deviceIds.length)] as string;
+      if (run % 3 === 1 && i === 2) return { id: `n${i}`, type: "approval", message: `run ${run}: go on?` };
       // A step (a relative move, like a dispense) is not idempotent; a move is.
       return i > 0 && rand() < 0.35
         ? { id: `n${i}`, device_id: device, function_id: "step", params: { delta: 1 + key / 1000 } }
@@ -82,10 +87,35 @@ describe("chaos: Redis and worker freezes, kills, killed connections, cut, slow 
     await startWorker(); // the standby
 
     const documents = pipelines(rand);
-    const total = documents.reduce((sum, document) => sum + document.nodes.length, 0);
+    // Commands the devices are to complete: every node but the approvals.
+    const total = documents.reduce(
+      (sum, document) => sum + document.nodes.filter((node) => node.type !== "approval").length,
+      0,
+    );
     const runIds = (await Promise.all(documents.map((document) => engine.submitRun({ document })))).map(
       (run) => run.runId,
     );
+    // The person: approves each approval as soon as it waits, asking again after an error (a
+    // decision sent twice is answered as the first).
+    let approving = true;
+    const approver = (async () => {
+      while (approving) {
+        const { runs } = await engine.listRuns({ status: "waiting", limit: 100 }).catch(() => ({ runs: [] }));
+        for (const { runId } of runs) {
+          const run = await engine.getRun(runId).catch(() => null);
+          for (const node of run?.nodes.filter((n) => n.status === "waiting") ?? []) {
+            await engine
+              .decideApproval(runId, node.nodeId, { action: "approve", outputs: {} })
+              .catch(() => undefined);
+          }
+        }
+        await pause(100);
+      }
+    })();
+    closers.push(async () => {
+      approving = false;
+      await approver;
+    });
     const completedNodes = async () =>
       (await Promise.all(runIds.map((runId) => engine.getRun(runId))))
         .flatMap((run) => run.nodes)
@@ -159,6 +189,16 @@ describe("chaos: Redis and worker freezes, kills, killed connections, cut, slow 
       finals.map((run) => run.status),
       context,
     ).toEqual(finals.map(() => "completed"));
+    approving = false;
+    await approver;
+    // Each approval was completed by the person, once per run (a resumed run keeps it completed).
+    const approvalNodes = finals.flatMap((run) =>
+      run.nodes.filter((node) => node.functionId === "approval").map((node) => [run.runId, node]),
+    );
+    expect(approvalNodes.length, context).toBe(runIds.filter((_, run) => run % 3 === 1).length);
+    for (const [, node] of approvalNodes) {
+      expect(node, context).toMatchObject({ status: "completed", completedBy: "operator" });
+    }
 
     // Nothing acknowledged was lost: every accepted run is listed.
     const { runs: listed } = await engine.listRuns({ limit: 100 });
