@@ -44,6 +44,7 @@ const envSchema = z.object({
     .optional(),
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(3_600_000).default(30_000),
   LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+  LOG_FORMAT: z.enum(["auto", "json", "pretty"]).default("auto"),
   RIGFLOW_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_-]+$/)
@@ -145,6 +146,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env) {
     workerId: e.WORKER_ID,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT,
     // On a cluster, a hash tag: every key of the deployment in one slot (docs/scale.md).
     prefix: clusterPrefix(e.RIGFLOW_PREFIX, e.REDIS_CLUSTER === "1"),
     dataDir: e.RIGFLOW_DATA_DIR,

@@ -16,7 +16,7 @@ export interface Setup {
 /** What every entry point starts from: the config, a logger and the devices file. */
 export function setup(name: string): Setup {
   const config = readConfig();
-  const log = createLogger(config.logLevel, name);
+  const log = createLogger(config.logLevel, name, config.logFormat);
   return { config, log, devices: loadDevicesFile(config.devicesFile, drivers) };
 }
 
