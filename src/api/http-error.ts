@@ -2,7 +2,8 @@ import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { errorCodes, type ErrorKind, type RigflowError } from "../engine/index.js";
 
-const statusOfKind: Record<ErrorKind, ContentfulStatusCode> = {
+/** The HTTP status of each kind of error. */
+export const statusOfKind: Record<ErrorKind, ContentfulStatusCode> = {
   invalid: 400,
   unauthorized: 401,
   forbidden: 403,

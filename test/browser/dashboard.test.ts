@@ -13,7 +13,7 @@ import { newPrefix, servo, startTestServer, startTestWorker } from "../support/c
 import { doc, home, move } from "../support/pipelines.js";
 import { chromiumArgs, chromiumPath, recordStatusChanges, type StatusChange } from "./browser.js";
 
-// The screenshots go to test-results/ (ignored by git); UPDATE_SCREENSHOTS=1 writes the README's
+// The screenshots go to test-results/ (ignored by git); UPDATE_SCREENSHOTS=1 writes the docs'
 // copies under docs/ instead, so a plain test run leaves the tree as it found it.
 const screenshots = fileURLToPath(
   new URL(

@@ -93,7 +93,7 @@ export function pipelinesPage(main, { signal }) {
           h(
             "p",
             { class: "muted" },
-            "Paste or edit a pipeline document (see the README); saving one with an existing id makes a new version.",
+            "Paste or edit a pipeline document (see docs/pipelines.md); saving one with an existing id makes a new version.",
           ),
           editorBox,
         ]

@@ -2,7 +2,7 @@
  * Every error code Rigflow answers with, HTTP or WebSocket, and the kind of failure it is. The API
  * turns a kind into a status (invalid 400, unauthorized 401, forbidden 403, not_found 404, conflict 409,
  * too_large 413, too_many 429, unsupported 415, unavailable 503); node and device codes appear in run records
- * and events. The README's error table lists them all (a test checks it).
+ * and events. docs/errors.md's table is made from this one (npm run docs).
  */
 export const errorCodes = {
   BODY_INVALID_JSON: { kind: "invalid", meaning: "the request body is not valid JSON" },
@@ -165,7 +165,7 @@ export type ErrorCode = keyof typeof errorCodes;
  * Failures no retry can help, whatever the node's `retry` says and whatever the driver marked: a
  * node failing with one of these fails at once. Beyond these, a driver marks a failure not
  * retryable when the device refused the command itself (an alarm, a move out of range, a G-code or
- * SCPI error); the README's retry section lists both.
+ * SCPI error); docs/pipelines.md's retry section lists both.
  */
 export const neverRetriedCodes: ReadonlySet<string> = new Set<ErrorCode>([
   "PARAMS_INVALID",
