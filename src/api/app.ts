@@ -24,6 +24,7 @@ import { deviceRoutes } from "./routes/devices.js";
 import { executeRoute } from "./routes/execute.js";
 import { healthRoutes } from "./routes/health.js";
 import { metricsRoutes } from "./routes/metrics.js";
+import { openApiRoutes } from "./routes/openapi.js";
 import { pipelineRoutes } from "./routes/pipelines.js";
 import { queueRoutes } from "./routes/queues.js";
 import { createQueueAdmin, type QueueAdmin } from "../queues/index.js";
@@ -58,8 +59,8 @@ export function accessSettingsOf(options: Pick<AppOptions, "access" | "apiToken"
 
 /**
  * The HTTP API: routes, access, limits, and the one place errors become responses. Route groups
- * and their guards: /healthz and /readyz are open to all (probes); /metrics passes the Host check
- * only (it shows counts and names, never job data); sign-in and sign-out pass the Host and Origin
+ * and their guards: /healthz and /readyz are open to all (probes); /metrics, /openapi.json and
+ * /docs pass the Host check only (counts and names, and the API's own description, never job data); sign-in and sign-out pass the Host and Origin
  * checks; /api/* (SSE included), the dashboard and Bull-board need a credential (access/gate.ts).
  */
 export function createApp(options: AppOptions & { accessHandle?: Access }) {
@@ -71,6 +72,9 @@ export function createApp(options: AppOptions & { accessHandle?: Access }) {
   app.route("/", healthRoutes(engine));
   app.use("/metrics", placeGuard(access.gate, access.trail));
   app.route("/", metricsRoutes(options.metrics ?? new ApiMetrics(engine, queueAdmin.inspector)));
+  for (const path of ["/openapi.json", "/docs", "/docs/*"])
+    app.use(path, placeGuard(access.gate, access.trail));
+  app.route("/", openApiRoutes());
   app.use("/api/*", guard(access.gate, access.trail));
   app.use(
     "/api/*",

@@ -4,7 +4,7 @@ export { Engine, inlineNodesMax, type EventPage, type RunRequest, type Submitted
 export { errorCodes, neverRetriedCodes, type ErrorCode, type ErrorKind } from "./errors/codes.js";
 export { isRigflowError, RigflowError } from "./errors/rigflow-error.js";
 export { isRedisFull } from "./errors/redis-full.js";
-export { idSchema, runTimeoutSchema } from "./pipeline/document.js";
+export { idSchema, pipelineDocumentSchema, runTimeoutSchema } from "./pipeline/document.js";
 export { defaultLimits, type Limits } from "./pipeline/plan.js";
 export { retryDelayMs, retryPolicyProblem, type RetryPolicy } from "./pipeline/retry.js";
 export { shapeError } from "./pipeline/validate.js";

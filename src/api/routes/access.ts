@@ -4,7 +4,7 @@ import { RigflowError } from "../../engine/index.js";
 import type { AccessEnv, AccessGate } from "../access/index.js";
 import { parseWith } from "../validation.js";
 
-const auditQuerySchema = z.object({
+export const auditQuerySchema = z.object({
   after: z
     .string()
     .regex(/^\d{1,15}-\d{1,10}$/, "must be an audit_id (or the next_after of an earlier page)")

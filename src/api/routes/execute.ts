@@ -6,7 +6,7 @@ import { parseWith } from "../validation.js";
 import { seedExecuteView } from "../wire.js";
 import { parseExecuteBody } from "./run-request.js";
 
-const querySchema = z.object({ timeout_s: z.coerce.number().min(0).max(3600).default(60) });
+export const querySchema = z.object({ timeout_s: z.coerce.number().min(0).max(3600).default(60) });
 
 /**
  * The seed's POST /api/pipelines/execute: runs the pipeline as any other run, and waits for it to

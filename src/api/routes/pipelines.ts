@@ -17,7 +17,7 @@ function withoutStoredFields(body: unknown): unknown {
 }
 
 /** GET /api/pipelines pages by id: `cursor` is the `next_cursor` of the page before. */
-const listQuerySchema = z.object({
+export const listQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(1000),
   cursor: idSchema.optional(),
 });

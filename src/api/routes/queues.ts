@@ -10,7 +10,7 @@ import { parseWith } from "../validation.js";
 const maxPage = 200;
 const index = z.string().regex(/^\d{1,9}$/, "must be a whole number from 0");
 
-const listQuerySchema = z
+export const listQuerySchema = z
   .object({
     state: z.enum(jobStates, { error: `must be one of ${jobStates.join(", ")}` }),
     start: index.default("0").transform(Number),
@@ -23,7 +23,7 @@ const listQuerySchema = z
     path: ["end"],
   });
 
-const cleanBodySchema = z
+export const cleanBodySchema = z
   .object({
     state: z.enum(cleanableStates, {
       error:

@@ -11,12 +11,15 @@ import type { SseStreams } from "../live/sse-streams.js";
 import { parseWith, pathId } from "../validation.js";
 
 const maxPage = 1000;
-const afterSchema = z.string().refine(isEventId, "must be an event_id such as '1700000000000-0'").optional();
-const pageQuerySchema = z.object({
+export const afterSchema = z
+  .string()
+  .refine(isEventId, "must be an event_id such as '1700000000000-0'")
+  .optional();
+export const pageQuerySchema = z.object({
   after: afterSchema,
   limit: z.coerce.number().int().min(1).max(maxPage).default(maxPage),
 });
-const streamQuerySchema = z.object({ after: afterSchema });
+export const streamQuerySchema = z.object({ after: afterSchema });
 
 /** What a run's event streams need besides the engine. */
 export interface EventStreamOptions {

@@ -2,9 +2,9 @@ import { z } from "zod";
 import { idSchema, runTimeoutSchema, type RunRequest } from "../../engine/index.js";
 import { parseWith } from "../validation.js";
 
-const paramsSchema = z.record(idSchema, z.record(z.string(), z.unknown())).optional();
+export const paramsSchema = z.record(idSchema, z.record(z.string(), z.unknown())).optional();
 
-const runBodySchema = z
+export const runBodySchema = z
   .object({
     pipeline_id: idSchema.optional(),
     pipeline: z.unknown().optional(),

@@ -7,7 +7,7 @@ import { nodeView, runSummaryView, runView } from "../wire.js";
 import { runEventRoutes, type EventStreamOptions } from "./run-events.js";
 import { parseRunBody } from "./run-request.js";
 
-const listQuerySchema = z.object({
+export const listQuerySchema = z.object({
   /** A run status, or "waiting": the runs with an approval waiting for a person. */
   status: z.enum([...runStatuses, "waiting"]).optional(),
   pipeline_id: idSchema.optional(),
@@ -18,7 +18,7 @@ const listQuerySchema = z.object({
     .optional(),
 });
 
-const nodesQuerySchema = z.object({
+export const nodesQuerySchema = z.object({
   status: z.enum(nodeStatuses).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   cursor: z
@@ -27,24 +27,26 @@ const nodesQuerySchema = z.object({
     .optional(),
 });
 
-const pauseBodySchema = z
+export const pauseBodySchema = z
   .object({ mode: z.enum(["deferred", "immediate"]).default("deferred") })
   .strict()
   .default({ mode: "deferred" });
 
-const recoverBodySchema = z.discriminatedUnion("action", [
+export const recoverBodySchema = z.discriminatedUnion("action", [
   z.strictObject({ action: z.literal("retry") }),
   z.strictObject({ action: z.literal("skip") }),
   z.strictObject({ action: z.literal("complete"), outputs: z.record(z.string(), z.unknown()).default({}) }),
 ]);
 
-const approveBodySchema = z
+export const approveBodySchema = z
   .strictObject({ outputs: z.record(z.string(), z.unknown()).default({}) })
   .default({ outputs: {} });
 
-const rejectBodySchema = z.strictObject({ reason: z.string().max(1000).default("") }).default({ reason: "" });
+export const rejectBodySchema = z
+  .strictObject({ reason: z.string().max(1000).default("") })
+  .default({ reason: "" });
 
-const idempotencyKeySchema = z.string().min(1).max(255);
+export const idempotencyKeySchema = z.string().min(1).max(255);
 
 export function runRoutes(engine: Engine, streams: EventStreamOptions) {
   return new Hono()
