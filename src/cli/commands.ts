@@ -1,18 +1,18 @@
 import type { Invocation } from "./args.js";
-import { runPath, type CliContext } from "./context.js";
+import type { CliContext } from "./context.js";
 import { exitCodes } from "./exit-codes.js";
 import { createStyle } from "./format.js";
 import { readRunRequest } from "./pipeline-file.js";
 import { runsTable } from "./runs-table.js";
 import { watchRun } from "./watch.js";
-import type { RunEvent, RunListWire, RunStatus, SubmittedWire } from "./wire.js";
+import type { RunListWire, SubmittedWire } from "./wire.js";
 
 export type CommandInvocation = Extract<Invocation, { target: unknown }>;
 
 /** `rigflow submit <file> | --pipeline <id> [--watch]`: starts a run and prints its id. */
 export async function submit(ctx: CliContext, args: CommandInvocation): Promise<number> {
   const body = args.target === undefined ? { pipeline_id: args.pipeline } : await readRunRequest(args.target);
-  const run = await ctx.api.post<SubmittedWire>("/api/runs", body);
+  const run: SubmittedWire = await ctx.api.submitRun(body);
   const { stdout } = ctx.io;
   if (ctx.json) stdout.write(`${JSON.stringify(run)}\n`);
   else if (args.watch) stdout.write(`run ${run.run_id} submitted (pipeline ${run.pipeline_id})\n`);
@@ -44,7 +44,7 @@ async function goOn(ctx: CliContext, args: CommandInvocation, action: "retry" | 
   const runId = args.target ?? "";
   // Watching shows what the run does next, from its first event after its last one so far.
   const after = args.watch ? await lastEventId(ctx, runId) : undefined;
-  const answer = await ctx.api.post<{ run_id: string; status: RunStatus }>(`${runPath(runId)}/${action}`);
+  const answer = action === "retry" ? await ctx.api.retryRun(runId) : await ctx.api.resumeRun(runId);
   if (ctx.json) ctx.io.stdout.write(`${JSON.stringify(answer)}\n`);
   else ctx.io.stdout.write(`run ${runId} resumed (${answer.status})\n`);
   if (!args.watch) {
@@ -57,7 +57,7 @@ async function goOn(ctx: CliContext, args: CommandInvocation, action: "retry" | 
 /** `rigflow cancel <run_id>` */
 export async function cancel(ctx: CliContext, args: CommandInvocation): Promise<number> {
   const runId = args.target ?? "";
-  const answer = await ctx.api.post<{ run_id: string; status: RunStatus }>(`${runPath(runId)}/cancel`);
+  const answer = await ctx.api.cancelRun(runId);
   if (ctx.json) ctx.io.stdout.write(`${JSON.stringify(answer)}\n`);
   else {
     ctx.io.stdout.write(
@@ -69,11 +69,12 @@ export async function cancel(ctx: CliContext, args: CommandInvocation): Promise<
 
 /** `rigflow runs [--status] [--pipeline] [--limit] [--cursor]`: a table, newest first. */
 export async function runs(ctx: CliContext, args: CommandInvocation): Promise<number> {
-  const query = new URLSearchParams({ limit: String(args.limit) });
-  if (args.status) query.set("status", args.status);
-  if (args.pipeline) query.set("pipeline_id", args.pipeline);
-  if (args.cursor) query.set("cursor", args.cursor);
-  const page = await ctx.api.get<RunListWire>(`/api/runs?${query.toString()}`);
+  const page: RunListWire = await ctx.api.listRuns({
+    limit: String(args.limit),
+    ...(args.status && { status: args.status }),
+    ...(args.pipeline && { pipeline_id: args.pipeline }),
+    ...(args.cursor && { cursor: args.cursor }),
+  });
   const { stdout } = ctx.io;
   if (ctx.json) {
     stdout.write(`${JSON.stringify(page)}\n`);
@@ -93,7 +94,7 @@ export async function runs(ctx: CliContext, args: CommandInvocation): Promise<nu
 async function lastEventId(ctx: CliContext, runId: string): Promise<string> {
   let last = "0-0";
   for (;;) {
-    const { events } = await ctx.api.get<{ events: RunEvent[] }>(`${runPath(runId)}/events?after=${last}`);
+    const { events } = await ctx.api.runEvents(runId, last);
     const tail = events.at(-1);
     if (!tail) return last;
     last = tail.event_id;

@@ -1,16 +1,14 @@
 import type { CommandInvocation } from "./commands.js";
 import { hint } from "./commands.js";
-import { runPath, type CliContext } from "./context.js";
+import type { CliContext } from "./context.js";
 import { exitCodes } from "./exit-codes.js";
-import type { DecisionWire, RunStatus } from "./wire.js";
+import type { DecisionWire } from "./wire.js";
 
 /** `rigflow pause <run_id> [--now]`: deferred by default, immediate with --now. */
 export async function pause(ctx: CliContext, args: CommandInvocation): Promise<number> {
   const runId = args.target ?? "";
   const mode = args.now ? "immediate" : "deferred";
-  const answer = await ctx.api.post<{ run_id: string; status: RunStatus }>(`${runPath(runId)}/pause`, {
-    mode,
-  });
+  const answer = await ctx.api.pauseRun(runId, { mode });
   if (ctx.json) ctx.io.stdout.write(`${JSON.stringify(answer)}\n`);
   else if (answer.status === "paused") ctx.io.stdout.write(`run ${runId} is paused\n`);
   else {
@@ -26,10 +24,7 @@ export async function recover(ctx: CliContext, args: CommandInvocation): Promise
   const runId = args.target ?? "";
   const { nodeId, action, outputs } = args.recovery ?? { nodeId: "", action: "retry", outputs: {} };
   const body = action === "complete" ? { action, outputs } : { action };
-  const answer = await ctx.api.post<{ run_id: string; status: RunStatus }>(
-    `${runPath(runId)}/nodes/${encodeURIComponent(nodeId)}/recover`,
-    body,
-  );
+  const answer = await ctx.api.recoverNode(runId, nodeId, body);
   if (ctx.json) ctx.io.stdout.write(`${JSON.stringify(answer)}\n`);
   else {
     const done = { retry: "runs again", skip: "is skipped", complete: "is completed with your outputs" }[
@@ -78,10 +73,10 @@ async function decide(
   decision: "approve" | "reject",
   body: Record<string, unknown>,
 ): Promise<DecisionWire> {
-  const answer = await ctx.api.post<DecisionWire>(
-    `${runPath(runId)}/nodes/${encodeURIComponent(nodeId)}/${decision}`,
-    body,
-  );
+  const answer: DecisionWire =
+    decision === "approve"
+      ? await ctx.api.approveNode(runId, nodeId, body)
+      : await ctx.api.rejectNode(runId, nodeId, body.reason as string | undefined);
   if (ctx.json) ctx.io.stdout.write(`${JSON.stringify(answer)}\n`);
   return answer;
 }

@@ -1,5 +1,5 @@
 import WebSocket from "ws";
-import { apiError, reasonOf, type ApiClient } from "./api-client.js";
+import { apiError, reasonOf, type ApiClient } from "../client/http-client.js";
 import { ApiError, ApiUnreachableError } from "./errors.js";
 import { compareEventIds, type RunEvent } from "./wire.js";
 

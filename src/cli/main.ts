@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { ApiClient } from "./api-client.js";
+import { RigflowClient } from "../client/index.js";
 import { parseInvocation, type CommandName } from "./args.js";
 import { cancel, resume, retry, runs, submit, watch, type CommandInvocation } from "./commands.js";
 import { approve, pause, recover, reject } from "./control-commands.js";
@@ -39,7 +39,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       io.stdout.write(`rigflow ${version()}\n`);
       return exitCodes.ok;
     }
-    const api = new ApiClient({ baseUrl: args.url, token: args.token });
+    const api = new RigflowClient({ baseUrl: args.url, token: args.token });
     return await commands[args.command]({ api, io, json: args.json }, args);
   } catch (error) {
     return report(io, error);

@@ -1,4 +1,4 @@
-import { runPath, type CliContext } from "./context.js";
+import type { CliContext } from "./context.js";
 import { createDisplay, type Display, type DisplayMode } from "./displays.js";
 import { RunEventSocket } from "./event-socket.js";
 import { exitCodes } from "./exit-codes.js";
@@ -55,13 +55,15 @@ export async function watchRun(ctx: CliContext, runId: string, options: WatchOpt
  * by pages of 1,000 (each a bounded read for the server).
  */
 export async function fetchRun(ctx: CliContext, runId: string): Promise<FullRunWire> {
-  const run = await ctx.api.get<RunWire>(runPath(runId));
+  const run: RunWire = await ctx.api.getRun(runId);
   if (run.nodes !== null) return { ...run, nodes: run.nodes };
   const nodes: Record<string, NodeWire> = {};
   let cursor: string | null = "";
   while (cursor !== null) {
-    const query: string = cursor === "" ? "limit=1000" : `limit=1000&cursor=${cursor}`;
-    const page: NodePageWire = await ctx.api.get<NodePageWire>(`${runPath(runId)}/nodes?${query}`);
+    const page = (await ctx.api.runNodes(runId, {
+      limit: "1000",
+      ...(cursor !== "" && { cursor }),
+    })) as NodePageWire;
     for (const node of page.nodes) nodes[node.node_id] = node;
     cursor = page.next_cursor;
   }

@@ -1,7 +1,7 @@
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocketServer, type WebSocket } from "ws";
-import { ApiClient } from "../../src/cli/api-client.js";
+import { ApiClient } from "../../src/client/http-client.js";
 import { RunEventSocket } from "../../src/cli/event-socket.js";
 import type { RunEvent } from "../../src/cli/wire.js";
 
