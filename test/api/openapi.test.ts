@@ -4,6 +4,7 @@ import { operations } from "../../src/api/openapi/operations.js";
 import { errorResponse } from "../../src/api/openapi/responses.js";
 import { errorCodes } from "../../src/engine/index.js";
 import { servo, withRig } from "../support/context.js";
+import { operationOf } from "../support/described-answers.js";
 import { doc, move } from "../support/pipelines.js";
 
 /** Routes that are pages or assets for a browser (the dashboard, Bull-board), not the API. */
@@ -16,16 +17,6 @@ const browserOnly = (path: string) =>
   path.startsWith("/docs/");
 
 const openApiPath = (path: string) => path.replace(/:(\w+)/g, "{$1}");
-
-/** The operation a request went to, by method and path (its ids in place of the parameters). */
-function operationOf(method: string, url: string) {
-  const path = new URL(url, "http://x").pathname;
-  return operations.find(
-    (operation) =>
-      operation.method === method.toLowerCase() &&
-      new RegExp(`^${operation.path.replace(/\{\w+\}/g, "[^/]+")}$`).test(path),
-  );
-}
 
 describe("the OpenAPI document (GET /openapi.json)", () => {
   it("describes every route the app serves, and only those", async () => {

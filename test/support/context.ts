@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { checkDescribed } from "./described-answers.js";
 import { pino, type Logger } from "pino";
 import { afterAll, beforeAll, inject } from "vitest";
 import { startApi, type ApiHandle } from "../../src/api/server.js";
@@ -54,13 +55,19 @@ export function createTestApi(
     queueAdmin,
     redis,
     app,
-    post: (path: string, body: unknown, headers: Record<string, string> = {}) =>
-      app.request(path, {
-        method: "POST",
-        headers: { "content-type": "application/json", ...headers },
-        body: typeof body === "string" ? body : JSON.stringify(body),
-      }),
-    get: (path: string, headers: Record<string, string> = {}) => app.request(path, { headers }),
+    // Every answer is checked against the OpenAPI document (described-answers.ts).
+    post: async (path: string, body: unknown, headers: Record<string, string> = {}) =>
+      checkDescribed(
+        "POST",
+        path,
+        await app.request(path, {
+          method: "POST",
+          headers: { "content-type": "application/json", ...headers },
+          body: typeof body === "string" ? body : JSON.stringify(body),
+        }),
+      ),
+    get: async (path: string, headers: Record<string, string> = {}) =>
+      checkDescribed("GET", path, await app.request(path, { headers })),
     async close() {
       await engine.close();
       await redis.quit();
