@@ -1,4 +1,3 @@
-import type { z } from "zod";
 import { operations } from "../../src/api/openapi/operations.js";
 import { errorResponse } from "../../src/api/openapi/responses.js";
 
