@@ -20,6 +20,7 @@
 --- @include "set-node-status"
 --- @include "release-successors"
 --- @include "waiting-runs"
+--- @include "end-approval"
 
 local node = ARGV[1]
 local run = redis.call('HMGET', KEYS[1], 'status', 'halt', 'epoch')
@@ -56,18 +57,11 @@ if ARGV[2] == 'approve' then
   local text = '[]'
   if #released > 0 then text = cjson.encode(released) end
   redis.call('HSET', KEYS[2], node .. ':released', text)
+  syncWaitingRuns(KEYS[1], KEYS[2], KEYS[6])
 else
   after = ARGV[8]
-  setNodeStatus(KEYS[2], node, after, node .. ':error', ARGV[3], node .. ':finished_at', ARGV[4],
-    node .. ':execution_time', seconds, node .. ':deadline', '')
-  if after == 'held' then
-    redis.call('HSET', KEYS[2], node .. ':held_at', ARGV[4])
-    redis.call('HSET', KEYS[1], 'halt', 'held')
-  else
-    redis.call('HSET', KEYS[1], 'halt', 'failed', 'halt_node', node)
-  end
+  endApproval(KEYS[1], KEYS[2], KEYS[6], node, after, ARGV[3], ARGV[4], seconds)
 end
 redis.call('HSET', KEYS[2], node .. ':decision', id)
-syncWaitingRuns(KEYS[1], KEYS[2], KEYS[6])
 appendEvent(KEYS[4], KEYS[5], event, ARGV[10], ARGV[9])
 return {'decided', after, run[1], tonumber(run[3]) or 0}

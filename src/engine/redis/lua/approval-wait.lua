@@ -19,6 +19,7 @@
 --- @include "append-event"
 --- @include "set-node-status"
 --- @include "waiting-runs"
+--- @include "end-approval"
 
 local node = ARGV[1]
 local run = redis.call('HMGET', KEYS[1], 'epoch', 'halt', 'halt_node')
@@ -61,15 +62,7 @@ if status == 'waiting' then
   local deadline = tonumber(fields[2])
   if not deadline or deadline > tonumber(ARGV[4]) then return {'wait', fields[2] or ''} end
   local outcome = ARGV[12]
-  setNodeStatus(KEYS[2], node, outcome, node .. ':error', ARGV[13], node .. ':finished_at', ARGV[3],
-    node .. ':execution_time', ARGV[15], node .. ':deadline', '')
-  if outcome == 'held' then
-    redis.call('HSET', KEYS[2], node .. ':held_at', ARGV[3])
-    redis.call('HSET', KEYS[1], 'halt', 'held')
-  else
-    redis.call('HSET', KEYS[1], 'halt', 'failed', 'halt_node', node)
-  end
-  syncWaitingRuns(KEYS[1], KEYS[2], KEYS[5])
+  endApproval(KEYS[1], KEYS[2], KEYS[5], node, outcome, ARGV[13], ARGV[3], ARGV[15])
   appendEvent(KEYS[3], KEYS[4], ARGV[14], ARGV[8], ARGV[7])
   return {'ended', outcome}
 end
